@@ -1,0 +1,1 @@
+"""ScopeLock's center: the process entry point, settings, and the Telegram bot."""

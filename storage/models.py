@@ -1,0 +1,155 @@
+"""SQLModel tables. The migrations in `storage/migrations` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
+
+DRAFT_STATUSES = ("pending", "approved", "rejected")
+LEAD_DECISIONS = ("GO", "NO-GO")
+SESSION_STATUSES = ("queued", "running", "completed", "failed")
+
+
+def _in_range(column: str, low: int, high: int) -> str:
+    return f"{column} IS NULL OR ({column} >= {low} AND {column} <= {high})"
+
+
+def _now_field() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _optional_time_field() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+def _json_field() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JsonDoc, nullable=False))
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Event(SQLModel, table=True):
+    """One line of the append-only log; the database refuses UPDATE and DELETE on it."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_event_id", "event", "id"),
+        Index("ix_events_timestamp_id", "timestamp", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    event: str = Field(max_length=50, nullable=False)
+    timestamp: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JsonDoc, nullable=False)
+    )
+
+
+class Draft(SQLModel, table=True):
+    __tablename__ = "drafts"
+    __table_args__ = (
+        CheckConstraint("confidence >= 0 AND confidence <= 100", name="ck_drafts_confidence"),
+        CheckConstraint(_in("status", DRAFT_STATUSES), name="ck_drafts_status"),
+        Index("ix_drafts_created_at_id", "created_at", "id"),
+        Index("ix_drafts_status_created_at_id", "status", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    client: str = Field(max_length=200)
+    job_title: str = Field(max_length=500)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    draft_text: str = Field(sa_column=Column(Text, nullable=False))
+    confidence: int
+    context: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JsonDoc, nullable=False)
+    )
+    citizen: str = Field(default="rafael", max_length=50)
+    status: str = Field(default="pending", max_length=20)
+    telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    decided_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    decided_at: datetime | None = _optional_time_field()
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Lead(SQLModel, table=True):
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(_in("decision", LEAD_DECISIONS), name="ck_leads_decision"),
+        CheckConstraint(
+            "urgency IS NULL OR (urgency >= 1 AND urgency <= 10)", name="ck_leads_urgency"
+        ),
+        CheckConstraint("pain IS NULL OR (pain >= 1 AND pain <= 10)", name="ck_leads_pain"),
+        Index("ix_leads_decision_id", "decision", "id"),
+        Index("ix_leads_platform_id", "platform", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    platform: str = Field(max_length=50)
+    title: str = Field(max_length=500)
+    budget: str = Field(max_length=100)
+    decision: str = Field(max_length=10)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    urgency: int | None = None
+    pain: int | None = None
+    link: str | None = Field(default=None, max_length=2000)
+    sent: bool = False
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A draft-creation request seen before: the first response is answered again."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    response: dict[str, Any] = Field(sa_column=Column(JsonDoc, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class CitizenSession(SQLModel, table=True):
+    """One run of a citizen's CLI: queued, then running, then completed or failed."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint(_in("status", SESSION_STATUSES), name="ck_sessions_status"),
+        Index("ix_sessions_status_citizen_created_at", "status", "citizen", "created_at"),
+        Index("ix_sessions_created_at_id", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    citizen: str = Field(max_length=50)
+    trigger: str = Field(max_length=50)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="queued", max_length=20)
+    exit_code: int | None = None
+    output_tail: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    notify_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    claimed_by: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    started_at: datetime | None = _optional_time_field()
+    finished_at: datetime | None = _optional_time_field()

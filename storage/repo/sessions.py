@@ -1,0 +1,36 @@
+"""Citizen sessions as the API lists them (the runner owns their life cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CitizenSession
+from storage.repo.keyset import older_than
+
+
+async def get(*, session: AsyncSession, session_id: str) -> CitizenSession | None:
+    return await session.get(CitizenSession, session_id)
+
+
+async def list_page(
+    *,
+    session: AsyncSession,
+    citizen: str | None = None,
+    status: str | None = None,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> Sequence[CitizenSession]:
+    """Newest first; `after` is the (created_at, id) of the last row of the previous page."""
+    row = CitizenSession
+    query = select(row).order_by(row.created_at.desc(), row.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    if citizen is not None:
+        query = query.where(row.citizen == citizen)
+    if status is not None:
+        query = query.where(row.status == status)
+    if after is not None:
+        query = query.where(older_than(row.created_at, row.id, after))
+    return (await session.scalars(query)).all()

@@ -1,0 +1,114 @@
+"""Shared fixtures: settings isolated from the machine, real databases, the web app under test.
+
+Every test that takes `database_url` (directly or through `engine`, `api`, …) runs twice:
+once on SQLite and once on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from storage.engine import create_engine, session_factory
+from storage.migrate import upgrade_to_head
+from tests.databases import PostgresDatabases, require_postgres
+
+API_TOKEN = "test-api-token-5f2a9c"
+
+# Variables the service reads; tests start from none of them, whatever the machine has set.
+SERVICE_ENV = [
+    "DATABASE_URL", "HOST", "PORT", "API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID", "TELEGRAM_ALLOWED_USER_IDS", "TELEGRAM_API_BASE_URL", "TELEGRAM_MODE",
+    "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET", "RENDER_EXTERNAL_URL", "CLAUDE_BIN",
+    "CITIZENS_DIR", "CITIZEN_TIMEOUT_S", "BACKEND_API_URL", "ENVIRONMENT", "LOG_LEVEL",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in SERVICE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    # Settings also read `.env` from the working directory: give each test an empty one.
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    require_postgres()
+    databases = PostgresDatabases()
+    databases.create_template()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database for this test alone."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'scopelock.db'}"
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = databases.new_database()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings as the service would build them, with test overrides and no `.env`."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "api_token": API_TOKEN,
+            "citizens_dir": tmp_path / "citizens",
+            "environment": "test",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def db(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+async def api(aiohttp_client: Any, settings: Settings, engine: AsyncEngine) -> TestClient:
+    """The web application on a test server, sending the bearer token on every request."""
+    from web.app import create_app
+
+    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    client.session.headers["Authorization"] = f"Bearer {API_TOKEN}"
+    return client
+
+
+def pytest_report_header() -> list[str]:
+    return [f"postgres: {os.environ.get('SCOPELOCK_TEST_POSTGRES_URL', 'default URL')}"]

@@ -1,0 +1,1 @@
+"""The embedded aiohttp server: REST API for citizen sessions, and the webhooks."""

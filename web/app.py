@@ -1,0 +1,52 @@
+"""The aiohttp application: middlewares, every declared endpoint, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from storage.engine import session_factory
+from web import drafts, events, health, leads, sessions
+from web.auth import bearer_auth_middleware
+from web.endpoints import Endpoint, add_endpoints
+from web.errors import error_middleware
+from web.keys import DB, ENGINE, NOTIFIER, SETTINGS, DisabledNotifier, DraftNotifier
+from web.openapi import openapi_endpoint
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def api_endpoints() -> list[Endpoint]:
+    return [
+        *health.ENDPOINTS,
+        *drafts.ENDPOINTS,
+        *events.ENDPOINTS,
+        *leads.ENDPOINTS,
+        *sessions.ENDPOINTS,
+    ]
+
+
+def create_app(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    notifier: DraftNotifier | None = None,
+    extra_endpoints: list[Endpoint] | None = None,
+) -> web.Application:
+    """Build the web application on the process's one engine.
+
+    `extra_endpoints` are the routes other parts of the process own (the Telegram and the
+    signed webhooks); they are served and documented like the rest.
+    """
+    middlewares = [error_middleware]
+    if settings.api_token is not None:
+        middlewares.append(bearer_auth_middleware(settings.api_token.get_secret_value()))
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[DB] = session_factory(engine)
+    app[NOTIFIER] = notifier or DisabledNotifier()
+    endpoints = [*api_endpoints(), *(extra_endpoints or [])]
+    add_endpoints(app, [*endpoints, openapi_endpoint(endpoints)])
+    return app

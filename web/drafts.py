@@ -1,0 +1,159 @@
+"""Draft routes: citizens post drafts here; the operator decides on them in Telegram."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from storage.repo import drafts, events, idempotency
+from web.endpoints import Endpoint, HeaderParam, json_response
+from web.errors import ApiError
+from web.keys import DB, NOTIFIER
+from web.pagination import decode_time_cursor, time_cursor
+from web.schemas import DraftCreate, DraftCreated, DraftOut, DraftPage, DraftsQuery
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+
+async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
+    key = _idempotency_key(request)
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    try:
+        created, outbox_id = await _store_draft(request, body, key, request_hash)
+    except IntegrityError:
+        if key is None:
+            raise
+        # Another request claimed the same key first; answer as its replay.
+        created, outbox_id = await _store_draft(request, body, key, request_hash)
+    if outbox_id is not None and await request.app[NOTIFIER].deliver(outbox_id):
+        created = created.model_copy(update={"telegram_sent": True})
+        if key is not None:
+            async with request.app[DB]() as session, session.begin():
+                await idempotency.update_response(
+                    session=session, key=key, response=created.model_dump(mode="json")
+                )
+    return json_response(created, status=201)
+
+
+async def _store_draft(
+    request: web.Request, body: DraftCreate, key: str | None, request_hash: str
+) -> tuple[DraftCreated, int | None]:
+    """Store the draft, its event and its notification together; or replay the key's answer."""
+    async with request.app[DB]() as session, session.begin():
+        if key is not None:
+            seen = await idempotency.get(session=session, key=key)
+            if seen is not None:
+                if seen.request_hash != request_hash:
+                    raise ApiError(
+                        422,
+                        "idempotency_key_reused",
+                        f"{IDEMPOTENCY_HEADER} was already used with a different body.",
+                    )
+                return DraftCreated.model_validate(seen.response), None
+        fields = body.model_dump()
+        fields["context"] = fields["context"] or {}
+        draft = await drafts.create(session=session, **fields)
+        await events.append(
+            session=session,
+            event="draft.created@1.0",
+            payload={
+                "draft_id": draft.id,
+                "client": draft.client,
+                "job_title": draft.job_title,
+                "citizen": draft.citizen,
+                "confidence": draft.confidence,
+            },
+        )
+        outbox_id = await request.app[NOTIFIER].enqueue(session=session, draft=draft)
+        created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
+        if key is not None:
+            await idempotency.claim(
+                session=session,
+                key=key,
+                request_hash=request_hash,
+                response=created.model_dump(mode="json"),
+            )
+    return created, outbox_id
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.",
+            [{"field": IDEMPOTENCY_HEADER, "message": "invalid idempotency key"}],
+        )
+    return key
+
+
+async def get_draft(request: web.Request) -> web.Response:
+    draft_id = request.match_info["draft_id"]
+    async with request.app[DB]() as session:
+        draft = await drafts.get(session=session, draft_id=draft_id)
+    if draft is None:
+        raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
+    return json_response(DraftOut.model_validate(draft))
+
+
+async def list_drafts(request: web.Request, query: DraftsQuery) -> web.Response:
+    after = None
+    if query.cursor is not None:
+        after = decode_time_cursor("drafts", query.cursor)
+    async with request.app[DB]() as session:
+        rows = await drafts.list_page(
+            session=session, status=query.status, limit=query.limit + 1, after=after
+        )
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = page[-1]
+        next_cursor = time_cursor("drafts", last.created_at, last.id)
+    return json_response(
+        DraftPage(drafts=[DraftOut.model_validate(row) for row in page], next_cursor=next_cursor)
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/draft/create",
+        create_draft,
+        "Store a draft and notify the operator.",
+        responses={201: DraftCreated},
+        errors=(400, 401, 413, 415, 422, 503),
+        body=DraftCreate,
+        headers=(
+            HeaderParam(
+                IDEMPOTENCY_HEADER,
+                "Replaying the same key with the same body answers the first response again.",
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/api/draft/{draft_id}",
+        get_draft,
+        "One draft.",
+        responses={200: DraftOut},
+        errors=(401, 404, 503),
+    ),
+    Endpoint(
+        "GET",
+        "/api/drafts",
+        list_drafts,
+        "Drafts, newest first.",
+        responses={200: DraftPage},
+        errors=(400, 401, 503),
+        query=DraftsQuery,
+    ),
+]

@@ -1,0 +1,52 @@
+"""Event routes: citizens log what they did; anyone with the token reads the log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from storage.repo import events
+from web.endpoints import Endpoint, json_response
+from web.keys import DB
+from web.pagination import decode_id_cursor, id_cursor
+from web.schemas import EventCreate, EventCreated, EventOut, EventPage, EventsQuery
+
+
+async def log_event(request: web.Request, body: EventCreate) -> web.Response:
+    async with request.app[DB]() as session, session.begin():
+        event = await events.append(session=session, event=body.event, payload=body.payload)
+    assert event.id is not None
+    return json_response(EventCreated(event_id=event.id, timestamp=event.timestamp), status=201)
+
+
+async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
+    before_id = None if query.cursor is None else decode_id_cursor("events", query.cursor)
+    where = events.EventFilter(since=query.since, until=query.until, name=query.event)
+    async with request.app[DB]() as session:
+        rows = await events.list_page(
+            session=session, where=where, limit=query.limit + 1, before_id=before_id
+        )
+    page = [EventOut.model_validate(row) for row in rows[: query.limit]]
+    next_cursor = id_cursor("events", page[-1].id) if len(rows) > query.limit else None
+    return json_response(EventPage(events=page, total=len(page), next_cursor=next_cursor))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/event/log",
+        log_event,
+        "Append an event to the log.",
+        responses={201: EventCreated},
+        errors=(400, 401, 413, 415, 422, 503),
+        body=EventCreate,
+    ),
+    Endpoint(
+        "GET",
+        "/api/events",
+        list_events,
+        "Events, newest first.",
+        responses={200: EventPage},
+        errors=(400, 401, 503),
+        query=EventsQuery,
+    ),
+]

@@ -1,0 +1,44 @@
+"""Typed application keys, and the interfaces web/ needs from the rest of the process."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from storage.models import Draft
+
+TelegramStatus = Literal["ok", "disabled", "degraded"]
+
+
+class DraftNotifier(Protocol):
+    """Tells the operator about new drafts; implemented by the bot."""
+
+    @property
+    def status(self) -> TelegramStatus: ...
+
+    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
+        """Record the notification in the caller's transaction; returns its outbox id."""
+
+    async def deliver(self, outbox_id: int | None) -> bool:
+        """Try to send it now, within a short bound; True once Telegram has it."""
+
+
+class DisabledNotifier:
+    """The notifier while Telegram is off: drafts are stored, nothing is sent."""
+
+    status: TelegramStatus = "disabled"
+
+    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
+        return None
+
+    async def deliver(self, outbox_id: int | None) -> bool:
+        return False
+
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+NOTIFIER = web.AppKey("notifier", DraftNotifier)
