@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
@@ -136,6 +136,15 @@ class CitizenSession(SQLModel, table=True):
         CheckConstraint(_in("status", SESSION_STATUSES), name="ck_sessions_status"),
         Index("ix_sessions_status_citizen_created_at", "status", "citizen", "created_at"),
         Index("ix_sessions_created_at_id", "created_at", "id"),
+        # The database, not the runner, guarantees one running session per citizen, so two
+        # processes claiming from one PostgreSQL can never run a citizen twice at once.
+        Index(
+            "ux_sessions_one_running_per_citizen",
+            "citizen",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -153,3 +162,21 @@ class CitizenSession(SQLModel, table=True):
     )
     started_at: datetime | None = _optional_time_field()
     finished_at: datetime | None = _optional_time_field()
+    heartbeat_at: datetime | None = _optional_time_field()
+    """Refreshed by the running process; a stale one means that process died."""
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A signed webhook delivery that launched a session: later copies are duplicates."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_body_hash", "body_hash", "received_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    webhook_id: str | None = Field(default=None, max_length=255, unique=True)
+    body_hash: str = Field(max_length=64)
+    route: str = Field(max_length=200)
+    session_id: str | None = Field(default=None, max_length=36)
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

@@ -106,6 +106,7 @@ def upgrade() -> None:
         _ts("created_at"),
         _ts("started_at", nullable=True),
         _ts("finished_at", nullable=True),
+        _ts("heartbeat_at", nullable=True),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'completed', 'failed')", name="ck_sessions_status"
         ),
@@ -114,6 +115,27 @@ def upgrade() -> None:
         "ix_sessions_status_citizen_created_at", "sessions", ["status", "citizen", "created_at"]
     )
     op.create_index("ix_sessions_created_at_id", "sessions", ["created_at", "id"])
+    op.create_index(
+        "ux_sessions_one_running_per_citizen",
+        "sessions",
+        ["citizen"],
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    )
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", BIG_ID, primary_key=True),
+        sa.Column("webhook_id", sa.String(255), nullable=True, unique=True),
+        sa.Column("body_hash", sa.String(64), nullable=False),
+        sa.Column("route", sa.String(200), nullable=False),
+        sa.Column("session_id", sa.String(36), nullable=True),
+        _ts("received_at"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_body_hash", "webhook_deliveries", ["body_hash", "received_at"]
+    )
 
 
 def _make_events_append_only() -> None:
@@ -147,6 +169,7 @@ def _make_events_append_only() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_deliveries")
     op.drop_table("sessions")
     op.drop_table("idempotency_keys")
     op.drop_table("leads")
