@@ -13,6 +13,7 @@ from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
 DRAFT_STATUSES = ("pending", "approved", "rejected")
 LEAD_DECISIONS = ("GO", "NO-GO")
 SESSION_STATUSES = ("queued", "running", "completed", "failed")
+OUTBOX_STATUSES = ("pending", "sent", "failed")
 
 
 def _in_range(column: str, low: int, high: int) -> str:
@@ -84,6 +85,54 @@ class Draft(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
 
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message for the operator's chat, stored before it is sent so none is ever lost.
+
+    The sender claims due rows with a lease (`claimed_by`, `claimed_until`), sends them and
+    marks them `sent`; a row with `draft_id` is that draft's card, and its Telegram message id
+    is copied onto the draft.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="ck_outbox_status"),
+        Index(
+            "ix_outbox_pending_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    """HTML (the sender uses parse mode HTML): outside text is escaped by the caller."""
+    reply_markup: dict[str, Any] | None = Field(default=None, sa_column=Column(JsonDoc))
+    draft_id: str | None = Field(default=None, foreign_key="drafts.id", max_length=36)
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _now_field()
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: datetime | None = _optional_time_field()
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _now_field()
+    sent_at: datetime | None = _optional_time_field()
+
+
+class PendingEdit(SQLModel, table=True):
+    """An `edit:` tap waiting for the operator's next text message in that chat."""
+
+    __tablename__ = "pending_edits"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _now_field()
 
 class Lead(SQLModel, table=True):
     __tablename__ = "leads"

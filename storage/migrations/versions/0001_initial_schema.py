@@ -61,6 +61,40 @@ def upgrade() -> None:
     op.create_index("ix_drafts_status_created_at_id", "drafts", ["status", "created_at", "id"])
 
     op.create_table(
+        "outbox",
+        sa.Column("id", BIG_ID, primary_key=True),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("reply_markup", JSON_DOC, nullable=True),
+        sa.Column("draft_id", sa.String(36), sa.ForeignKey("drafts.id"), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        _ts("next_attempt_at"),
+        sa.Column("claimed_by", sa.String(100), nullable=True),
+        _ts("claimed_until", nullable=True),
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        _ts("created_at"),
+        _ts("sent_at", nullable=True),
+        sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_outbox_status"),
+    )
+    op.create_index(
+        "ix_outbox_pending_due",
+        "outbox",
+        ["next_attempt_at", "id"],
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+
+    op.create_table(
+        "pending_edits",
+        sa.Column("chat_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("draft_id", sa.String(36), sa.ForeignKey("drafts.id"), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        _ts("created_at"),
+    )
+
+    op.create_table(
         "leads",
         sa.Column("id", BIG_ID, primary_key=True),
         sa.Column("platform", sa.String(50), nullable=False),
@@ -173,6 +207,8 @@ def downgrade() -> None:
     op.drop_table("sessions")
     op.drop_table("idempotency_keys")
     op.drop_table("leads")
+    op.drop_table("pending_edits")
+    op.drop_table("outbox")
     op.drop_table("drafts")
     op.drop_table("events")
     if op.get_bind().dialect.name == "postgresql":

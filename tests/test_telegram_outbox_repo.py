@@ -1,0 +1,145 @@
+"""The outbox repository: enqueue in the caller's transaction, claim with a lease, record."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import Draft, OutboxMessage
+from storage.repo import drafts, outbox
+from storage.types import utcnow
+
+LEASE = timedelta(seconds=30)
+
+
+async def _draft(db: async_sessionmaker[AsyncSession]) -> str:
+    async with db() as session, session.begin():
+        draft = await drafts.create(
+            session=session,
+            client="Acme",
+            job_title="Build a bot",
+            message="Hi",
+            draft_text="Hello",
+            confidence=80,
+            context={},
+        )
+    return draft.id
+
+
+async def test_enqueue_is_part_of_the_callers_transaction(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db() as session, session.begin():
+        kept = await outbox.enqueue(session=session, chat_id=42, text="<b>kept</b>")
+    with pytest.raises(RuntimeError):
+        async with db() as session, session.begin():
+            await outbox.enqueue(session=session, chat_id=42, text="rolled back")
+            raise RuntimeError("the caller's change failed")
+    async with db() as session:
+        rows = (await session.scalars(select(OutboxMessage))).all()
+    assert [(row.id, row.text, row.status, row.attempts) for row in rows] == [
+        (kept, "<b>kept</b>", "pending", 0)
+    ]
+
+
+async def test_a_claimed_message_is_not_claimed_again_until_its_lease_ends(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db() as session, session.begin():
+        first = await outbox.enqueue(session=session, chat_id=1, text="a")
+        second = await outbox.enqueue(session=session, chat_id=1, text="b")
+    async with db() as session, session.begin():
+        claimed = await outbox.claim(session=session, worker="w1", lease=LEASE)
+    assert [row.id for row in claimed] == [first, second]
+    assert [row.attempts for row in claimed] == [1, 1]
+    async with db() as session, session.begin():
+        assert await outbox.claim(session=session, worker="w2", lease=LEASE) == []
+    async with db() as session, session.begin():
+        await outbox.release_claims(session=session, worker="w1")
+    async with db() as session, session.begin():
+        again = await outbox.claim(session=session, worker="w2", lease=LEASE, outbox_id=second)
+    assert [(row.id, row.claimed_by, row.attempts) for row in again] == [(second, "w2", 2)]
+
+
+async def test_an_expired_lease_can_be_claimed_by_another_worker(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db() as session, session.begin():
+        outbox_id = await outbox.enqueue(session=session, chat_id=1, text="a")
+    async with db() as session, session.begin():
+        await outbox.claim(session=session, worker="dead", lease=timedelta(seconds=-1))
+    async with db() as session, session.begin():
+        claimed = await outbox.claim(session=session, worker="alive", lease=LEASE)
+    assert [(row.id, row.claimed_by) for row in claimed] == [(outbox_id, "alive")]
+
+
+async def test_concurrent_claims_never_share_a_row(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db() as session, session.begin():
+        ids = [await outbox.enqueue(session=session, chat_id=1, text=str(n)) for n in range(30)]
+
+    async def claim_all(worker: str) -> list[int]:
+        got: list[int] = []
+        while True:
+            async with db() as session, session.begin():
+                rows = await outbox.claim(session=session, worker=worker, lease=LEASE, limit=3)
+            if not rows:
+                return got
+            got.extend(row.id for row in rows if row.id is not None)
+
+    results = await asyncio.gather(*(claim_all(f"w{n}") for n in range(4)))
+    claimed = [outbox_id for result in results for outbox_id in result]
+    assert sorted(claimed) == ids
+
+
+async def test_mark_sent_stores_the_message_id_on_the_draft_once(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    draft_id = await _draft(db)
+    async with db() as session, session.begin():
+        outbox_id = await outbox.enqueue(session=session, chat_id=1, text="x", draft_id=draft_id)
+    async with db() as session, session.begin():
+        assert await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=77)
+    async with db() as session, session.begin():
+        assert not await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=78)
+    async with db() as session:
+        draft = await session.get(Draft, draft_id)
+        row = await outbox.get(session=session, outbox_id=outbox_id)
+    assert draft is not None and draft.telegram_message_id == 77
+    assert row is not None and (row.status, row.message_id) == ("sent", 77)
+    assert row.sent_at is not None
+
+
+async def test_reschedule_and_next_due(db: async_sessionmaker[AsyncSession]) -> None:
+    async with db() as session:
+        assert await outbox.next_due_at(session=session) is None
+    async with db() as session, session.begin():
+        outbox_id = await outbox.enqueue(session=session, chat_id=1, text="x")
+        await outbox.claim(session=session, worker="w", lease=LEASE)
+    later = utcnow() + timedelta(minutes=5)
+    async with db() as session, session.begin():
+        await outbox.reschedule(
+            session=session, outbox_id=outbox_id, next_attempt_at=later, error="HTTP 500"
+        )
+    async with db() as session, session.begin():
+        assert await outbox.claim(session=session, worker="w", lease=LEASE) == []
+        due = await outbox.next_due_at(session=session)
+        assert await outbox.count_pending(session=session) == 1
+        row = await outbox.get(session=session, outbox_id=outbox_id)
+    assert due is not None and abs(due - later) < timedelta(milliseconds=1)
+    assert row is not None and (row.last_error, row.claimed_by) == ("HTTP 500", None)
+
+
+async def test_a_failed_message_is_never_claimed(db: async_sessionmaker[AsyncSession]) -> None:
+    async with db() as session, session.begin():
+        outbox_id = await outbox.enqueue(session=session, chat_id=1, text="x")
+        await outbox.mark_failed(session=session, outbox_id=outbox_id, error="chat not found")
+    async with db() as session, session.begin():
+        assert await outbox.claim(session=session, worker="w", lease=LEASE) == []
+        assert await outbox.count_pending(session=session) == 0
+        assert await outbox.next_due_at(session=session) is None
