@@ -1,0 +1,99 @@
+"""Row and request-body factories for the API tests.
+
+Bodies are plain dicts, valid by default; keyword overrides replace fields, and a value of
+`OMIT` drops the field. Rows the API cannot create (citizen sessions) are inserted directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import CitizenSession, Draft, Event, IdempotencyKey, Lead
+from storage.types import utcnow
+
+OMIT: Any = object()
+
+
+def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    body = {**defaults, **overrides}
+    return {key: value for key, value in body.items() if value is not OMIT}
+
+
+def draft_body(**overrides: Any) -> dict[str, Any]:
+    return _merge(
+        {
+            "client": "Acme Corp",
+            "job_title": "Build a Telegram bot",
+            "message": "Can you start on Monday?",
+            "draft_text": "Hi! Yes, Monday works. Here is my plan…",
+            "confidence": 85,
+        },
+        overrides,
+    )
+
+
+def lead_body(**overrides: Any) -> dict[str, Any]:
+    return _merge(
+        {
+            "platform": "upwork",
+            "title": "FastAPI backend for a marketplace",
+            "budget": "$2,000",
+            "decision": "GO",
+            "reason": "Clear scope, verified payment.",
+        },
+        overrides,
+    )
+
+
+async def insert_sessions(
+    db: async_sessionmaker[AsyncSession],
+    count: int,
+    *,
+    citizen: str = "rafael",
+    status: str = "completed",
+    created_at: datetime | None = None,
+) -> list[str]:
+    """Insert `count` citizen sessions, one second apart (or all at `created_at`)."""
+    base = utcnow() - timedelta(hours=1)
+    rows = [
+        CitizenSession(
+            id=str(uuid.uuid4()),
+            citizen=citizen,
+            trigger="manual",
+            prompt=f"prompt {i}",
+            status=status,
+            exit_code=0 if status == "completed" else None,
+            output_tail="done" if status == "completed" else None,
+            created_at=created_at or base + timedelta(seconds=i),
+        )
+        for i in range(count)
+    ]
+    async with db() as session, session.begin():
+        session.add_all(rows)
+    return [row.id for row in rows]
+
+
+async def count_rows(db: async_sessionmaker[AsyncSession], table: type[Any]) -> int:
+    async with db() as session:
+        return (await session.scalar(select(func.count()).select_from(table))) or 0
+
+
+async def event_names(db: async_sessionmaker[AsyncSession]) -> list[str]:
+    """Every logged event name, oldest first."""
+    async with db() as session:
+        return list(await session.scalars(select(Event.event).order_by(Event.id)))
+
+
+async def stored_counts(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """How many rows each API-written table holds: a failed request must change none."""
+    return {
+        "drafts": await count_rows(db, Draft),
+        "events": await count_rows(db, Event),
+        "leads": await count_rows(db, Lead),
+        "idempotency_keys": await count_rows(db, IdempotencyKey),
+    }
