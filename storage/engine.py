@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import (
 PG_CONNECT_TIMEOUT_S = 3
 PG_COMMAND_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 5
+# Connections to PostgreSQL; bench/ gives its raw-asyncpg ceiling the same number.
+POOL_SIZE = 10
+POOL_MAX_SIZE = 2 * POOL_SIZE
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """Create the engine; SQLite gets WAL, foreign keys and one writer at a time."""
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30})

@@ -1,0 +1,1 @@
+"""The benchmark suite: the service against a raw-asyncpg ceiling on the same machine."""

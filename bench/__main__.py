@@ -1,0 +1,53 @@
+"""`python -m bench [--quick]`: run the benchmark and print the table (see README, Benchmarks)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from bench.database import DEFAULT_ADMIN_URL
+from bench.runner import Options, log, run
+
+FULL = {"sizes": (10_000, 100_000, 1_000_000), "rounds": 3, "seconds": 5, "warmup": 2}
+QUICK = {"sizes": (10_000, 100_000), "rounds": 2, "seconds": 2, "warmup": 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short run of a couple of minutes")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("SCOPELOCK_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL),
+        help="a server where the bench may create (and drop) its own database",
+    )
+    parser.add_argument("--rounds", type=int, help="alternating rounds per scenario")
+    parser.add_argument("--seconds", type=int, help="seconds of load per round")
+    parser.add_argument(
+        "--sizes", help="event-log sizes, comma-separated (default 10000,100000,1000000)"
+    )
+    args = parser.parse_args()
+    preset = QUICK if args.quick else FULL
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else preset["sizes"]
+    options = Options(
+        admin_url=args.postgres_url,
+        sizes=tuple(sorted(sizes)),
+        rounds=args.rounds or preset["rounds"],
+        seconds=args.seconds or preset["seconds"],
+        warmup_seconds=preset["warmup"],
+    )
+    report = asyncio.run(run(options))
+    print()
+    print(report.table())
+    print()
+    print(report.summary())
+    print("targets:")
+    print(report.targets_text())
+    if report.errors:
+        log(f"{report.errors} requests failed: see bench/results/service.log")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

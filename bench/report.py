@@ -1,0 +1,159 @@
+"""Results: medians over rounds, the table, and the targets of the issue checked against them."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from bench.load import Run
+
+MIN_RATIO = 0.60
+MAX_P99_GROWTH = 1.5
+MAX_NOTIFY_P50_MS = 20.0
+MAX_RSS_MB = 150.0
+
+
+@dataclass
+class Side:
+    """One target's runs of one scenario."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(run.rps for run in self.runs)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(run.p50_ms for run in self.runs)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(run.p99_ms for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rps": self.rps,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "errors": self.errors,
+            "runs": [asdict(run) for run in self.runs],
+        }
+
+
+@dataclass
+class Result:
+    label: str
+    name: str
+    events: int | None
+    service: Side = field(default_factory=Side)
+    ceiling: Side = field(default_factory=Side)
+
+    @property
+    def ratio(self) -> float:
+        return self.service.rps / self.ceiling.rps if self.ceiling.rps else 0.0
+
+
+@dataclass
+class Report:
+    results: list[Result] = field(default_factory=list)
+    notify_p50_ms: float | None = None
+    notify_p99_ms: float | None = None
+    notify_note: str = ""
+    peak_rss_mb: float | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(r.service.errors + r.ceiling.errors for r in self.results)
+
+    def table(self) -> str:
+        head = (
+            f"| {'scenario':<34} | {'req/s':>7} | {'p50 ms':>6} | {'p99 ms':>6} | {'errors':>6} "
+            f"| {'ceiling req/s':>13} | {'ceil p99':>8} | {'ratio':>5} |"
+        )
+        lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
+        for r in self.results:
+            s, c = r.service, r.ceiling
+            lines.append(
+                f"| {r.label:<34} | {s.rps:>7.0f} | {s.p50_ms:>6.1f} | {s.p99_ms:>6.1f} "
+                f"| {s.errors + c.errors:>6} | {c.rps:>13.0f} | {c.p99_ms:>8.1f} "
+                f"| {r.ratio:>4.0%} |"
+            )
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        lines = []
+        if self.notify_p50_ms is not None:
+            lines.append(
+                f"draft created → notification received: p50 {self.notify_p50_ms:.1f} ms, "
+                f"p99 {self.notify_p99_ms:.1f} ms"
+            )
+        else:
+            lines.append(f"draft created → notification received: {self.notify_note}")
+        if self.peak_rss_mb is not None:
+            lines.append(f"service peak RSS: {self.peak_rss_mb:.0f} MB")
+        return "\n".join(lines)
+
+    def targets(self) -> list[tuple[str, bool | None]]:
+        """(what, met) for every target of the issue; None where it was not measured."""
+        checks: list[tuple[str, bool | None]] = []
+        for r in self.results:
+            what = f"{r.label}: ratio {r.ratio:.0%} ≥ {MIN_RATIO:.0%}"
+            checks.append((what, r.ratio >= MIN_RATIO))
+        sizes = sorted({r.events for r in self.results if r.events is not None})
+        if len(sizes) >= 2:
+            small, large = sizes[0], sizes[-1]
+            for name in dict.fromkeys(r.name for r in self.results if r.events is not None):
+                p99 = {r.events: r.service.p99_ms for r in self.results if r.name == name}
+                growth = p99[large] / p99[small] if p99[small] else float("inf")
+                checks.append(
+                    (
+                        f"{name}: p99 @{large} / p99 @{small} = {growth:.2f} ≤ {MAX_P99_GROWTH}",
+                        growth <= MAX_P99_GROWTH,
+                    )
+                )
+        if self.notify_p50_ms is None:
+            checks.append(("draft → notification p50 < 20 ms: not measured", None))
+        else:
+            checks.append(
+                (
+                    f"draft → notification p50 {self.notify_p50_ms:.1f} ms "
+                    f"< {MAX_NOTIFY_P50_MS:.0f} ms",
+                    self.notify_p50_ms < MAX_NOTIFY_P50_MS,
+                )
+            )
+        if self.peak_rss_mb is not None:
+            checks.append(
+                (
+                    f"peak RSS {self.peak_rss_mb:.0f} MB < {MAX_RSS_MB:.0f} MB",
+                    self.peak_rss_mb < MAX_RSS_MB,
+                )
+            )
+        return checks
+
+    def targets_text(self) -> str:
+        marks = {True: "met", False: "MISSED", None: "n/a"}
+        return "\n".join(f"  [{marks[met]:>6}] {what}" for what, met in self.targets())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "results": [
+                {
+                    "label": r.label,
+                    "events": r.events,
+                    "ratio": r.ratio,
+                    "service": r.service.as_dict(),
+                    "ceiling": r.ceiling.as_dict(),
+                }
+                for r in self.results
+            ],
+            "notify_p50_ms": self.notify_p50_ms,
+            "notify_p99_ms": self.notify_p99_ms,
+            "notify_note": self.notify_note,
+            "peak_rss_mb": self.peak_rss_mb,
+            "targets": [{"what": what, "met": met} for what, met in self.targets()],
+        }

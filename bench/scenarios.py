@@ -1,0 +1,101 @@
+"""What each scenario sends: bodies for the writes, path lists for the reads."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from bench.database import EVENT_MIX
+from bench.load import Load
+from web.pagination import id_cursor
+
+PAGE = 100
+PATHS_PER_SCENARIO = 1000
+# `since` windows reach this far back from the newest event, at most.
+SINCE_REACH = timedelta(days=7)
+
+EVENT_BODY = {
+    "event": "bench.event.logged@1.0",
+    "payload": {"citizen": "rafael", "step": "reply.drafted", "attempt": 1, "ok": True},
+}
+DRAFT_BODY = {
+    "client": "Acme Robotics GmbH",
+    "job_title": "Senior backend engineer for a Telegram approval bot",
+    "message": "Hi! We saw your profile. Could you start next week? " * 8,
+    "draft_text": "Thanks for reaching out. Here is how I would approach it: " * 12,
+    "confidence": 87,
+    "context": {"job_link": "https://example.com/jobs/123", "budget": "$5k", "tags": ["python"]},
+    "citizen": "rafael",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    load: Load
+    events: int | None = None
+    """The size of the event log it runs against, for the event queries."""
+
+    @property
+    def label(self) -> str:
+        return self.name if self.events is None else f"{self.name} @{_short(self.events)}"
+
+
+def _short(count: int) -> str:
+    if count >= 1_000_000:
+        return f"{count // 1_000_000}M"
+    return f"{count // 1000}k" if count >= 1000 else str(count)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def write_scenarios() -> list[Scenario]:
+    return [
+        Scenario("POST /api/event/log", Load("POST", json.dumps(EVENT_BODY).encode())),
+        Scenario("POST /api/draft/create", Load("POST", json.dumps(DRAFT_BODY).encode())),
+    ]
+
+
+async def read_draft_scenario(url: str) -> Scenario:
+    connection = await asyncpg.connect(url)
+    try:
+        ids = [r[0] for r in await connection.fetch("SELECT id FROM drafts LIMIT $1", 1000)]
+    finally:
+        await connection.close()
+    if not ids:
+        raise RuntimeError("no drafts to read: the draft scenario stored none")
+    paths = tuple(f"/api/draft/{draft_id}" for draft_id in ids)
+    return Scenario("GET /api/draft/{id}", Load("GET", paths=paths))
+
+
+async def event_query_scenarios(url: str, size: int) -> list[Scenario]:
+    """The three reads of the event log, against a table of `size` events."""
+    connection = await asyncpg.connect(url)
+    try:
+        low, high, newest = await connection.fetchrow(
+            "SELECT min(id), max(id), max(timestamp) FROM events"
+        )
+    finally:
+        await connection.close()
+    rng = random.Random(size)
+    by_event = tuple(f"/api/events?event={name}&limit={PAGE}" for name, _ in EVENT_MIX)
+    since = tuple(
+        f"/api/events?since={_iso(newest - SINCE_REACH * rng.random())}&limit={PAGE}"
+        for _ in range(PATHS_PER_SCENARIO)
+    )
+    # Cursors as the service issues them, at every depth of the log.
+    paged = tuple(
+        f"/api/events?cursor={id_cursor('events', rng.randint(low + PAGE, high))}&limit={PAGE}"
+        for _ in range(PATHS_PER_SCENARIO)
+    )
+    return [
+        Scenario("GET /api/events?event=", Load("GET", paths=by_event), size),
+        Scenario("GET /api/events?since=", Load("GET", paths=since), size),
+        Scenario("GET /api/events?cursor=", Load("GET", paths=paged), size),
+    ]
