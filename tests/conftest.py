@@ -22,6 +22,9 @@ from tests.databases import PostgresDatabases, require_postgres
 
 API_TOKEN = "test-api-token-5f2a9c"
 
+# Fixtures of the citizen tests (fake claude, citizen folders, runners).
+pytest_plugins = ["tests.citizens_support"]
+
 # Variables the service reads; tests start from none of them, whatever the machine has set.
 SERVICE_ENV = [
     "DATABASE_URL", "HOST", "PORT", "API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN",
@@ -108,6 +111,40 @@ async def api(aiohttp_client: Any, settings: Settings, engine: AsyncEngine) -> T
     client: TestClient = await aiohttp_client(create_app(settings, engine))
     client.session.headers["Authorization"] = f"Bearer {API_TOKEN}"
     return client
+
+
+TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[Any]:
+    """A fake Bot API server on loopback (see tests/fake_telegram.py)."""
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def telegram_settings(make_settings: Callable[..., Settings], fake_telegram: Any) -> Any:
+    """Like `make_settings`, with the bot switched on against the fake Telegram.
+
+    The operator's private chat (tests.telegram_updates.OPERATOR_ID) is TELEGRAM_CHAT_ID.
+    """
+    from tests.telegram_updates import OPERATOR_ID
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "telegram_bot_token": TELEGRAM_TOKEN,
+            "telegram_chat_id": OPERATOR_ID,
+            "telegram_api_base_url": fake_telegram.base_url,
+        }
+        values.update(overrides)
+        return make_settings(**values)
+
+    return make
 
 
 def pytest_report_header() -> list[str]:

@@ -1,0 +1,237 @@
+"""The session runner: claims queued sessions from the database and runs them in background.
+
+One session per citizen runs at a time (the database enforces it, across processes); different
+citizens run side by side. The queue lives in the database, so it survives a restart; this
+task only needs a `wake()` after an enqueue, and polls anyway for other processes' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from citizens.directory import citizen_dir, citizens_root
+from citizens.notices import SessionNotices
+from citizens.process import ProcessResult, run_cli
+from storage.models import CitizenSession
+from storage.repo import session_queue
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TAIL_CHARS = 4000
+ERROR_TAIL_CHARS = 2000
+# Secrets of the service that a citizen (an agent reading untrusted text) has no use for.
+WITHHELD_ENV = ("WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "DATABASE_URL")
+# Runner tokens alive in this process: with several runners in one process (tests), a claim
+# carrying this host and pid is dead only when its token is not among them.
+_LIVE_TOKENS: set[str] = set()
+
+
+class SessionRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+        notices: SessionNotices,
+        *,
+        poll_interval_s: float = 5.0,
+        heartbeat_interval_s: float = 15.0,
+        stale_after_s: float = 90.0,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._notices = notices
+        self._poll_interval_s = poll_interval_s
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._stale_after = timedelta(seconds=stale_after_s)
+        self._host = socket.gethostname()
+        self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}  # citizen -> its session task
+        self._running_ids: set[str] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fail what a crashed process left running, then start claiming."""
+        _LIVE_TOKENS.add(self.token)
+        await self.reap("the process running it stopped before it finished")
+        self._loop_task = asyncio.create_task(self._loop(), name="citizen-runner")
+
+    def wake(self) -> None:
+        """A session was queued: look at the queue now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Kill running sessions (each is recorded as failed), then stop claiming."""
+        self._stop.set()
+        self._wake.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = list(self._running.values())
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        _LIVE_TOKENS.discard(self.token)
+
+    async def reap(self, reason: str) -> list[CitizenSession]:
+        """Fail running sessions whose runner is gone; returns them."""
+        older_than = utcnow() - self._stale_after
+        async with self._db() as session, session.begin():
+            failed = await session_queue.fail_abandoned(
+                session=session,
+                is_abandoned=lambda row: self._is_abandoned(row, older_than=older_than),
+                reason=reason,
+            )
+            for row in failed:
+                await self._notices.finished(session=session, row=row)
+        for row in failed:
+            log.warning("session %s of %s marked failed: %s", row.id, row.citizen, reason)
+        if failed:
+            self._notices.kick()
+        return failed
+
+    def _is_abandoned(self, row: CitizenSession, *, older_than: datetime) -> bool:
+        host, _, rest = (row.claimed_by or "").partition(":")
+        pid_text, _, _ = rest.partition(":")
+        if row.claimed_by == self.token:
+            return row.id not in self._running_ids
+        if host == self._host and pid_text.isdigit():
+            pid = int(pid_text)
+            if pid == os.getpid():
+                return row.claimed_by not in _LIVE_TOKENS
+            if not _process_exists(pid):
+                return True
+        return session_queue.is_stale(row, older_than=older_than)
+
+    async def _loop(self) -> None:
+        last_beat = asyncio.get_running_loop().time()
+        while not self._stop.is_set():
+            try:
+                await self._claim_all()
+                now = asyncio.get_running_loop().time()
+                if now - last_beat >= self._heartbeat_interval_s:
+                    last_beat = now
+                    await self._beat()
+            except Exception:
+                # The database may be down for a while; the queue waits in it meanwhile.
+                log.exception("citizen runner: cycle failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            self._wake.clear()
+
+    async def _beat(self) -> None:
+        async with self._db() as session, session.begin():
+            await session_queue.heartbeat(session=session, session_ids=list(self._running_ids))
+        await self.reap("its runner stopped answering (crashed or cut off)")
+
+    async def _claim_all(self) -> None:
+        async with self._db() as session:
+            waiting = await session_queue.citizens_waiting(session=session)
+        for citizen in waiting:
+            if self._stop.is_set():
+                return
+            if citizen not in self._running:
+                await self._claim(citizen)
+
+    async def _claim(self, citizen: str) -> None:
+        try:
+            async with self._db() as session, session.begin():
+                row = await session_queue.claim_next(
+                    session=session, citizen=citizen, claimed_by=self.token
+                )
+                if row is not None:
+                    await self._notices.started(session=session, row=row)
+        except IntegrityError:
+            return  # another process started a session of this citizen first
+        if row is None:
+            return
+        self._notices.kick()
+        log.info("session %s of %s started", row.id, citizen)
+        self._running_ids.add(row.id)
+        self._running[citizen] = asyncio.create_task(self._run(row), name=f"session-{row.id}")
+
+    async def _run(self, row: CitizenSession) -> None:
+        try:
+            result = await self._execute(row)
+            await self._record(row, result)
+        except Exception:
+            log.exception("session %s of %s: could not record its end", row.id, row.citizen)
+        finally:
+            self._running.pop(row.citizen, None)
+            self._running_ids.discard(row.id)
+            self._wake.set()
+
+    async def _execute(self, row: CitizenSession) -> ProcessResult:
+        folder = citizen_dir(citizens_root(self._settings), row.citizen)
+        if folder is None:
+            return ProcessResult(
+                None, "", "", launch_error=f"no citizen {row.citizen!r} in CITIZENS_DIR"
+            )
+        argv = [self._settings.claude_bin, "--print", row.prompt, "--continue"]
+        return await run_cli(
+            argv,
+            cwd=folder,
+            env=self._environment(row),
+            timeout_s=self._settings.citizen_timeout_s,
+            stop=self._stop,
+        )
+
+    def _environment(self, row: CitizenSession) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+        token = self._settings.api_token
+        env["BACKEND_API_URL"] = self._settings.api_url_for_citizens
+        env["API_TOKEN"] = token.get_secret_value() if token is not None else ""
+        env["SCOPELOCK_SESSION_ID"] = row.id
+        return env
+
+    async def _record(self, row: CitizenSession, result: ProcessResult) -> None:
+        status, error = _outcome(result, self._settings.citizen_timeout_s)
+        async with self._db() as session, session.begin():
+            ended = await session_queue.finish(
+                session=session,
+                session_id=row.id,
+                status=status,
+                exit_code=result.exit_code,
+                output_tail=result.stdout[-OUTPUT_TAIL_CHARS:] or None,
+                error=error,
+            )
+            if ended is not None:
+                await self._notices.finished(session=session, row=ended)
+        self._notices.kick()
+        log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, result.exit_code)
+
+
+def _outcome(result: ProcessResult, timeout_s: float) -> tuple[str, str | None]:
+    if result.launch_error is not None:
+        return "failed", result.launch_error
+    stderr_tail = result.stderr.strip()[-ERROR_TAIL_CHARS:]
+    if result.timed_out:
+        reason = f"timed out after {timeout_s:g} s (CITIZEN_TIMEOUT_S); its processes were killed"
+    elif result.stopped:
+        reason = "the service shut down while it ran; its processes were killed"
+    elif result.exit_code == 0:
+        return "completed", None
+    else:
+        reason = f"exited with code {result.exit_code}"
+    return "failed", f"{reason}\n{stderr_tail}" if stderr_tail else reason
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

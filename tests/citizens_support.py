@@ -1,0 +1,157 @@
+"""Fixtures and helpers for the citizen tests: the fake `claude`, citizen folders, a runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from citizens.notices import SessionNotices
+from citizens.runner import SessionRunner
+from storage.models import CitizenSession, Event
+
+FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
+CITIZENS = ("rafael", "emma", "daniel")
+WAIT_BOUND_S = 30.0
+
+
+@dataclass
+class FakeClaude:
+    bin: Path
+    log: Path
+
+    def entries(self, phase: str | None = None) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
+        return [row for row in rows if phase is None or row["phase"] == phase]
+
+    def calls(self) -> list[dict[str, Any]]:
+        return self.entries("start")
+
+
+@pytest.fixture
+def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
+    """An executable `claude` that runs tests/fake_claude.py; used through CLAUDE_BIN."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "claude"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLAUDE}" "$@"\n')
+    wrapper.chmod(0o755)
+    log = tmp_path / "fake-claude.jsonl"
+    monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
+    return FakeClaude(bin=wrapper, log=log)
+
+
+@pytest.fixture
+def citizens_home(tmp_path: Path) -> Path:
+    """The test settings' CITIZENS_DIR, with rafael, emma and daniel in it."""
+    root = tmp_path / "citizens"
+    for name in CITIZENS:
+        (root / name).mkdir(parents=True)
+        (root / name / "CLAUDE.md").write_text(f"# {name}\n")
+    return root
+
+
+@dataclass
+class RecordingOutbox:
+    """Stands in for the bot's outbox where Telegram is not the subject of the test."""
+
+    sent: list[tuple[int, str]] = field(default_factory=list)
+    kicks: int = 0
+
+    async def enqueue(self, *, session: AsyncSession, chat_id: int, text: str) -> int | None:
+        self.sent.append((chat_id, text))
+        return len(self.sent)
+
+    def kick(self) -> None:
+        self.kicks += 1
+
+
+RunnerFactory = Callable[..., Awaitable[SessionRunner]]
+
+
+@pytest.fixture
+async def start_runner(
+    db: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Callable[..., Awaitable[SessionRunner]]]:
+    """Start runners on the test database; every one is stopped at the end of the test."""
+    started: list[SessionRunner] = []
+
+    async def start(
+        settings: Settings,
+        outbox: Any = None,
+        *,
+        chat_id: int | None = None,
+        database: async_sessionmaker[AsyncSession] | None = None,
+        **options: Any,
+    ) -> SessionRunner:
+        notices = SessionNotices(outbox or RecordingOutbox(), chat_id)
+        options.setdefault("poll_interval_s", 0.2)
+        runner = SessionRunner(settings, database or db, notices, **options)
+        await runner.start()
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        await runner.stop()
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Poll `check` until it returns something truthy; fail after a generous bound."""
+    deadline = asyncio.get_running_loop().time() + WAIT_BOUND_S
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def session_row(db: async_sessionmaker[AsyncSession], session_id: str) -> CitizenSession:
+    async with db() as session:
+        row = await session.get(CitizenSession, session_id)
+    assert row is not None
+    return row
+
+
+async def wait_status(
+    db: async_sessionmaker[AsyncSession], session_id: str, *statuses: str
+) -> CitizenSession:
+    async def check() -> CitizenSession | None:
+        row = await session_row(db, session_id)
+        return row if row.status in statuses else None
+
+    return await wait_for(check, f"session {session_id} to be {'/'.join(statuses)}")
+
+
+async def wait_finished(db: async_sessionmaker[AsyncSession], session_id: str) -> CitizenSession:
+    return await wait_status(db, session_id, "completed", "failed")
+
+
+async def session_events(
+    db: async_sessionmaker[AsyncSession], session_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    async with db() as session:
+        rows = (await session.scalars(select(Event).order_by(Event.id))).all()  # type: ignore[arg-type]
+    return [(e.event, e.payload) for e in rows if e.payload.get("session_id") == session_id]
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -1,0 +1,276 @@
+"""The session runner against real databases and the fake `claude`."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from citizens.prompts import operator_task
+from storage.engine import create_engine, session_factory
+from storage.repo import session_queue
+from tests.citizens_support import (
+    FakeClaude,
+    RecordingOutbox,
+    process_alive,
+    session_events,
+    session_row,
+    wait_finished,
+    wait_for,
+    wait_status,
+)
+from tests.conftest import API_TOKEN
+
+pytestmark = pytest.mark.usefixtures("citizens_home")
+
+Db = async_sessionmaker[AsyncSession]
+
+
+async def enqueue(db: Db, citizen: str, prompt: str, chat_id: int | None = None) -> str:
+    async with db() as session, session.begin():
+        row = await session_queue.enqueue(
+            session=session,
+            citizen=citizen,
+            trigger="test",
+            prompt=prompt,
+            notify_chat_id=chat_id,
+        )
+    return row.id
+
+
+@pytest.fixture
+def runner_settings(make_settings: Callable[..., Settings], fake_claude: FakeClaude) -> Settings:
+    return make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=30)
+
+
+async def test_session_runs_the_cli_as_an_argument_list_in_the_citizen_folder(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any, tmp_path: Path
+) -> None:
+    outbox = RecordingOutbox()
+    await start_runner(runner_settings, outbox, chat_id=4242)
+    hostile = "--dangerously-skip-permissions $(touch pwned) `touch pwned2` \"' \n; rm -rf /"
+    prompt = operator_task(message=hostile, source="test")
+    session_id = await enqueue(db, "emma", prompt)
+
+    row = await wait_finished(db, session_id)
+
+    assert row.status == "completed" and row.exit_code == 0
+    assert "fake claude done" in (row.output_tail or "")
+    assert row.started_at is not None and row.finished_at is not None
+    [call] = fake_claude.calls()
+    assert call["argv"] == ["--print", prompt, "--continue"]
+    assert hostile in call["argv"][1]
+    assert Path(call["cwd"]) == tmp_path / "citizens" / "emma"
+    assert call["env"]["BACKEND_API_URL"] == runner_settings.api_url_for_citizens
+    assert call["env"]["API_TOKEN"] == API_TOKEN
+    assert not any(tmp_path.rglob("pwned*"))
+    assert [name for name, _ in await session_events(db, session_id)] == [
+        "citizen.session.queued@1.0",
+        "citizen.session.started@1.0",
+        "citizen.session.completed@1.0",
+    ]
+    assert [chat for chat, _ in outbox.sent] == [4242, 4242]
+    assert "started" in outbox.sent[0][1] and "completed" in outbox.sent[1][1]
+
+
+async def test_secrets_of_the_service_are_not_handed_to_citizens(
+    db: Db,
+    runner_settings: Settings,
+    fake_claude: FakeClaude,
+    start_runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", "do-not-leak")
+    await start_runner(runner_settings)
+    await wait_finished(db, await enqueue(db, "rafael", "Hello"))
+    [call] = fake_claude.calls()
+    assert call["env"]["WEBHOOK_SECRET"] is None
+
+
+async def test_one_citizen_runs_one_session_at_a_time_and_in_order(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    await start_runner(runner_settings)
+    first = await enqueue(db, "rafael", f"first\nFAKE:wait-for={gate}")
+    second = await enqueue(db, "rafael", "second\nFAKE:sleep=0.1")
+    third = await enqueue(db, "rafael", "third")
+    other = await enqueue(db, "emma", f"other\nFAKE:wait-for={gate}")
+
+    # rafael's first and emma's session run side by side; rafael's others wait.
+    await wait_status(db, first, "running")
+    await wait_status(db, other, "running")
+    await wait_for(lambda: _async(len(fake_claude.calls()) == 2), "both CLIs to start")
+    assert (await wait_status(db, second, "queued")).started_at is None
+    gate.touch()
+
+    for session_id in (first, second, third, other):
+        assert (await wait_finished(db, session_id)).status == "completed"
+    runs = _intervals(fake_claude, "rafael")
+    assert [prompt.split("\n")[0] for prompt, _, _ in runs] == ["first", "second", "third"]
+    for (_, _, end), (_, start, _) in itertools.pairwise(runs):
+        assert end <= start
+
+
+async def test_a_session_past_the_timeout_is_killed_with_its_process_group(
+    db: Db,
+    make_settings: Callable[..., Settings],
+    fake_claude: FakeClaude,
+    start_runner: Any,
+) -> None:
+    settings = make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=1)
+    outbox = RecordingOutbox()
+    await start_runner(settings, outbox, chat_id=7)
+    session_id = await enqueue(db, "daniel", "build it\nFAKE:child\nFAKE:sleep=60")
+
+    row = await wait_finished(db, session_id)
+
+    assert row.status == "failed"
+    assert "timed out after 1 s" in (row.error or "")
+    [call] = fake_claude.calls()
+    await wait_for(
+        lambda: _async(not process_alive(call["pid"]) and not process_alive(call["child_pid"])),
+        "the session's processes to be gone",
+    )
+    events = await session_events(db, session_id)
+    assert events[-1][0] == "citizen.session.failed@1.0"
+    assert "timed out" in events[-1][1]["error"]
+    assert "failed" in outbox.sent[-1][1] and "timed out" in outbox.sent[-1][1]
+
+
+async def test_a_failing_cli_records_its_exit_code_and_stderr(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    outbox = RecordingOutbox()
+    await start_runner(runner_settings, outbox, chat_id=7)
+    session_id = await enqueue(db, "rafael", "FAKE:stderr=boom <at> the end\nFAKE:exit=3")
+
+    row = await wait_finished(db, session_id)
+
+    assert (row.status, row.exit_code) == ("failed", 3)
+    assert "exited with code 3" in (row.error or "") and "boom <at> the end" in (row.error or "")
+    payload = (await session_events(db, session_id))[-1][1]
+    assert payload["exit_code"] == 3 and "boom" in payload["error"]
+    report = outbox.sent[-1][1]
+    assert "exit 3" in report and "boom &lt;at&gt; the end" in report
+
+
+async def test_output_is_kept_bounded_with_its_end(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    row = await wait_finished(db, await enqueue(db, "emma", "FAKE:stdout-bytes=300000"))
+    assert row.status == "completed"
+    assert len(row.output_tail or "") <= 4000
+    assert "END" in (row.output_tail or "") and "fake claude done" in (row.output_tail or "")
+
+
+async def test_a_missing_cli_fails_the_session_and_the_runner_goes_on(
+    db: Db, make_settings: Callable[..., Settings], start_runner: Any, tmp_path: Path
+) -> None:
+    settings = make_settings(claude_bin=str(tmp_path / "no-such-claude"))
+    await start_runner(settings)
+    first = await wait_finished(db, await enqueue(db, "rafael", "one"))
+    second = await wait_finished(db, await enqueue(db, "rafael", "two"))
+    for row in (first, second):
+        assert row.status == "failed" and row.exit_code is None
+        assert "was not found (check CLAUDE_BIN)" in (row.error or "")
+
+
+async def test_start_up_fails_sessions_left_running_and_runs_the_queue(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    crashed = await enqueue(db, "rafael", "was running when the process died")
+    elsewhere = await enqueue(db, "emma", "runs in a live process on another host")
+    waiting = await enqueue(db, "rafael", "waited in the queue")
+    async with db() as session, session.begin():
+        # A dead process of this host, and a live one elsewhere (fresh heartbeat).
+        await session_queue.claim_next(
+            session=session, citizen="rafael", claimed_by=f"{socket.gethostname()}:999999999:dead"
+        )
+        await session_queue.claim_next(
+            session=session, citizen="emma", claimed_by="other-host:1:alive"
+        )
+
+    await start_runner(runner_settings)
+
+    crashed_row = await wait_finished(db, crashed)
+    assert crashed_row.status == "failed" and "stopped before it finished" in (
+        crashed_row.error or ""
+    )
+    assert (await wait_finished(db, waiting)).status == "completed"
+    assert (await wait_status(db, elsewhere, "running")).finished_at is None
+    assert [call["argv"][1] for call in fake_claude.calls()] == ["waited in the queue"]
+
+
+async def test_a_silent_runner_elsewhere_is_reaped_once_its_heartbeat_is_stale(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    silent = await enqueue(db, "emma", "its host went away")
+    async with db() as session, session.begin():
+        await session_queue.claim_next(session=session, citizen="emma", claimed_by="gone:1:x")
+    await start_runner(runner_settings, heartbeat_interval_s=0.1, stale_after_s=0.5)
+    row = await wait_finished(db, silent)
+    assert row.status == "failed" and "stopped answering" in (row.error or "")
+
+
+async def test_shutdown_kills_running_sessions_and_records_them_failed(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    runner = await start_runner(runner_settings)
+    session_id = await enqueue(db, "daniel", "FAKE:child\nFAKE:sleep=60")
+    await wait_for(lambda: _async(fake_claude.calls()), "the CLI to start")
+
+    await runner.stop()
+
+    row = await session_row(db, session_id)
+    assert row.status == "failed" and "shut down" in (row.error or "")
+    [call] = fake_claude.calls()
+    await wait_for(
+        lambda: _async(not process_alive(call["pid"]) and not process_alive(call["child_pid"])),
+        "the session's processes to be gone",
+    )
+
+
+async def test_two_runners_on_one_database_never_overlap_a_citizen(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    other_engine = create_engine(runner_settings.database_url)
+    try:
+        ids = [await enqueue(db, "rafael", f"r{i}\nFAKE:sleep=0.05") for i in range(4)]
+        ids += [await enqueue(db, "emma", f"e{i}\nFAKE:sleep=0.05") for i in range(2)]
+        await asyncio.gather(
+            start_runner(runner_settings),
+            start_runner(runner_settings, database=session_factory(other_engine)),
+        )
+        for session_id in ids:
+            assert (await wait_finished(db, session_id)).status == "completed"
+        assert len(fake_claude.calls()) == 6
+        for citizen, count in (("rafael", 4), ("emma", 2)):
+            runs = _intervals(fake_claude, citizen)
+            assert len(runs) == count
+            for (_, _, end), (_, start, _) in itertools.pairwise(runs):
+                assert end <= start
+    finally:
+        await other_engine.dispose()
+
+
+def _intervals(fake: FakeClaude, citizen: str) -> list[tuple[str, float, float]]:
+    ends = {entry["pid"]: entry["time"] for entry in fake.entries("end")}
+    runs = [
+        (call["argv"][1], call["time"], ends[call["pid"]])
+        for call in fake.calls()
+        if Path(call["cwd"]).name == citizen
+    ]
+    return sorted(runs, key=lambda run: run[1])
+
+
+async def _async(value: Any) -> Any:
+    return value
