@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("scopelock")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -35,7 +39,27 @@ def _parser() -> argparse.ArgumentParser:
 def _run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.service import serve
 
-    asyncio.run(serve(settings))
+    return _run_until_done(serve(settings), "run")
+
+
+def _run_until_done(work: Coroutine[Any, Any, object], what: str) -> int:
+    """Run a command's coroutine; a failure is one log line and exit code 1."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        asyncio.run(work)
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers were installed: still a requested stop.
+        log.info("stopped")
+    except (OSError, DBAPIError) as error:
+        # A port in use, an unreachable database, a wrong password: the operator's to fix,
+        # and the driver's own message says what it is.
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        log.critical("scopelock %s failed: %s", what, reason)
+        return 1
+    except Exception:
+        log.critical("scopelock %s failed", what, exc_info=True)
+        return 1
     return 0
 
 
@@ -50,9 +74,10 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(migrate())
-    print("scopelock: database schema is up to date")
-    return 0
+    status = _run_until_done(migrate(), "migrate")
+    if status == 0:
+        print("scopelock: database schema is up to date")
+    return status
 
 
 _COMMANDS = {"run": _run, "migrate": _migrate}

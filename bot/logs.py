@@ -13,7 +13,8 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        # Longest first, so a secret that contains another is hidden whole.
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
@@ -29,13 +30,22 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """Keep an event on one line: newlines in messages and tracebacks are written as `\\n`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def configure_logging(level: str, secrets: list[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(OneLineFormatter(FORMAT))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python warnings would otherwise reach stderr as bare, multi-line text.
+    logging.captureWarnings(True)
     # httpx logs every request URL, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PRODUCTION_SECRETS = ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+# What the Bot API accepts as a webhook `secret_token`.
+TELEGRAM_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class SettingsError(Exception):
@@ -17,7 +23,12 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # `TELEGRAM_CHAT_ID=` (as a dashboard leaves an unfilled variable) means unset.
+        env_ignore_empty=True,
     )
 
     database_url: str = "sqlite+aiosqlite:///./scopelock.db"
@@ -49,18 +60,30 @@ class Settings(BaseSettings):
         """Render hands out `postgres://…`; both PostgreSQL spellings run on asyncpg."""
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value.removeprefix(prefix)
-        if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-            return value
+                value = "postgresql+asyncpg://" + value.removeprefix(prefix)
         if value.startswith("sqlite://"):
-            return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
-        raise ValueError("must be a postgresql:// or sqlite+aiosqlite:// URL")
+            value = "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must be a postgresql://, postgres:// or sqlite+aiosqlite:// URL")
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a valid database URL") from None
+        if "sslmode" in url.query:
+            # libpq spells it sslmode (hosted PostgreSQL URLs carry it); asyncpg calls it ssl.
+            sslmode = url.query["sslmode"]
+            url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": sslmode})
+            value = url.render_as_string(hide_password=False)
+        return value
 
     @field_validator("telegram_allowed_user_ids", mode="before")
     @classmethod
     def split_user_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be Telegram user ids (integers) separated by commas")
+            return frozenset(int(part) for part in parts)
         return value
 
     @field_validator("log_level", mode="before")
@@ -78,6 +101,13 @@ class Settings(BaseSettings):
     @classmethod
     def empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def telegram_accepts_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TELEGRAM_SECRET_TOKEN.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram)")
+        return value
 
     @model_validator(mode="after")
     def check_production_and_webhook(self) -> Settings:
@@ -125,7 +155,11 @@ class Settings(BaseSettings):
             self.telegram_bot_token,
             self.telegram_webhook_secret,
         )
-        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        password = make_url(self.database_url).password or ""
+        # The URL spells the password percent-encoded, a driver error may spell it decoded.
+        values += [password, quote(password, safe="")]
+        return sorted({value for value in values if value}, key=len, reverse=True)
 
 
 def load_settings(**overrides: object) -> Settings:

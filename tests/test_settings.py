@@ -1,0 +1,200 @@
+"""Settings: defaults, `.env`, URL rewriting, and one clear line for every bad value.
+
+`clean_environment` (conftest) starts each test with none of the service's variables set and
+in an empty working directory, so `.env` is whatever the test writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PRODUCTION_SECRETS, SettingsError, load_settings
+
+SECRETS = {
+    "API_TOKEN": "api-token-7c1e0d",
+    "WEBHOOK_SECRET": "webhook-secret-93ab41",
+    "TELEGRAM_BOT_TOKEN": "123456:bot-token-f00d2b",
+    "TELEGRAM_WEBHOOK_SECRET": "tg-webhook-secret-5e77aa",
+}
+PRODUCTION_ENV = {**SECRETS, "TELEGRAM_CHAT_ID": "-1001234567890", "ENVIRONMENT": "production"}
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def settings_error(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> str:
+    set_env(monkeypatch, values)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    return str(raised.value)
+
+
+def test_defaults_with_no_environment() -> None:
+    settings = load_settings()
+
+    assert settings.database_url == "sqlite+aiosqlite:///./scopelock.db"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.api_token is None and settings.webhook_secret is None
+    assert settings.telegram_bot_token is None and not settings.telegram_enabled
+    assert settings.telegram_chat_id is None
+    assert settings.telegram_allowed_user_ids == frozenset()
+    assert settings.telegram_api_base_url == "https://api.telegram.org"
+    assert settings.telegram_mode == "polling"
+    assert settings.telegram_webhook_secret is None and settings.public_webhook_url is None
+    assert settings.claude_bin == "claude"
+    assert settings.citizens_dir == Path("citizens")
+    assert settings.citizen_timeout_s == 900
+    assert settings.api_url_for_citizens == "http://127.0.0.1:8000"
+    assert (settings.environment, settings.log_level) == ("development", "INFO")
+    assert settings.secret_values() == []
+
+
+def test_dotenv_in_the_working_directory_is_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        "PORT=9123\nAPI_TOKEN=from-dotenv\nLOG_LEVEL=debug\nTELEGRAM_CHAT_ID=42\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "43")
+
+    settings = load_settings()
+
+    assert settings.port == 9123
+    assert settings.api_token is not None
+    assert settings.api_token.get_secret_value() == "from-dotenv"
+    assert settings.log_level == "DEBUG"
+    assert settings.telegram_chat_id == 43
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:pw@db.internal:5432/scopelock", "postgresql+asyncpg://u:pw@db.internal:5432/scopelock"),
+        ("postgresql://u:pw@db.internal/scopelock", "postgresql+asyncpg://u:pw@db.internal/scopelock"),
+        ("postgresql+asyncpg://u@localhost/s", "postgresql+asyncpg://u@localhost/s"),
+        ("sqlite:///./other.db", "sqlite+aiosqlite:///./other.db"),
+        ("sqlite+aiosqlite:////var/data/x.db", "sqlite+aiosqlite:////var/data/x.db"),
+        ("postgres://u:p%40ss@h/d?sslmode=require", "postgresql+asyncpg://u:p%40ss@h/d?ssl=require"),
+    ],
+)  # fmt: skip
+def test_database_urls_run_on_the_async_drivers(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert load_settings().database_url == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("111", {111}), ("1, 22 ,333", {1, 22, 333}), ("5,,6,", {5, 6}), ("-100200", {-100200})],
+)
+def test_allowed_user_ids_are_comma_separated_integers(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: set[int]
+) -> None:
+    monkeypatch.setenv("TELEGRAM_ALLOWED_USER_IDS", given)
+    assert load_settings().telegram_allowed_user_ids == expected
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, {"TELEGRAM_CHAT_ID": "", "API_TOKEN": "", "PORT": ""})
+    settings = load_settings()
+    assert (settings.telegram_chat_id, settings.api_token, settings.port) == (None, None, 8000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("TELEGRAM_MODE", "carrier-pigeon"),
+        ("DATABASE_URL", "mysql://root@localhost/scopelock"),
+        ("DATABASE_URL", "not a url"),
+        ("TELEGRAM_ALLOWED_USER_IDS", "12,alice"),
+        ("TELEGRAM_CHAT_ID", "the-operator"),
+        ("LOG_LEVEL", "loud"),
+        ("ENVIRONMENT", "staging"),
+        ("CITIZEN_TIMEOUT_S", "0"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces+slashes/"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    message = settings_error(monkeypatch, {name: value})
+
+    assert "\n" not in message
+    assert message.startswith(f"invalid configuration: {name}: ")
+
+
+@pytest.mark.parametrize("missing", PRODUCTION_SECRETS)
+def test_production_refuses_to_start_without_each_secret(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    env = {name: value for name, value in PRODUCTION_ENV.items() if name != missing}
+    message = settings_error(monkeypatch, env)
+
+    assert missing in message and "ENVIRONMENT=production" in message
+    assert "\n" not in message
+
+
+def test_production_starts_with_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, PRODUCTION_ENV)
+    settings = load_settings()
+    assert settings.environment == "production"
+    assert settings.telegram_chat_id == -1001234567890
+
+
+def test_webhook_mode_needs_its_secret_then_its_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"TELEGRAM_BOT_TOKEN": SECRETS["TELEGRAM_BOT_TOKEN"], "TELEGRAM_MODE": "webhook"}
+
+    assert "TELEGRAM_WEBHOOK_SECRET" in settings_error(monkeypatch, base)
+    with_secret = {**base, "TELEGRAM_WEBHOOK_SECRET": SECRETS["TELEGRAM_WEBHOOK_SECRET"]}
+    assert "TELEGRAM_WEBHOOK_URL" in settings_error(monkeypatch, with_secret)
+
+    monkeypatch.setenv("RENDER_EXTERNAL_URL", "https://scopelock.onrender.com/")
+    assert load_settings().public_webhook_url == (
+        "https://scopelock.onrender.com/webhook/telegram"
+    )
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/webhook/telegram")
+    assert load_settings().public_webhook_url == "https://bot.example.com/webhook/telegram"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ENVIRONMENT": "production", "TELEGRAM_CHAT_ID": ""},
+        {"PORT": "abc"},
+        {"DATABASE_URL": "mysql://root:db-password-11aa@localhost/scopelock"},
+        {"TELEGRAM_WEBHOOK_SECRET": "tg webhook secret with spaces"},
+        {"TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": ""},
+    ],
+)
+def test_secrets_never_appear_in_the_error_line(
+    monkeypatch: pytest.MonkeyPatch, bad: dict[str, str]
+) -> None:
+    message = settings_error(monkeypatch, {**PRODUCTION_ENV, **bad})
+
+    for secret in [*SECRETS.values(), "db-password-11aa", "tg webhook secret with spaces"]:
+        assert secret not in message
+
+
+def test_secret_values_cover_every_secret_and_the_database_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_env(monkeypatch, {**SECRETS, "DATABASE_URL": "postgres://svc:p%40ss-w0rd@db/scopelock"})
+    settings = load_settings()
+
+    assert set(settings.secret_values()) == {*SECRETS.values(), "p@ss-w0rd", "p%40ss-w0rd"}
+    assert SECRETS["API_TOKEN"] not in repr(settings)
+
+
+def test_backend_api_url_defaults_to_a_reachable_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, {"HOST": "0.0.0.0", "PORT": "10000"})  # noqa: S104
+    assert load_settings().api_url_for_citizens == "http://127.0.0.1:10000"
+    monkeypatch.setenv("BACKEND_API_URL", "https://scopelock.onrender.com/")
+    assert load_settings().api_url_for_citizens == "https://scopelock.onrender.com"
