@@ -1,0 +1,126 @@
+"""What the real Bot API checks before it accepts a message, so the fake refuses the same things.
+
+Telegram parses HTML strictly: a `<` must open or close a supported tag, a `&` must start one
+of four named entities or a numeric one, and the text left after parsing must be 1-4096
+characters (counted, like every Bot API offset, in UTF-16 code units).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+MAX_TEXT_UTF16 = 4096
+MAX_CALLBACK_DATA_BYTES = 64
+
+SUPPORTED_TAGS = frozenset(
+    {
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+        "span", "tg-spoiler", "tg-emoji", "blockquote",
+    }
+)  # fmt: skip
+_TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
+)
+_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+
+# Form values that are always strings, even when they look like JSON ("123", "true").
+TEXT_PARAMS = frozenset(
+    {
+        "text", "caption", "secret_token", "url", "callback_query_id", "inline_query_id",
+        "description", "short_description", "name", "title", "query", "language_code",
+        "ip_address", "question", "explanation", "emoji", "business_connection_id",
+    }
+)  # fmt: skip
+
+
+class BadRequest(Exception):
+    """A 400 answer: the description is what Telegram would say."""
+
+
+def decode_form_value(name: str, value: str) -> Any:
+    """PTB sends form fields whose non-string values are JSON-encoded."""
+    if name in TEXT_PARAMS:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(text: str) -> str:
+    """The visible text of Telegram-HTML `text`; BadRequest where Telegram would refuse it."""
+    visible: list[str] = []
+    open_tags: list[str] = []
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "<":
+            tag = _TAG.match(text, position)
+            if tag is None or tag.group(2).lower() not in SUPPORTED_TAGS:
+                raise BadRequest(
+                    "Bad Request: can't parse entities: Unsupported start tag at byte offset "
+                    f"{len(text[:position].encode())}"
+                )
+            closing, name = tag.group(1), tag.group(2).lower()
+            if closing:
+                if not open_tags or open_tags[-1] != name:
+                    raise BadRequest(
+                        f"Bad Request: can't parse entities: Unmatched end tag {name!r}"
+                    )
+                open_tags.pop()
+            else:
+                open_tags.append(name)
+            position = tag.end()
+        elif char == "&":
+            entity = _ENTITY.match(text, position)
+            if entity is None:
+                raise BadRequest(
+                    "Bad Request: can't parse entities: Can't find end of the entity starting "
+                    f"at byte offset {len(text[:position].encode())}"
+                )
+            visible.append(html.unescape(entity.group()))
+            position = entity.end()
+        else:
+            visible.append(char)
+            position += 1
+    if open_tags:
+        raise BadRequest(
+            f"Bad Request: can't parse entities: Can't find end tag {open_tags[-1]!r}"
+        )
+    return "".join(visible)
+
+
+def check_message_text(text: Any, parse_mode: Any) -> str:
+    """The text Telegram would show for a sendMessage/editMessageText call."""
+    if not isinstance(text, str):
+        raise BadRequest("Bad Request: message text is empty")
+    visible = parse_html(text) if str(parse_mode).upper() == "HTML" else text
+    if not visible.strip():
+        raise BadRequest("Bad Request: message text is empty")
+    if utf16_length(visible) > MAX_TEXT_UTF16:
+        raise BadRequest("Bad Request: message is too long")
+    return visible
+
+
+def check_reply_markup(markup: Any) -> dict[str, Any] | None:
+    if markup is None:
+        return None
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    if not isinstance(markup, dict):
+        raise BadRequest("Bad Request: can't parse reply keyboard markup JSON object")
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA_BYTES:
+                raise BadRequest("Bad Request: BUTTON_DATA_INVALID")
+            if not button.get("text"):
+                raise BadRequest("Bad Request: text buttons are unallowed in the inline keyboard")
+    return markup

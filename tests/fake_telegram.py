@@ -1,0 +1,433 @@
+"""A fake Telegram Bot API server on loopback, for driving the real python-telegram-bot in tests.
+
+Methods answer at `{base_url}/bot{token}/{method}` like the real Bot API (form-encoded bodies
+with JSON-encoded values, as PTB sends them, or JSON bodies). Every call is recorded.
+Updates given to `inject_update` are served through `getUpdates` (offset and timeout honoured)
+or, once `setWebhook` was called, POSTed to the webhook with its secret header. Failures come
+on demand: `fail_next` (500, 429 with `retry_after`, ...), `slow`, `refuse_connections`.
+
+Standalone: `python -m tests.fake_telegram --port 8081` (the benchmarks use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.bot_api_rules import BadRequest, check_message_text, check_reply_markup
+from tests.bot_api_rules import decode_form_value as _decode
+
+BOT_ID = 777000
+BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "ScopeLock", "username": "scopelock_bot"}
+WEBHOOK_ATTEMPTS = 5
+WEBHOOK_RETRY_DELAY_S = 0.2
+
+
+@dataclass(slots=True)
+class Call:
+    """One request the fake answered: its method, decoded parameters and HTTP status."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(slots=True)
+class _Failure:
+    status: int
+    retry_after: int | None
+    description: str | None
+
+
+class FakeTelegram:
+    def __init__(self, *, token: str | None = None, port: int = 0, record: bool = True) -> None:
+        self.token = token
+        """When set, other tokens are answered 401 like the real API."""
+        self.record = record
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        """The current state of every message the bot sent, by (chat id, message id)."""
+        self.commands: list[dict[str, Any]] = []
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_deliveries: list[tuple[int, int | str]] = []
+        """(update id, HTTP status or error name) for every webhook POST attempt."""
+        self._port = port
+        self._pending: deque[dict[str, Any]] = deque()
+        self._next_update_id = 1
+        self._next_message_id = 1
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._delay_s = 0.0
+        self._delay_method: str | None = None
+        self._new_updates = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # --- life cycle ---
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await self.accept_connections()
+        self._client = aiohttp.ClientSession()
+
+    @property
+    def base_url(self) -> str:
+        """What TELEGRAM_API_BASE_URL should be set to."""
+        return f"http://127.0.0.1:{self._port}"
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._closing = True
+        self._new_updates.set()  # long polls answer now, so the server can close
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def refuse_connections(self) -> None:
+        """Close the listening socket and every open connection: clients get refused."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._runner is not None and self._runner.server is not None:
+            for connection in self._runner.server.connections:
+                connection.force_close()
+
+    async def accept_connections(self) -> None:
+        """Listen again, on the same port."""
+        assert self._runner is not None, "start() first"
+        if self._site is not None:
+            return
+        sock = socket.create_server(("127.0.0.1", self._port))
+        self._port = sock.getsockname()[1]
+        self._site = web.SockSite(self._runner, sock)
+        await self._site.start()
+
+    # --- failures on demand ---
+
+    def fail_next(
+        self,
+        method: str,
+        status: int = 500,
+        retry_after: int | None = None,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls of `method` (`*`: any method) with an error."""
+        queue = self._failures.setdefault(method, deque())
+        queue.extend(_Failure(status, retry_after, description) for _ in range(times))
+
+    def slow(self, seconds: float, method: str | None = None) -> None:
+        """Answer every call (or every call of `method`) `seconds` late, after doing it."""
+        self._delay_s, self._delay_method = seconds, method
+
+    # --- updates ---
+
+    def inject_update(self, update: dict[str, Any]) -> int:
+        """Queue an update (an `update_id` is added when missing); returns its id."""
+        update = dict(update)
+        update.setdefault("update_id", self._next_update_id)
+        self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
+        self._pending.append(update)
+        self._new_updates.set()
+        if self.webhook_url:
+            self._post_to_webhook_soon(update)
+        return int(update["update_id"])
+
+    def _post_to_webhook_soon(self, update: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._post_to_webhook(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post_to_webhook(self, update: dict[str, Any]) -> None:
+        headers = {}
+        if self.webhook_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        assert self._client is not None
+        for _ in range(WEBHOOK_ATTEMPTS):
+            url = self.webhook_url
+            if url is None:
+                return
+            try:
+                async with self._client.post(url, json=update, headers=headers) as response:
+                    self.webhook_deliveries.append((update["update_id"], response.status))
+                    if response.status == 200:
+                        with contextlib.suppress(ValueError):
+                            self._pending.remove(update)
+                        return
+            except aiohttp.ClientError as error:
+                self.webhook_deliveries.append((update["update_id"], type(error).__name__))
+            await asyncio.sleep(WEBHOOK_RETRY_DELAY_S)
+
+    # --- what tests look at ---
+
+    def calls_to(self, method: str, *, ok: bool | None = True) -> list[Call]:
+        """Calls of `method`: answered successfully (default), failed (False) or all (None)."""
+        return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def sent_messages(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Parameters of every sendMessage Telegram accepted, in order."""
+        return [
+            c.params
+            for c in self.calls_to("sendMessage")
+            if chat_id is None or c.params.get("chat_id") == chat_id
+        ]
+
+    def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        return self.messages[(chat_id, message_id)]
+
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = ""
+    ) -> Any:
+        """Poll `predicate` (sync or async) until it is truthy; its value is returned."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                seen = ", ".join(f"{c.method}:{c.status}" for c in self.calls[-20:])
+                raise AssertionError(f"timed out waiting for {what or predicate}; last: {seen}")
+            await asyncio.sleep(0.02)
+
+    # --- the Bot API ---
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if self.token is not None and request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        params = await _params(request)
+        failure = self._take_failure(method)
+        if failure is not None:
+            self._record(Call(method, params, failure.status))
+            return _error(failure.status, failure.description, failure.retry_after)
+        try:
+            result = await self._answer(method, params)
+        except BadRequest as error:
+            self._record(Call(method, params, 400))
+            return _error(400, str(error))
+        except _Conflict as error:
+            self._record(Call(method, params, 409))
+            return _error(409, str(error))
+        if result is _NOT_FOUND:
+            self._record(Call(method, params, 404))
+            return _error(404, "Not Found")
+        self._record(Call(method, params))
+        if self._delay_s and self._delay_method in (None, method):
+            await asyncio.sleep(self._delay_s)
+        return web.json_response({"ok": True, "result": result})
+
+    def _record(self, call: Call) -> None:
+        if self.record:
+            self.calls.append(call)
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        for key in (method, "*"):
+            queue = self._failures.get(key)
+            if queue:
+                return queue.popleft()
+        return None
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        handler = _METHODS.get(method)
+        if handler is None:
+            return _NOT_FOUND
+        result = handler(self, params)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook_url:
+            raise _Conflict("Conflict: can't use getUpdates method while webhook is active")
+        offset = int(params.get("offset") or 0)
+        if offset > 0:
+            while self._pending and self._pending[0]["update_id"] < offset:
+                self._pending.popleft()
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        while not self._pending and not self._closing and time.monotonic() < deadline:
+            self._new_updates.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_updates.wait(), deadline - time.monotonic())
+        limit = int(params.get("limit") or 100)
+        return list(self._pending)[:limit]
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        message = {
+            "message_id": self._next_message_id,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": BOT_USER,
+            "text": check_message_text(params.get("text"), params.get("parse_mode")),
+        }
+        markup = check_reply_markup(params.get("reply_markup"))
+        if markup is not None:
+            message["reply_markup"] = markup
+        self._next_message_id += 1
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _edit_message(self, params: dict[str, Any], *, text: bool) -> dict[str, Any]:
+        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+        current = self.messages.get(key)
+        if current is None:
+            raise BadRequest("Bad Request: message to edit not found")
+        edited = dict(current)
+        if text:
+            edited["text"] = check_message_text(params.get("text"), params.get("parse_mode"))
+        markup = check_reply_markup(params.get("reply_markup"))
+        edited.pop("reply_markup", None)
+        if markup and markup.get("inline_keyboard"):
+            edited["reply_markup"] = markup
+        if edited == current:
+            raise BadRequest(
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message"
+            )
+        edited["edit_date"] = int(time.time())
+        self.messages[key] = edited
+        return edited
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = params.get("url") or None
+        self.webhook_secret = params.get("secret_token") or None
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        for update in list(self._pending) if self.webhook_url else []:
+            self._post_to_webhook_soon(update)
+        return True
+
+    def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = self.webhook_secret = None
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        return True
+
+    def _set_my_commands(self, params: dict[str, Any]) -> bool:
+        self.commands = list(params.get("commands") or [])
+        return True
+
+
+class _Conflict(Exception):
+    pass
+
+
+_NOT_FOUND = object()
+
+_METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
+    "getMe": lambda fake, _: BOT_USER,
+    "logOut": lambda fake, _: True,
+    "close": lambda fake, _: True,
+    "getUpdates": FakeTelegram._get_updates,
+    "sendMessage": FakeTelegram._send_message,
+    "editMessageText": lambda fake, p: fake._edit_message(p, text=True),
+    "editMessageReplyMarkup": lambda fake, p: fake._edit_message(p, text=False),
+    "answerCallbackQuery": lambda fake, _: True,
+    "sendChatAction": lambda fake, _: True,
+    "deleteMessage": lambda fake, p: fake.messages.pop((p["chat_id"], p["message_id"]), 0) != 0,
+    "setWebhook": FakeTelegram._set_webhook,
+    "deleteWebhook": FakeTelegram._delete_webhook,
+    "getWebhookInfo": lambda fake, _: {
+        "url": fake.webhook_url or "",
+        "has_custom_certificate": False,
+        "pending_update_count": len(fake._pending),
+    },
+    "setMyCommands": FakeTelegram._set_my_commands,
+    "getMyCommands": lambda fake, _: fake.commands,
+    "deleteMyCommands": lambda fake, _: True,
+}
+
+
+def _chat(chat_id: int) -> dict[str, Any]:
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": "Operator"}
+    return {"id": chat_id, "type": "supergroup", "title": "Operators"}
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    params: dict[str, Any] = {k: _decode(k, v) for k, v in request.query.items()}
+    if request.content_type == "application/json":
+        raw = await request.read()
+        params.update(json.loads(raw) if raw.strip() else {})
+    elif request.can_read_body:
+        form = await request.post()
+        params.update(
+            {
+                k: _decode(k, v) if isinstance(v, str) else getattr(v, "filename", "")
+                for k, v in form.items()
+            }
+        )
+    return params
+
+
+def _error(status: int, description: str | None, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {
+        "ok": False,
+        "error_code": status,
+        "description": description or _DESCRIPTIONS.get(status, f"Error {status}"),
+    }
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+        body["description"] = description or f"Too Many Requests: retry after {retry_after}"
+    return web.json_response(body, status=status)
+
+
+_DESCRIPTIONS = {
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+async def _serve_forever(port: int, token: str | None, record: bool) -> None:
+    fake = FakeTelegram(token=token, port=port, record=record)
+    await fake.start()
+    print(f"fake Telegram Bot API listening at {fake.base_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake Telegram Bot API server on loopback.")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--token", default=None, help="accept only this bot token")
+    parser.add_argument("--no-record", action="store_true", help="keep no call log (benchmarks)")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(args.port, args.token, not args.no_record))
+
+
+if __name__ == "__main__":
+    main()
