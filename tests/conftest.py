@@ -117,40 +117,6 @@ TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
 
 @pytest.fixture
-async def fake_telegram() -> AsyncIterator[Any]:
-    """A fake Bot API server on loopback (see tests/fake_telegram.py)."""
-    from tests.fake_telegram import FakeTelegram
-
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def telegram_settings(make_settings: Callable[..., Settings], fake_telegram: Any) -> Any:
-    """Like `make_settings`, with the bot switched on against the fake Telegram.
-
-    The operator's private chat (tests.telegram_updates.OPERATOR_ID) is TELEGRAM_CHAT_ID.
-    """
-    from tests.telegram_updates import OPERATOR_ID
-
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "telegram_bot_token": TELEGRAM_TOKEN,
-            "telegram_chat_id": OPERATOR_ID,
-            "telegram_api_base_url": fake_telegram.base_url,
-        }
-        values.update(overrides)
-        return make_settings(**values)
-
-    return make
-
-
-TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
-
-
-@pytest.fixture
 async def fake_telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     """A fake Bot API server on loopback (see tests/fake_telegram.py)."""
     from tests.fake_telegram import FakeTelegram
