@@ -23,10 +23,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set, or SIGTERM / SIGINT arrives; then shut down in order."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
 
     async with AsyncExitStack() as stack:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+            # Given back last, so a signal during shutdown still only asks to stop.
+            stack.callback(loop.remove_signal_handler, signum)
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
