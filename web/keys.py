@@ -38,7 +38,15 @@ class DisabledNotifier:
         return False
 
 
+class SessionWaker(Protocol):
+    """The citizen session runner, as far as the web layer needs it."""
+
+    def wake(self) -> None:
+        """A session was queued: start it now if its citizen is free."""
+
+
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 NOTIFIER = web.AppKey("notifier", DraftNotifier)
+RUNNER = web.AppKey("runner", SessionWaker)

@@ -1,0 +1,223 @@
+"""Signed webhooks (CONTRACT §4): Zapier's Upwork replies and manual or scheduled triggers.
+
+The signature is checked on the raw bytes before anything is parsed, stored or launched. A
+delivery is recorded in the transaction that queues its session, so a failure on our side
+leaves it unseen, and the sender's retry (Zapier replays the same signed bytes) goes through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from sqlalchemy.exc import IntegrityError
+
+from citizens import prompts
+from citizens.directory import citizen_dir, citizens_root
+from storage.repo import events, session_queue, webhook_deliveries
+from web.endpoints import Endpoint, HeaderParam, json_response, parse_body, read_json_body
+from web.errors import ApiError
+from web.keys import DB, RUNNER, SETTINGS
+from web.schemas import Bounded
+from web.signatures import SignatureError, verify
+
+# One CLI argument holds at most 128 KiB on Linux; a prompt must fit in it, fences included.
+MAX_MESSAGE_CHARS = 30_000
+WEBHOOK_ID_HEADER = "X-Webhook-Id"
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _optional(max_length: int) -> Any:
+    # Zapier sends an unmapped field as "": that means absent, not invalid.
+    return Annotated[Bounded(max_length) | None, BeforeValidator(_blank_is_none)]
+
+
+class WebhookBody(BaseModel):
+    # Senders like Zapier add fields of their own: ignore them, but check types strictly.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class UpworkResponse(WebhookBody):
+    client: Bounded(200)  # type: ignore[valid-type]
+    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
+    job_title: _optional(500) = None  # type: ignore[valid-type]
+    job_link: _optional(2000) = None  # type: ignore[valid-type]
+
+
+class TriggerRequest(WebhookBody):
+    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
+
+
+class WebhookAccepted(BaseModel):
+    accepted: Literal[True] = True
+    session_id: str
+
+
+class WebhookDuplicate(BaseModel):
+    accepted: Literal[False] = False
+    duplicate: Literal[True] = True
+
+
+@dataclass(frozen=True)
+class SignedEndpoint(Endpoint):
+    """An endpoint whose raw body must carry a valid signature before it is even parsed."""
+
+    security: Literal["webhook_hmac"] = "webhook_hmac"
+
+    def as_aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            secret = request.app[SETTINGS].webhook_secret
+            if secret is None:
+                raise ApiError(
+                    503, "webhooks_disabled", "Signed webhooks are off: WEBHOOK_SECRET is unset."
+                )
+            raw = await request.read()
+            try:
+                verify(
+                    secret.get_secret_value(),
+                    raw,
+                    request.headers.get("X-Webhook-Signature"),
+                    request.headers.get("X-Webhook-Timestamp"),
+                )
+            except SignatureError as error:
+                raise ApiError(401, "invalid_signature", str(error)) from None
+            assert self.body is not None
+            body = parse_body(await read_json_body(request), self.body)
+            return await self.handler(request, body=body, raw=raw)
+
+        handle.__name__ = self.handler.__name__
+        return handle
+
+
+async def upwork_response(request: web.Request, body: UpworkResponse, raw: bytes) -> web.Response:
+    _require_citizen(request, "rafael", status=503)
+    prompt = prompts.upwork_response(
+        client=body.client, message=body.message, job_title=body.job_title, job_link=body.job_link
+    )
+    received = {
+        "client": body.client,
+        "job_title": body.job_title,
+        "job_link": body.job_link,
+        "message_chars": len(body.message),
+    }
+    return await _launch(request, raw, "rafael", "upwork-response", prompt, received)
+
+
+async def trigger_citizen(request: web.Request, body: TriggerRequest, raw: bytes) -> web.Response:
+    citizen = request.match_info["citizen"]
+    _require_citizen(request, citizen, status=404)
+    prompt = prompts.operator_task(message=body.message, source="a signed webhook")
+    return await _launch(request, raw, citizen, "webhook", prompt, None)
+
+
+def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
+    if citizen_dir(citizens_root(request.app[SETTINGS]), name) is None:
+        raise ApiError(
+            status,
+            "citizen_not_found",
+            f"No citizen {name!r} (a CITIZENS_DIR folder with CLAUDE.md).",
+        )
+
+
+async def _launch(
+    request: web.Request,
+    raw: bytes,
+    citizen: str,
+    trigger: str,
+    prompt: str,
+    received: dict[str, Any] | None,
+) -> web.Response:
+    webhook_id = _webhook_id(request)
+    body_hash = hashlib.sha256(request.path.encode() + b"\n" + raw).hexdigest()
+    session_id: str | None = None
+    try:
+        async with request.app[DB]() as session, session.begin():
+            if not await webhook_deliveries.seen(
+                session=session, webhook_id=webhook_id, body_hash=body_hash
+            ):
+                row = await session_queue.enqueue(
+                    session=session, citizen=citizen, trigger=trigger, prompt=prompt
+                )
+                if received is not None:
+                    await events.append(
+                        session=session,
+                        event="upwork.response.received@1.0",
+                        payload={**received, "session_id": row.id, "webhook_id": webhook_id},
+                    )
+                await webhook_deliveries.record(
+                    session=session,
+                    webhook_id=webhook_id,
+                    body_hash=body_hash,
+                    route=request.path,
+                    session_id=row.id,
+                )
+                session_id = row.id
+    except IntegrityError:
+        # A concurrent twin with the same id may have committed first; anything else is ours.
+        if webhook_id is None or not await _id_seen(request, webhook_id, body_hash):
+            raise
+        session_id = None
+    if session_id is None:
+        return json_response(WebhookDuplicate(), status=200)
+    runner = request.app.get(RUNNER)
+    if runner is not None:
+        runner.wake()
+    return json_response(WebhookAccepted(session_id=session_id), status=202)
+
+
+async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> bool:
+    async with request.app[DB]() as session:
+        return await webhook_deliveries.seen(
+            session=session, webhook_id=webhook_id, body_hash=body_hash
+        )
+
+
+def _webhook_id(request: web.Request) -> str | None:
+    value = request.headers.get(WEBHOOK_ID_HEADER)
+    if value is None:
+        return None
+    if not value.strip() or len(value) > 255 or not value.isprintable():
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{WEBHOOK_ID_HEADER} must be 1-255 printable characters.",
+            [{"field": WEBHOOK_ID_HEADER, "message": "invalid delivery id"}],
+        )
+    return value
+
+
+_SIGNED_HEADERS = (
+    HeaderParam("X-Webhook-Timestamp", "Unix seconds; then the signature covers `{ts}.{body}`."),
+    HeaderParam(WEBHOOK_ID_HEADER, "The delivery's id: a delivery seen before launches nothing."),
+)
+_RESPONSES: dict[int, type[BaseModel] | None] = {202: WebhookAccepted, 200: WebhookDuplicate}
+
+ENDPOINTS: list[Endpoint] = [
+    SignedEndpoint(
+        "POST",
+        "/webhook/upwork-response",
+        upwork_response,
+        "A client's Upwork reply (Zapier): queues a Rafael session to draft the answer.",
+        responses=_RESPONSES,
+        errors=(400, 401, 413, 415, 422, 503),
+        body=UpworkResponse,
+        headers=_SIGNED_HEADERS,
+    ),
+    SignedEndpoint(
+        "POST",
+        "/webhook/trigger/{citizen}",
+        trigger_citizen,
+        "A manual or scheduled trigger: queues a session of that citizen.",
+        responses=_RESPONSES,
+        errors=(400, 401, 404, 413, 415, 422, 503),
+        body=TriggerRequest,
+        headers=_SIGNED_HEADERS,
+    ),
+]
