@@ -1,0 +1,249 @@
+"""Bearer auth and the error shape of every failure the HTTP layer answers (CONTRACT §3)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from tests.conftest import API_TOKEN
+from tests.factories import draft_body, lead_body, stored_counts
+from tests.paging import assert_error
+from web.app import create_app
+
+DB = async_sessionmaker[AsyncSession]
+MIB = 1024 * 1024
+JSON = {"Content-Type": "application/json"}
+
+# Every authenticated route, with a request that would succeed given the token.
+AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("POST", "/api/draft/create", draft_body()),
+    ("GET", "/api/draft/00000000-0000-0000-0000-000000000000", None),
+    ("GET", "/api/drafts", None),
+    ("POST", "/api/event/log", {"event": "x@1.0", "payload": {}}),
+    ("GET", "/api/events", None),
+    ("POST", "/api/leads", lead_body()),
+    ("GET", "/api/leads", None),
+    ("GET", "/api/lead/1", None),
+    ("PATCH", "/api/lead/1", {"sent": True}),
+    ("GET", "/api/sessions", None),
+    ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
+    ("GET", "/api/openapi.json", None),
+]
+
+
+async def test_every_api_route_refuses_missing_or_wrong_token_and_stores_nothing(
+    aiohttp_client: Any, settings: Settings, engine: AsyncEngine, db: DB
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    wrong = [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": API_TOKEN},
+        {"Authorization": f"Basic {API_TOKEN}"},
+        {"Authorization": f"Bearer {API_TOKEN}x"},
+        {"Authorization": f"Bearer {API_TOKEN[:-1]}"},
+        {"Authorization": "Bearer "},
+    ]
+    for method, path, body in AUTHENTICATED:
+        for headers in wrong:
+            response = await client.request(method, path, json=body, headers=headers)
+            error = await assert_error(response, 401, "unauthorized")
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert API_TOKEN not in json.dumps(error)
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_the_right_token_is_accepted_everywhere(api: TestClient) -> None:
+    for method, path, body in AUTHENTICATED:
+        response = await api.request(method, path, json=body)
+        assert response.status in (200, 201, 404), (method, path, await response.text())
+        if response.status == 404:
+            assert (await response.json())["error"]["code"].endswith("_not_found")
+
+
+async def test_health_needs_no_token(
+    aiohttp_client: Any, settings: Settings, engine: AsyncEngine
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    response = await client.get("/health")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": "ok", "telegram": "disabled"}
+
+
+async def test_without_api_token_the_api_is_open(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], engine: AsyncEngine
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(make_settings(api_token=None), engine))
+    response = await client.post("/api/draft/create", json=draft_body())
+    assert response.status == 201
+    assert (await client.get("/api/drafts")).status == 200
+    # A token sent anyway changes nothing.
+    response = await client.get("/api/drafts", headers={"Authorization": "Bearer whatever"})
+    assert response.status == 200
+
+
+async def test_unknown_path_is_404_and_wrong_method_405(api: TestClient) -> None:
+    for path in ["/api/nope", "/api/drafts/extra", "/api/draft", "/nothing", "/api/lead/"]:
+        response = await api.get(path)
+        await assert_error(response, 404, "not_found")
+    for method, path in [
+        ("DELETE", "/api/drafts"),
+        ("PUT", "/api/lead/1"),
+        ("GET", "/api/draft/create"),
+        ("POST", "/api/events"),
+        ("POST", "/health"),
+    ]:
+        response = await api.request(method, path)
+        if method == "GET":
+            # GET /api/draft/create asks for the draft with id "create".
+            await assert_error(response, 404, "draft_not_found")
+            continue
+        await assert_error(response, 405, "method_not_allowed")
+        assert response.headers.get("Allow"), (method, path)
+
+
+async def test_body_over_one_mib_is_413_and_stores_nothing(api: TestClient, db: DB) -> None:
+    oversized = json.dumps(draft_body(draft_text="x" * MIB)).encode()
+    assert len(oversized) > MIB
+    for path in ("/api/draft/create", "/api/event/log", "/api/leads"):
+        response = await api.post(path, data=oversized, headers=JSON)
+        await assert_error(response, 413, "payload_too_large")
+    response = await api.patch("/api/lead/1", data=oversized, headers=JSON)
+    await assert_error(response, 413, "payload_too_large")
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_body_just_under_one_mib_is_accepted(api: TestClient) -> None:
+    body = draft_body(draft_text="")
+    room = MIB - len(json.dumps(body).encode())
+    body["draft_text"] = "y" * room
+    raw = json.dumps(body).encode()
+    assert len(raw) == MIB
+
+    response = await api.post("/api/draft/create", data=raw, headers=JSON)
+
+    assert response.status == 201, await response.text()
+    draft_id = (await response.json())["draft_id"]
+    stored = await (await api.get(f"/api/draft/{draft_id}")).json()
+    assert len(stored["draft_text"]) == room
+
+
+async def test_body_that_is_not_json_is_415_and_stores_nothing(api: TestClient, db: DB) -> None:
+    raw = json.dumps(draft_body())
+    for headers in [
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        {"Content-Type": "application/jsonx"},
+        {},
+    ]:
+        response = await api.post("/api/draft/create", data=raw.encode(), headers=headers)
+        await assert_error(response, 415, "unsupported_media_type")
+    response = await api.patch("/api/lead/1", data=b'{"sent": true}')
+    await assert_error(response, 415, "unsupported_media_type")
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_json_with_charset_is_accepted(api: TestClient) -> None:
+    response = await api.post(
+        "/api/draft/create",
+        data=json.dumps(draft_body(client="Zoë")).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert response.status == 201
+
+
+async def test_malformed_body_is_400_and_stores_nothing(api: TestClient, db: DB) -> None:
+    for raw in [
+        b"",
+        b"{",
+        b'{"client": "a",}',
+        b"{'client': 'a'}",
+        b'{"client": "\xff\xfe"}',  # not UTF-8
+        b'{"client": "\xed\xa0\x80"}',  # an encoded surrogate is not UTF-8 either
+        b'{"client": "a\x00"}',  # a raw control character inside a JSON string
+        b'{"confidence": NaN}',
+        b"\xef\xbb\xbf{}",  # a byte-order mark is not JSON
+    ]:
+        for path in ("/api/draft/create", "/api/event/log", "/api/leads"):
+            response = await api.post(path, data=raw, headers=JSON)
+            await assert_error(response, 400, "malformed_json")
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_body_that_is_not_an_object_is_422(api: TestClient, db: DB) -> None:
+    for raw in [b"[]", b"null", b"42", b'"text"', b"[" * 10 + b"]" * 10]:
+        response = await api.post("/api/draft/create", data=raw, headers=JSON)
+        await assert_error(response, 422, "validation_error")
+    assert (await stored_counts(db))["drafts"] == 0
+
+
+async def test_deeply_nested_body_is_refused_without_a_server_error(
+    api: TestClient, db: DB
+) -> None:
+    for depth in (40, 5000, 200_000):
+        context = "[" * depth + "]" * depth
+        raw = ('{"client":"c","job_title":"j","message":"m","draft_text":"d","confidence":1,'
+               f'"context":{{"k":{context}}}}}').encode()  # fmt: skip
+        response = await api.post("/api/draft/create", data=raw, headers=JSON)
+        assert response.status in (400, 422), (depth, await response.text())
+        await assert_error(response, response.status, (await response.json())["error"]["code"])
+    assert (await stored_counts(db))["drafts"] == 0
+
+
+async def test_unstorable_text_is_422_naming_the_field(api: TestClient, db: DB) -> None:
+    for field, value in [
+        ("client", "a\\u0000b"),
+        ("draft_text", "\\ud800"),
+        ("message", "\\udfff"),
+    ]:
+        body = json.dumps(draft_body(**{field: "PLACEHOLDER"})).replace("PLACEHOLDER", value)
+        response = await api.post("/api/draft/create", data=body.encode(), headers=JSON)
+        await assert_error(response, 422, "validation_error", field=field)
+    payload = '{"event": "x@1.0", "payload": {"k\\u0000": 1}}'
+    response = await api.post("/api/event/log", data=payload.encode(), headers=JSON)
+    await assert_error(response, 422, "validation_error", field="payload")
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_a_valid_surrogate_pair_is_stored_as_its_character(api: TestClient) -> None:
+    body = json.dumps(draft_body(client="PLACEHOLDER")).replace("PLACEHOLDER", "\\ud83d\\ude00")
+    response = await api.post("/api/draft/create", data=body.encode(), headers=JSON)
+    assert response.status == 201, await response.text()
+    draft_id = (await response.json())["draft_id"]
+    assert (await (await api.get(f"/api/draft/{draft_id}")).json())["client"] == "😀"
+
+
+async def test_validation_error_says_which_field_and_why(api: TestClient) -> None:
+    response = await api.post(
+        "/api/draft/create", json=draft_body(confidence="85", client="", extra=1)
+    )
+
+    error = await assert_error(response, 422, "validation_error")
+    details = {detail["field"]: detail["message"] for detail in error["details"]}
+    assert set(details) == {"confidence", "client", "extra"}
+    assert "integer" in details["confidence"]
+    assert "character" in details["client"] or "blank" in details["client"]
+    assert "extra" in details["extra"].lower() or "not permitted" in details["extra"]
+
+
+async def test_query_errors_are_400(api: TestClient) -> None:
+    response = await api.get("/api/drafts?limit=5&limit=6")
+    await assert_error(response, 400, "invalid_query")
+    response = await api.get("/api/events?since=2025-11-02T14:23:00%2B01:00&since=x")
+    await assert_error(response, 400, "invalid_query")
+    response = await api.get("/api/leads?sent=%FF")
+    await assert_error(response, 400, "invalid_query", field="sent")
+    # Neither database can compare a NUL: it is refused before it reaches one.
+    response = await api.get("/api/leads?platform=a%00b")
+    await assert_error(response, 400, "invalid_query", field="platform")
+    response = await api.get("/api/sessions?citizen=a%00b")
+    await assert_error(response, 400, "invalid_query", field="citizen")
+    # Bytes that are not UTF-8 decode to U+FFFD, which matches nothing.
+    response = await api.get("/api/leads?platform=%FF")
+    assert (response.status, (await response.json())["leads"]) == (200, [])
