@@ -1,0 +1,243 @@
+"""The real process: `python -m bot` and the `scopelock` script, started as a user would.
+
+These tests start subprocesses (a second or two each) and are marked `slow`; CI runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import sqlite3
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service_process import (
+    LOG_LINE,
+    ServiceProcess,
+    clean_env,
+    free_port,
+    run_once,
+    venv_bin,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def command(launcher: str) -> list[str]:
+    if launcher == "python -m bot":
+        return [sys.executable, "-m", "bot"]
+    return [str(venv_bin("scopelock"))]
+
+
+@pytest.mark.parametrize(
+    ("launcher", "signum"),
+    [("python -m bot", signal.SIGTERM), ("scopelock", signal.SIGINT)],
+)
+def test_with_no_environment_it_serves_on_sqlite_and_stops_cleanly(
+    tmp_path: Path, launcher: str, signum: signal.Signals
+) -> None:
+    port = free_port()
+    with ServiceProcess(
+        command(launcher), cwd=tmp_path, env=clean_env(PORT=str(port)), port=port
+    ) as service:
+        health = service.wait_healthy()
+        status, created = service.request("POST", "/api/event/log", EVENT)
+        exit_code = service.stop(signum)
+
+    assert health == {"status": "ok", "database": "ok", "telegram": "disabled"}
+    assert status == 201, created
+    assert exit_code == 0, service.stderr
+    with sqlite3.connect(tmp_path / "scopelock.db") as db:
+        assert db.execute("SELECT event FROM events").fetchall() == [(EVENT["event"],)]
+    lines = service.log_lines
+    assert len([line for line in lines if "Telegram is off" in line]) == 1, lines
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    assert "stopped" in lines[-1]
+
+
+EVENT = {"event": "process.test@1.0", "payload": {"ok": True}}
+
+
+@pytest.mark.parametrize(
+    ("launcher", "name", "value"),
+    [
+        ("scopelock", "PORT", "abc"),
+        ("python -m bot", "TELEGRAM_MODE", "carrier-pigeon"),
+        ("scopelock", "DATABASE_URL", "mysql://root:hunter2-db@localhost/scopelock"),
+        ("python -m bot", "CITIZEN_TIMEOUT_S", "-5"),
+    ],
+)
+def test_bad_settings_stop_it_with_one_line_naming_the_variable(
+    tmp_path: Path, launcher: str, name: str, value: str
+) -> None:
+    result = run_once(command(launcher), cwd=tmp_path, env=clean_env(**{name: value}))
+
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0] and "invalid configuration" in lines[0]
+    assert "hunter2-db" not in result.stderr
+    assert not (tmp_path / "scopelock.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, "API_TOKEN"),
+        (
+            {"API_TOKEN": "tok-1", "WEBHOOK_SECRET": "wh-2", "TELEGRAM_BOT_TOKEN": "1:bot-3"},
+            "TELEGRAM_CHAT_ID",
+        ),
+    ],
+)
+def test_production_refuses_to_start_without_its_secrets(
+    tmp_path: Path, given: dict[str, str], missing: str
+) -> None:
+    env = clean_env(ENVIRONMENT="production", PORT=str(free_port()), **given)
+    result = run_once([str(venv_bin("scopelock")), "run"], cwd=tmp_path, env=env)
+
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{missing} must be set when ENVIRONMENT=production" in result.stderr
+    for secret in given.values():
+        assert secret not in result.stderr
+
+
+async def test_logs_never_contain_a_secret(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, fake_telegram: Any
+) -> None:
+    """Every secret set, DEBUG logging, a bot against the fake Bot API, requests that fail."""
+    secrets = {
+        "API_TOKEN": "api-token-secret-1f0e",
+        "WEBHOOK_SECRET": "webhook-secret-2b7c",
+        "TELEGRAM_BOT_TOKEN": "424242:telegram-bot-token-secret-3d9a",
+        "TELEGRAM_WEBHOOK_SECRET": "tg-webhook-secret-4e1b",
+    }
+    database_url = f"sqlite:///{tmp_path / 'secrets.db'}"
+    if backend == "postgresql":
+        databases = request.getfixturevalue("postgres_databases")
+        # Trust authentication ignores the password, but the URL still carries it.
+        plain = databases.new_database()
+        request.addfinalizer(lambda: databases.drop(plain))
+        database_url = plain.replace("postgresql://postgres@", "postgres://postgres:db-pw-5c3d@")
+        secrets["DB_PASSWORD"] = "db-pw-5c3d"
+    port = free_port()
+    env = clean_env(
+        PORT=str(port),
+        DATABASE_URL=database_url,
+        LOG_LEVEL="DEBUG",
+        TELEGRAM_CHAT_ID="1001",
+        TELEGRAM_API_BASE_URL=fake_telegram.base_url,
+        **{name: value for name, value in secrets.items() if name != "DB_PASSWORD"},
+    )
+    fake_telegram.fail_next("sendMessage", status=500, times=2)
+    auth = {"Authorization": f"Bearer {secrets['API_TOKEN']}"}
+    with ServiceProcess(command("scopelock"), cwd=tmp_path, env=env, port=port) as service:
+        await asyncio.to_thread(service.wait_healthy)
+        answers = [
+            await asyncio.to_thread(service.request, "POST", "/api/draft/create", DRAFT, auth),
+            await asyncio.to_thread(
+                service.request, "GET", "/api/drafts", None, {"Authorization": "Bearer wrong"}
+            ),
+            await asyncio.to_thread(
+                service.request, "GET", f"/api/events?cursor={secrets['API_TOKEN']}", None, auth
+            ),
+        ]
+        await asyncio.sleep(1)  # let the notifier retry and log what it does
+        exit_code = await asyncio.to_thread(service.stop)
+
+    assert [status for status, _ in answers] == [201, 401, 400]
+    assert exit_code == 0, service.stderr
+    log = service.stderr
+    assert log.strip(), "the service logged nothing"
+    for name, value in secrets.items():
+        assert value not in log, f"{name} appears in the log"
+    assert all(LOG_LINE.match(line) for line in service.log_lines), log
+
+
+DRAFT = {
+    "client": "Acme",
+    "job_title": "Chat widget",
+    "message": "Can you start Monday?",
+    "draft_text": "Yes, Monday works.",
+    "confidence": 80,
+}
+
+
+# What a clone holds that is no part of the build; copying the rest keeps the build honest.
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "*.db*", "results"
+)
+
+
+def test_the_installed_wheel_runs_from_any_directory(tmp_path: Path) -> None:
+    """A non-editable install carries its migrations: nothing is read from the source tree."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    build = run_once(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("scopelock-*.whl")
+
+    venv = tmp_path / "venv"
+    made = run_once(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=clean_env()
+    )
+    assert made.returncode == 0, made.stderr
+    python = str(venv / "bin" / "python")
+    # The dependencies come from our own environment (offline and fast); this project's
+    # editable install there is not visible, since .pth files of an added path are not run.
+    site = _site_packages(python)
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    installed = run_once(
+        [*pip, "--python", python, "install", "--no-deps", "--no-index", str(wheel)],
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert installed.returncode == 0, installed.stderr
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = run_once(
+        [python, "-c", "import storage.migrate as m; print(m.MIGRATIONS_DIR)"],
+        cwd=elsewhere,
+        env=clean_env(),
+    )
+    assert Path(probe.stdout.strip()).is_relative_to(site), probe.stdout + probe.stderr
+
+    port = free_port()
+    with ServiceProcess(
+        [str(venv_bin("scopelock", python))],
+        cwd=elsewhere,
+        env=clean_env(PORT=str(port)),
+        port=port,
+    ) as service:
+        health = service.wait_healthy()
+        exit_code = service.stop()
+    assert health["database"] == "ok"
+    assert exit_code == 0, service.stderr
+    with sqlite3.connect(elsewhere / "scopelock.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert {"events", "drafts", "leads", "sessions", "alembic_version"} <= tables
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _site_packages(python: str) -> Path:
+    result = run_once(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        cwd=Path.cwd(),
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip())
