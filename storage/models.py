@@ -86,7 +86,6 @@ class Draft(SQLModel, table=True):
     )
 
 
-
 class OutboxMessage(SQLModel, table=True):
     """A message for the operator's chat, stored before it is sent so none is ever lost.
 
@@ -133,6 +132,7 @@ class PendingEdit(SQLModel, table=True):
     draft_id: str = Field(foreign_key="drafts.id", max_length=36)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _now_field()
+
 
 class Lead(SQLModel, table=True):
     __tablename__ = "leads"
