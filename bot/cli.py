@@ -9,6 +9,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from bot import operator_tools
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the service (the default)")
     sub.add_parser("migrate", help="bring the database schema up to date, then exit")
+    operator_tools.add_commands(sub)
     return parser
 
 
@@ -80,4 +82,4 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return status
 
 
-_COMMANDS = {"run": _run, "migrate": _migrate}
+_COMMANDS = {"run": _run, "migrate": _migrate, **operator_tools.COMMANDS}
