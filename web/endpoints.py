@@ -76,6 +76,8 @@ def parse_body(raw: bytes, model: type[M]) -> M:
         document = json.loads(text, parse_constant=_reject_constant)
     except ValueError as error:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise ApiError(422, "validation_error", "The body is nested too deeply.") from None
     if not isinstance(document, dict):
         raise ApiError(422, "validation_error", "The body must be a JSON object.")
     try:

@@ -86,7 +86,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             405: f"{request.method} is not allowed on {request.path}.",
             413: "The request body is larger than 1 MiB.",
         }.get(error.status, error.reason)
-        return error_response(error.status, code, message)
+        response = error_response(error.status, code, message)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
     except Exception as error:
         if is_database_down(error):
             log.warning(

@@ -8,10 +8,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from web.errors import ApiError
+from web.schemas import is_storable
+
+# Ids are BIGINT: a larger number cannot name a row, and the driver would refuse it.
+MAX_ID = 2**63 - 1
 
 
 def _encode(listing: str, key: list[Any]) -> str:
@@ -43,7 +47,7 @@ def id_cursor(listing: str, last_id: int) -> str:
 
 def decode_id_cursor(listing: str, cursor: str) -> int:
     key = _decode(listing, cursor)
-    if len(key) != 1 or type(key[0]) is not int:
+    if len(key) != 1 or type(key[0]) is not int or not 0 < key[0] <= MAX_ID:
         raise _invalid()
     return key[0]
 
@@ -54,12 +58,12 @@ def time_cursor(listing: str, created_at: datetime, last_id: str) -> str:
 
 def decode_time_cursor(listing: str, cursor: str) -> tuple[datetime, str]:
     key = _decode(listing, cursor)
-    if len(key) != 2 or not all(isinstance(part, str) for part in key):
+    if len(key) != 2 or not all(isinstance(part, str) and is_storable(part) for part in key):
         raise _invalid()
     try:
         created_at = datetime.fromisoformat(key[0])
-    except ValueError:
+        if created_at.tzinfo is None:
+            raise _invalid()
+        return created_at.astimezone(UTC), key[1]
+    except (ValueError, OverflowError):
         raise _invalid() from None
-    if created_at.tzinfo is None:
-        raise _invalid()
-    return created_at, key[1]

@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+$"
 EVENT_FILTER_PATTERN = r"^([a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+|[a-z0-9_.@]*\*)$"
 CITIZEN_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
 
 
+# JSON nested deeper than this is refused before it can exhaust the stack of any layer.
+MAX_JSON_DEPTH = 32
+# Exactly the characters `str.isspace()` counts, spelled out so that every regex engine
+# reading the OpenAPI document agrees with the server on what "blank" means.
+WHITESPACE = "\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = "^[^\x00]*$"
+NOT_BLANK_PATTERN = f"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable(value: str) -> bool:
+    """False for what neither database can store: NUL characters and lone surrogates."""
+    return _UNSTORABLE.search(value) is None
+
+
 def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    if not is_storable(value):
+        raise ValueError("must not contain NUL characters or lone surrogates")
     return value
 
 
-def _storable_json(value: Any) -> Any:
-    """Refuse what neither database can store: NUL characters and non-finite numbers."""
+def _storable_json(value: Any, depth: int = 0) -> Any:
+    """Refuse what neither database can store: NUL, lone surrogates, non-finite numbers."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"must not be nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, str):
         _no_nul(value)
     elif isinstance(value, float) and not math.isfinite(value):
@@ -28,10 +54,10 @@ def _storable_json(value: Any) -> Any:
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(key)
-            _storable_json(item)
+            _storable_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _storable_json(item)
+            _storable_json(item, depth + 1)
     return value
 
 
@@ -41,14 +67,49 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 92.0 as an integer, so the API does too (92.5 still fails)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _iso_text(value: Any) -> Any:
+    """Refuse what pydantic would otherwise read as a Unix timestamp ("0.5")."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time such as 2025-11-02T14:23:00Z")
+    return value
+
+
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be within years 1 to 9999 in UTC") from None
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
-NonBlank = Annotated[str, AfterValidator(_no_nul), AfterValidator(_not_blank)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# The patterns only document what `_no_nul` and `_not_blank` enforce, with friendlier messages.
+Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+NonBlank = Annotated[
+    str,
+    AfterValidator(_no_nul),
+    AfterValidator(_not_blank),
+    Field(min_length=1, json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+]
+JsonObject = Annotated[
+    dict[str, Any],
+    AfterValidator(_storable_json),
+    Field(
+        description="Any JSON object, nested at most "
+        f"{MAX_JSON_DEPTH} levels deep, whose strings and keys hold no NUL character."
+    ),
+]
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
+
+
+def WholeNumber(low: int, high: int) -> Any:
+    # The bounds sit inside, so the OpenAPI document shows them as minimum and maximum.
+    return Annotated[Annotated[int, Field(ge=low, le=high)], BeforeValidator(_whole_number)]
 
 
 def Bounded(max_length: int) -> Any:
@@ -106,7 +167,7 @@ class DraftCreate(RequestBody):
     job_title: Bounded(500)  # type: ignore[valid-type]
     message: Text
     draft_text: NonBlank
-    confidence: int = Field(ge=0, le=100)
+    confidence: WholeNumber(0, 100)  # type: ignore[valid-type]
     context: JsonObject | None = None
     citizen: Annotated[str, StringConstraints(pattern=CITIZEN_PATTERN)] = "rafael"
 
@@ -190,8 +251,8 @@ class LeadCreate(RequestBody):
     budget: Bounded(100)  # type: ignore[valid-type]
     decision: Decision
     reason: NonBlank
-    urgency: int | None = Field(default=None, ge=1, le=10)
-    pain: int | None = Field(default=None, ge=1, le=10)
+    urgency: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
+    pain: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
     link: Bounded(2000) | None = None  # type: ignore[valid-type]
 
 
@@ -220,7 +281,7 @@ class LeadOut(Response):
 
 class LeadsQuery(Query):
     decision: Decision | None = None
-    platform: Annotated[str, StringConstraints(max_length=50)] | None = None
+    platform: Annotated[Text, StringConstraints(max_length=50)] | None = None
     sent: bool | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
@@ -250,7 +311,7 @@ class SessionOut(Response):
 
 
 class SessionsQuery(Query):
-    citizen: Annotated[str, StringConstraints(max_length=50)] | None = None
+    citizen: Annotated[Text, StringConstraints(max_length=50)] | None = None
     status: SessionStatus | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None

@@ -9,7 +9,7 @@ from web.endpoints import Endpoint, json_response
 from web.errors import ApiError
 from web.keys import DB
 from web.pagination import decode_time_cursor, time_cursor
-from web.schemas import SessionOut, SessionPage, SessionsQuery
+from web.schemas import SessionOut, SessionPage, SessionsQuery, is_storable
 
 
 async def list_sessions(request: web.Request, query: SessionsQuery) -> web.Response:
@@ -35,8 +35,10 @@ async def list_sessions(request: web.Request, query: SessionsQuery) -> web.Respo
 
 async def get_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    async with request.app[DB]() as session:
-        row = await sessions.get(session=session, session_id=session_id)
+    row = None
+    if is_storable(session_id):  # a NUL or a lone surrogate cannot name a row
+        async with request.app[DB]() as session:
+            row = await sessions.get(session=session, session_id=session_id)
     if row is None:
         raise ApiError(404, "session_not_found", f"No citizen session has id {session_id!r}.")
     return json_response(SessionOut.model_validate(row))

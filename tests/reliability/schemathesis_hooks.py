@@ -1,0 +1,65 @@
+"""Schemathesis hooks for the fuzzing run (loaded through `SCHEMATHESIS_HOOKS`).
+
+Two refusals of schema-valid requests are the contract, not a bug: a cursor no listing issued
+(cursors are opaque) is refused with 400 `invalid_cursor`, and an `Idempotency-Key` replayed with
+another body with 422 `idempotency_key_reused`. Every other positive case must still be accepted,
+exactly as Schemathesis's own `positive_data_acceptance` demands.
+"""
+
+from __future__ import annotations
+
+import json
+
+import schemathesis
+from schemathesis import Case, CheckContext, Response
+from schemathesis.checks import load_all_checks
+
+load_all_checks()
+_builtin_acceptance = schemathesis.checks.positive_data_acceptance  # type: ignore[attr-defined]
+
+
+def _error_code(response: Response) -> str | None:
+    try:
+        return json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@schemathesis.check
+def positive_data_accepted_unless_contract_refuses(
+    ctx: CheckContext, response: Response, case: Case
+) -> bool | None:
+    code = _error_code(response)
+    foreign_cursor = (
+        response.status_code == 400 and code == "invalid_cursor" and "cursor" in (case.query or {})
+    )
+    reused_key = (
+        response.status_code == 422
+        and code == "idempotency_key_reused"
+        and "Idempotency-Key" in (case.headers or {})
+    )
+    if foreign_cursor or reused_key:
+        return None
+    return _builtin_acceptance(ctx, response, case)
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@schemathesis.hook
+def filter_body(ctx: schemathesis.HookContext, body: object) -> bool:
+    """Skip free-form objects (`payload`, `context`) holding a NUL anywhere inside.
+
+    JSON Schema cannot say "no NUL in any nested string" of a free-form object, so the document
+    says it in words; the bad-input catalogue covers those bodies instead.
+    """
+    if not isinstance(body, dict):
+        return True
+    return not any(_holds_nul(body.get(name)) for name in ("payload", "context"))

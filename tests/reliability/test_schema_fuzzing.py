@@ -1,0 +1,122 @@
+"""Schemathesis against `/api/openapi.json`: every route, on PostgreSQL, with the bearer token.
+
+The documented CLI drives a real server on loopback (its pytest plugin does not run under the
+pytest this project uses). Its settings are in `schemathesis.toml`, its two project-specific
+rules in `schemathesis_hooks.py`. On a failure the assertion message carries Schemathesis's
+report, with a curl line for each failing case.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from storage.engine import create_engine, session_factory
+from storage.models import CitizenSession
+from storage.types import utcnow
+from tests.conftest import API_TOKEN
+from tests.databases import PostgresDatabases, run_sync
+from tests.reliability.live_server import live_server
+
+pytestmark = pytest.mark.reliability
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+MAX_EXAMPLES = 100
+RUN_TIMEOUT_S = 240
+
+
+async def seed_sessions(url: str) -> None:
+    """A few citizen sessions, so `GET /api/session/{id}` is fuzzed on rows that exist."""
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            for index, status in enumerate(("queued", "running", "completed", "failed")):
+                done = status in ("completed", "failed")
+                session.add(
+                    CitizenSession(
+                        id=str(uuid.uuid4()),
+                        citizen="rafael",
+                        trigger="manual",
+                        prompt=f"seeded session {index}",
+                        status=status,
+                        exit_code=(0 if status == "completed" else 1) if done else None,
+                        started_at=None if status == "queued" else utcnow(),
+                        finished_at=utcnow() if done else None,
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def fuzz_settings(postgres_databases: PostgresDatabases, tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a fresh PostgreSQL database of this test's own."""
+    url = postgres_databases.new_database()
+    yield Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=url,
+        api_token=API_TOKEN,
+        citizens_dir=tmp_path / "citizens",
+        environment="test",
+    )
+    postgres_databases.drop(url)
+
+
+def test_every_route_answers_as_documented(
+    fuzz_settings: Settings, tmp_path: Path, figures: Counter[str]
+) -> None:
+    run_sync(seed_sessions(fuzz_settings.database_url))
+    with live_server(fuzz_settings) as base_url:
+        run = run_schemathesis(base_url, tmp_path)
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, f"Schemathesis found failures:\n{report[-20000:]}"
+    operations = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", report)
+    generated = re.search(r"(\d+) generated", report)
+    assert operations is not None and generated is not None, report[-3000:]
+    selected, total, tested = map(int, operations.groups())
+    assert selected == total == tested >= 12, "every documented route is fuzzed"
+    figures["schema fuzzing: operations fuzzed"] += tested
+    figures["schema fuzzing: requests generated"] += int(generated.group(1))
+
+
+def run_schemathesis(base_url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        f"{base_url}/api/openapi.json",
+        "--header",
+        f"Authorization: Bearer {API_TOKEN}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "1",
+        "--no-color",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SCHEMATHESIS_HOOKS": "tests.reliability.schemathesis_hooks",
+    }
+    return subprocess.run(
+        command,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
