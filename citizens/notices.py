@@ -8,39 +8,34 @@ rolled back.
 from __future__ import annotations
 
 import html
-from typing import Protocol
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CitizenSession
+from storage.repo import outbox
 from storage.repo.session_queue import duration_s
 
 SHOWN_OUTPUT_CHARS = 1500
 SHOWN_ERROR_CHARS = 800
 
 
-class Outbox(Protocol):
-    """The bot's durable outbox (storage/repo/outbox.py plus the sender's kick)."""
-
-    async def enqueue(self, *, session: AsyncSession, chat_id: int, text: str) -> int | None: ...
-
-    def kick(self) -> None: ...
-
-
-class NoOutbox:
-    """Telegram is off: nothing is sent."""
-
-    async def enqueue(self, *, session: AsyncSession, chat_id: int, text: str) -> int | None:
-        return None
-
-    def kick(self) -> None:
-        return None
-
-
 class SessionNotices:
-    def __init__(self, outbox: Outbox, default_chat_id: int | None) -> None:
-        self._outbox = outbox
+    """Writes session notices to the outbox; `kick` wakes the bot's sender after a commit.
+
+    Disabled (Telegram off), it writes nothing: a notice nobody will send is not kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        default_chat_id: int | None,
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._enabled = enabled
         self._default_chat_id = default_chat_id
+        self._kick = kick
 
     async def started(self, *, session: AsyncSession, row: CitizenSession) -> None:
         await self._send(session, row, started_text(row))
@@ -49,12 +44,12 @@ class SessionNotices:
         await self._send(session, row, finished_text(row))
 
     def kick(self) -> None:
-        self._outbox.kick()
+        self._kick()
 
     async def _send(self, session: AsyncSession, row: CitizenSession, text: str) -> None:
         chat_id = row.notify_chat_id or self._default_chat_id
-        if chat_id is not None:
-            await self._outbox.enqueue(session=session, chat_id=chat_id, text=text)
+        if self._enabled and chat_id is not None:
+            await outbox.enqueue(session=session, chat_id=chat_id, text=text)
 
 
 def started_text(row: CitizenSession) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, Event
+from storage.models import CitizenSession, Event, OutboxMessage
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
 CITIZENS = ("rafael", "emma", "daniel")
@@ -62,21 +62,6 @@ def citizens_home(tmp_path: Path) -> Path:
     return root
 
 
-@dataclass
-class RecordingOutbox:
-    """Stands in for the bot's outbox where Telegram is not the subject of the test."""
-
-    sent: list[tuple[int, str]] = field(default_factory=list)
-    kicks: int = 0
-
-    async def enqueue(self, *, session: AsyncSession, chat_id: int, text: str) -> int | None:
-        self.sent.append((chat_id, text))
-        return len(self.sent)
-
-    def kick(self) -> None:
-        self.kicks += 1
-
-
 RunnerFactory = Callable[..., Awaitable[SessionRunner]]
 
 
@@ -89,13 +74,13 @@ async def start_runner(
 
     async def start(
         settings: Settings,
-        outbox: Any = None,
         *,
         chat_id: int | None = None,
+        telegram: bool = True,
         database: async_sessionmaker[AsyncSession] | None = None,
         **options: Any,
     ) -> SessionRunner:
-        notices = SessionNotices(outbox or RecordingOutbox(), chat_id)
+        notices = SessionNotices(enabled=telegram, default_chat_id=chat_id)
         options.setdefault("poll_interval_s", 0.2)
         runner = SessionRunner(settings, database or db, notices, **options)
         await runner.start()
@@ -146,6 +131,13 @@ async def session_events(
     async with db() as session:
         rows = (await session.scalars(select(Event).order_by(Event.id))).all()  # type: ignore[arg-type]
     return [(e.event, e.payload) for e in rows if e.payload.get("session_id") == session_id]
+
+
+async def outbox_texts(db: async_sessionmaker[AsyncSession]) -> list[tuple[int, str]]:
+    """What the session notices queued for Telegram: (chat id, HTML text), oldest first."""
+    async with db() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[arg-type]
+    return [(row.chat_id, row.text) for row in rows]
 
 
 def process_alive(pid: int) -> bool:

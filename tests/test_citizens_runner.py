@@ -18,7 +18,7 @@ from storage.engine import create_engine, session_factory
 from storage.repo import session_queue
 from tests.citizens_support import (
     FakeClaude,
-    RecordingOutbox,
+    outbox_texts,
     process_alive,
     session_events,
     session_row,
@@ -53,8 +53,7 @@ def runner_settings(make_settings: Callable[..., Settings], fake_claude: FakeCla
 async def test_session_runs_the_cli_as_an_argument_list_in_the_citizen_folder(
     db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any, tmp_path: Path
 ) -> None:
-    outbox = RecordingOutbox()
-    await start_runner(runner_settings, outbox, chat_id=4242)
+    await start_runner(runner_settings, chat_id=4242)
     hostile = "--dangerously-skip-permissions $(touch pwned) `touch pwned2` \"' \n; rm -rf /"
     prompt = operator_task(message=hostile, source="test")
     session_id = await enqueue(db, "emma", prompt)
@@ -76,8 +75,9 @@ async def test_session_runs_the_cli_as_an_argument_list_in_the_citizen_folder(
         "citizen.session.started@1.0",
         "citizen.session.completed@1.0",
     ]
-    assert [chat for chat, _ in outbox.sent] == [4242, 4242]
-    assert "started" in outbox.sent[0][1] and "completed" in outbox.sent[1][1]
+    sent = await outbox_texts(db)
+    assert [chat for chat, _ in sent] == [4242, 4242]
+    assert "started" in sent[0][1] and "completed" in sent[1][1]
 
 
 async def test_secrets_of_the_service_are_not_handed_to_citizens(
@@ -126,8 +126,7 @@ async def test_a_session_past_the_timeout_is_killed_with_its_process_group(
     start_runner: Any,
 ) -> None:
     settings = make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=1)
-    outbox = RecordingOutbox()
-    await start_runner(settings, outbox, chat_id=7)
+    await start_runner(settings, chat_id=7)
     session_id = await enqueue(db, "daniel", "build it\nFAKE:child\nFAKE:sleep=60")
 
     row = await wait_finished(db, session_id)
@@ -142,14 +141,14 @@ async def test_a_session_past_the_timeout_is_killed_with_its_process_group(
     events = await session_events(db, session_id)
     assert events[-1][0] == "citizen.session.failed@1.0"
     assert "timed out" in events[-1][1]["error"]
-    assert "failed" in outbox.sent[-1][1] and "timed out" in outbox.sent[-1][1]
+    report = (await outbox_texts(db))[-1][1]
+    assert "failed" in report and "timed out" in report
 
 
 async def test_a_failing_cli_records_its_exit_code_and_stderr(
     db: Db, runner_settings: Settings, start_runner: Any
 ) -> None:
-    outbox = RecordingOutbox()
-    await start_runner(runner_settings, outbox, chat_id=7)
+    await start_runner(runner_settings, chat_id=7)
     session_id = await enqueue(db, "rafael", "FAKE:stderr=boom <at> the end\nFAKE:exit=3")
 
     row = await wait_finished(db, session_id)
@@ -158,8 +157,8 @@ async def test_a_failing_cli_records_its_exit_code_and_stderr(
     assert "exited with code 3" in (row.error or "") and "boom <at> the end" in (row.error or "")
     payload = (await session_events(db, session_id))[-1][1]
     assert payload["exit_code"] == 3 and "boom" in payload["error"]
-    report = outbox.sent[-1][1]
-    assert "exit 3" in report and "boom &lt;at&gt; the end" in report
+    chat, report = (await outbox_texts(db))[-1]
+    assert chat == 7 and "exit 3" in report and "boom &lt;at&gt; the end" in report
 
 
 async def test_output_is_kept_bounded_with_its_end(
@@ -274,3 +273,20 @@ def _intervals(fake: FakeClaude, citizen: str) -> list[tuple[str, float, float]]
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_notices_go_to_the_triggering_chat_and_nowhere_while_telegram_is_off(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings, chat_id=7)
+    await wait_finished(db, await enqueue(db, "emma", "from the operator chat"))
+    await wait_finished(db, await enqueue(db, "emma", "from a group", chat_id=-100))
+    assert [chat for chat, _ in await outbox_texts(db)] == [7, 7, -100, -100]
+
+
+async def test_no_notice_is_kept_while_telegram_is_off(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings, chat_id=7, telegram=False)
+    assert (await wait_finished(db, await enqueue(db, "emma", "hi", chat_id=5))).exit_code == 0
+    assert await outbox_texts(db) == []
