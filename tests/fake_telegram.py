@@ -43,6 +43,8 @@ class Call:
     params: dict[str, Any]
     status: int = 200
     at: float = field(default_factory=time.monotonic)
+    result: Any = None
+    """What the fake answered (a sent message: with its visible text and message_id)."""
 
     @property
     def ok(self) -> bool:
@@ -198,6 +200,14 @@ class FakeTelegram:
             if chat_id is None or c.params.get("chat_id") == chat_id
         ]
 
+    def delivered(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Every message sendMessage created, as Telegram answered it (visible text, id)."""
+        return [
+            c.result
+            for c in self.calls_to("sendMessage")
+            if chat_id is None or c.params.get("chat_id") == chat_id
+        ]
+
     def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
         return self.messages[(chat_id, message_id)]
 
@@ -239,7 +249,7 @@ class FakeTelegram:
         if result is _NOT_FOUND:
             self._record(Call(method, params, 404))
             return _error(404, "Not Found")
-        self._record(Call(method, params))
+        self._record(Call(method, params, result=result))
         if self._delay_s and self._delay_method in (None, method):
             await asyncio.sleep(self._delay_s)
         return web.json_response({"ok": True, "result": result})

@@ -25,6 +25,9 @@ class DraftNotifier(Protocol):
     async def deliver(self, outbox_id: int | None) -> bool:
         """Try to send it now, within a short bound; True once Telegram has it."""
 
+    def kick(self) -> None:
+        """Rows were queued with `storage.repo.outbox.enqueue` (and committed): send them now."""
+
 
 class DisabledNotifier:
     """The notifier while Telegram is off: drafts are stored, nothing is sent."""
@@ -36,6 +39,9 @@ class DisabledNotifier:
 
     async def deliver(self, outbox_id: int | None) -> bool:
         return False
+
+    def kick(self) -> None:
+        pass
 
 
 class SessionWaker(Protocol):

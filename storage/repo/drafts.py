@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Draft
@@ -41,3 +41,55 @@ async def list_page(
     if after is not None:
         query = query.where(older_than(Draft.created_at, Draft.id, after))
     return (await session.scalars(query)).all()
+
+
+async def decide(
+    *, session: AsyncSession, draft_id: str, status: str, decided_by: int
+) -> Draft | None:
+    """Move a pending draft to `status`; None when it is not pending (or does not exist).
+
+    The status test is in the UPDATE itself, so of many concurrent decisions exactly one
+    changes the row: the caller writes its event only when a draft comes back.
+    """
+    now = utcnow()
+    result = await session.scalars(
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .values(status=status, decided_by=decided_by, decided_at=now, updated_at=now)
+        .returning(Draft)
+        .execution_options(synchronize_session=False)
+    )
+    return result.one_or_none()
+
+
+async def replace_text(*, session: AsyncSession, draft_id: str, text: str) -> str | None:
+    """Replace a pending draft's text and return the old one; None when it is not pending."""
+    old = await session.scalar(
+        select(Draft.draft_text)
+        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .with_for_update()
+    )
+    if old is None:
+        return None
+    changed = await session.execute(
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .values(draft_text=text, updated_at=utcnow())
+    )
+    return old if changed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+async def pending_page(
+    *, session: AsyncSession, offset: int, limit: int
+) -> tuple[Sequence[Draft], int]:
+    """Pending drafts, newest first, for paging in chat; and how many are pending in all."""
+    pending = Draft.status == "pending"
+    total = await session.scalar(select(func.count()).select_from(Draft).where(pending))
+    rows = await session.scalars(
+        select(Draft)
+        .where(pending)
+        .order_by(Draft.created_at.desc(), Draft.id.desc())  # type: ignore[attr-defined]
+        .offset(offset)
+        .limit(limit)
+    )
+    return rows.all(), int(total or 0)

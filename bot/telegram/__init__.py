@@ -1,0 +1,1 @@
+"""The Telegram side of ScopeLock: the PTB Application, its handlers, and the outbox sender."""

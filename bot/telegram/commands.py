@@ -1,0 +1,162 @@
+"""Chat commands: /start and /help, /drafts, /leads, /events and /draft."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from telegram import BotCommand, Update
+from telegram.ext import ContextTypes
+
+from bot.telegram import callbacks, render
+from bot.telegram.deps import deps
+from storage.repo import drafts, events, leads
+from storage.repo.events import EventFilter
+
+DRAFTS_PAGE = 5
+RECENT = 10
+EVENT_PREFIX = re.compile(r"^[a-z0-9_.@]{1,49}\*?$")
+
+COMMANDS = [
+    BotCommand("drafts", "Pending drafts, each with its buttons"),
+    BotCommand("leads", "Recent leads: /leads, /leads GO or /leads NO-GO"),
+    BotCommand("events", "Recent events, optionally by name prefix: /events draft."),
+    BotCommand("draft", "The full text of one draft: /draft <id>"),
+    # /trigger <citizen> <message> is added here by the citizens part.
+    BotCommand("cancel", "Abandon the edit in progress"),
+    BotCommand("help", "What this bot does"),
+]
+"""What setMyCommands registers, and what /help lists, in this order."""
+
+
+def help_text() -> str:
+    lines = [
+        "🔒 <b>ScopeLock</b>: the citizens draft replies to clients; you decide here.",
+        "Each new draft arrives with ✅ Approve, ✏️ Edit and ❌ Reject buttons.",
+        "",
+    ]
+    lines += [f"/{c.command} — {render.esc(c.description)}" for c in COMMANDS]
+    return "\n".join(lines)
+
+
+async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start and /help: what the bot does and its commands."""
+    assert update.effective_chat is not None
+    await context.bot.send_message(update.effective_chat.id, help_text())
+
+
+async def list_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/drafts: the first page of pending drafts."""
+    assert update.effective_chat is not None
+    await _send_drafts_page(context, update.effective_chat.id, 0)
+
+
+async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "More drafts" button: the next page."""
+    query, chat = update.callback_query, update.effective_chat
+    assert query is not None and chat is not None
+    parsed = callbacks.parse(query.data)
+    await query.answer()
+    await _send_drafts_page(context, chat.id, int(parsed.value) if parsed else 0)
+
+
+async def _send_drafts_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, offset: int) -> None:
+    async with deps(context).db() as session:
+        page, total = await drafts.pending_page(session=session, offset=offset, limit=DRAFTS_PAGE)
+    if not page:
+        await context.bot.send_message(chat_id, "No pending drafts. 🎉")
+        return
+    for draft in page:
+        await context.bot.send_message(
+            chat_id,
+            render.draft_card(draft, title="Pending draft"),
+            reply_markup=callbacks.draft_markup(draft.id),
+        )
+    shown = offset + len(page)
+    if shown < total:
+        await context.bot.send_message(
+            chat_id,
+            f"Showed {offset + 1}–{shown} of {total} pending drafts.",
+            reply_markup=callbacks.more_drafts_markup(shown),
+        )
+
+
+async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/draft <id>: the whole draft, however long, over as many messages as it takes."""
+    assert update.effective_chat is not None
+    draft_id = (context.args or [""])[0].strip()
+    draft = None
+    if re.fullmatch(r"[0-9a-f-]{36}", draft_id):
+        async with deps(context).db() as session:
+            draft = await drafts.get(session=session, draft_id=draft_id)
+    if draft is None:
+        await context.bot.send_message(
+            update.effective_chat.id, "Usage: /draft <id>, with the id shown under a draft."
+        )
+        return
+    for text in render.full_text_messages(draft):
+        await context.bot.send_message(update.effective_chat.id, text)
+
+
+async def list_leads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/leads [GO|NO-GO]: the most recent leads."""
+    assert update.effective_chat is not None
+    decision = " ".join(context.args or []).strip().upper() or None
+    if decision not in (None, "GO", "NO-GO"):
+        await context.bot.send_message(update.effective_chat.id, "Usage: /leads [GO|NO-GO]")
+        return
+    async with deps(context).db() as session:
+        rows = await leads.list_page(session=session, decision=decision, limit=RECENT)
+    if not rows:
+        await context.bot.send_message(update.effective_chat.id, "No leads yet.")
+        return
+    lines = [f"<b>Recent leads</b>{f' ({decision})' if decision else ''}:"]
+    for lead in rows:
+        mark = "🟢" if lead.decision == "GO" else "🔴"
+        sent = " · sent ✓" if lead.sent else ""
+        lines.append(
+            f"{mark} <b>{render.esc(lead.title)}</b> · {render.esc(lead.platform)} · "
+            f"{render.esc(lead.budget)}{sent}\n   {render.esc(render.cut(lead.reason, 200))}"
+        )
+        if lead.link:
+            lines.append(f"   {render.esc(lead.link)}")
+    await context.bot.send_message(update.effective_chat.id, _fit(lines))
+
+
+async def list_events(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/events [prefix]: the most recent events, all or those whose name starts with prefix."""
+    assert update.effective_chat is not None
+    prefix = " ".join(context.args or []).strip().lower()
+    if prefix and not EVENT_PREFIX.match(prefix):
+        await context.bot.send_message(
+            update.effective_chat.id, "Usage: /events [prefix], for example /events draft."
+        )
+        return
+    name = None
+    if prefix:
+        exact = "@" in prefix and not prefix.endswith("*")
+        name = prefix if exact else prefix.rstrip("*") + "*"
+    async with deps(context).db() as session:
+        rows = await events.list_page(session=session, where=EventFilter(name=name), limit=RECENT)
+    if not rows:
+        await context.bot.send_message(update.effective_chat.id, "No events yet.")
+        return
+    lines = [f"<b>Recent events</b>{f' ({render.esc(prefix)})' if prefix else ''}:"]
+    for event in rows:
+        payload = render.cut(json.dumps(event.payload, ensure_ascii=False, sort_keys=True), 300)
+        lines.append(
+            f"<code>#{event.id}</code> {event.timestamp:%Y-%m-%d %H:%M:%S} "
+            f"<b>{render.esc(event.event)}</b>\n<code>{render.esc(payload)}</code>"
+        )
+    await context.bot.send_message(update.effective_chat.id, _fit(lines))
+
+
+def _fit(lines: list[str]) -> str:
+    """Join whole lines, as many as fit in one message."""
+    kept: list[str] = []
+    for line in lines:
+        candidate = "\n".join([*kept, line])
+        if render.visible_length(candidate) > render.MAX_MESSAGE_UTF16 - 100:
+            break
+        kept.append(line)
+    return "\n".join(kept)

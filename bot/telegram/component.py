@@ -1,0 +1,171 @@
+"""The Telegram component of the process: the PTB Application, driven by hand in our loop.
+
+`start()` returns at once: reaching Telegram (getMe, setMyCommands, then polling or
+setWebhook) is retried in the background with backoff, so the API serves and drafts are stored
+(and queued) while Telegram is unreachable. PTB's post_init/post_shutdown do not run when the
+Application is driven by hand; what they would do happens in `_connect` and `stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, Defaults
+from telegram.request import HTTPXRequest
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from bot.settings import Settings
+from bot.telegram.commands import COMMANDS
+from bot.telegram.deps import DEPS_KEY, BotDeps
+from bot.telegram.handlers import register_handlers
+from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.sender import OutboxSender
+from bot.telegram.tuning import TelegramTuning
+from storage.engine import session_factory
+from web.endpoints import Endpoint
+from web.telegram_webhook import telegram_webhook_endpoints
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+CONCURRENT_UPDATES = 8
+
+
+class TelegramComponent:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, tuning: TelegramTuning | None = None
+    ) -> None:
+        assert settings.telegram_bot_token is not None
+        self.settings = settings
+        self.tuning = tuning or TelegramTuning()
+        self.application = build_application(settings, self.tuning)
+        self.sender = OutboxSender(self.application.bot, session_factory(engine), self.tuning)
+        self.application.bot_data[DEPS_KEY] = BotDeps(
+            settings=settings, db=session_factory(engine), sender=self.sender
+        )
+        self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
+        self.ready = False
+        """Telegram was reached and updates flow (polling started, or webhook set)."""
+        self._connecting: asyncio.Task[None] | None = None
+
+    def endpoints(self) -> list[Endpoint]:
+        """The Telegram webhook routes, in webhook mode."""
+        if self.settings.telegram_mode != "webhook":
+            return []
+        assert self.settings.telegram_webhook_secret is not None
+        return telegram_webhook_endpoints(
+            self.settings.telegram_webhook_secret.get_secret_value(), self.feed_update
+        )
+
+    async def start(self) -> None:
+        self.sender.start()
+        self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")
+
+    async def feed_update(self, document: dict[str, Any]) -> bool:
+        """Process one webhook update through the handlers; False while not connected yet."""
+        if not self.ready:
+            return False
+        update = Update.de_json(document, self.application.bot)
+        await self.application.process_update(update)
+        return True
+
+    async def _connect(self) -> None:
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type((NetworkError, RetryAfter)),
+                wait=wait_exponential(
+                    multiplier=self.tuning.retry_base_s, max=self.tuning.start_retry_max_s
+                ),
+                before_sleep=_log_unreachable,
+            ):
+                with attempt:
+                    await self._connect_once()
+        except InvalidToken:
+            log.critical("Telegram refused TELEGRAM_BOT_TOKEN: the bot stays off")
+            return
+        self.ready = True
+        log.info("Telegram bot connected (%s mode)", self.settings.telegram_mode)
+
+    async def _connect_once(self) -> None:
+        application = self.application
+        await application.initialize()
+        await application.bot.set_my_commands(COMMANDS)
+        if not application.running:
+            await application.start()
+        if self.settings.telegram_mode == "webhook":
+            assert self.settings.telegram_webhook_secret is not None
+            await application.bot.set_webhook(
+                url=self.settings.public_webhook_url or "",
+                secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        elif application.updater is not None and not application.updater.running:
+            await application.updater.start_polling(
+                timeout=timedelta(seconds=self.tuning.polling_timeout_s),
+                allowed_updates=ALLOWED_UPDATES,
+                error_callback=_log_polling_error,
+            )
+
+    async def stop(self) -> None:
+        """Stop taking updates, let the sender finish what is in flight, close the client."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+        self.ready = False
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await self.sender.stop()
+        await application.shutdown()
+        await application.bot.shutdown()
+
+
+def build_application(settings: Settings, tuning: TelegramTuning) -> Application:  # type: ignore[type-arg]
+    assert settings.telegram_bot_token is not None
+    base = settings.telegram_api_base_url.rstrip("/")
+    timeouts = {
+        "connect_timeout": tuning.connect_timeout_s,
+        "write_timeout": tuning.write_timeout_s,
+        "pool_timeout": tuning.pool_timeout_s,
+    }
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .request(
+            HTTPXRequest(
+                connection_pool_size=CONCURRENT_UPDATES + 8,
+                read_timeout=tuning.read_timeout_s,
+                **timeouts,
+            )
+        )
+        # getUpdates adds its long-poll duration to this read timeout.
+        .get_updates_request(HTTPXRequest(read_timeout=tuning.connect_timeout_s, **timeouts))
+        .concurrent_updates(CONCURRENT_UPDATES)
+    )
+    if settings.telegram_mode == "webhook":
+        builder = builder.updater(None)
+    application = builder.build()
+    register_handlers(application)
+    return application
+
+
+def _log_unreachable(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0
+    log.warning("cannot reach Telegram (%r); retrying in %.1fs", error, wait)
+
+
+def _log_polling_error(error: TelegramError) -> None:
+    log.warning("polling Telegram failed: %r", error)

@@ -1,0 +1,24 @@
+"""What the handlers share, kept in the Application's `bot_data` under one typed accessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.ext import ContextTypes
+
+from bot.settings import Settings
+from bot.telegram.sender import OutboxSender
+
+DEPS_KEY = "scopelock"
+
+
+@dataclass(frozen=True)
+class BotDeps:
+    settings: Settings
+    db: async_sessionmaker[AsyncSession]
+    sender: OutboxSender
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
+    return context.bot_data[DEPS_KEY]  # type: ignore[no-any-return]

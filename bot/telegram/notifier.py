@@ -1,0 +1,47 @@
+"""The notifier the web layer calls for new drafts (web.keys.DraftNotifier), and `kick()`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.settings import Settings
+from bot.telegram import callbacks, render
+from bot.telegram.sender import OutboxSender
+from storage.models import Draft
+from storage.repo import outbox
+from web.keys import TelegramStatus
+
+
+class TelegramNotifier:
+    def __init__(
+        self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
+    ) -> None:
+        self._chat_id = settings.telegram_chat_id
+        self._sender = sender
+        self._bot_ready = bot_ready
+
+    @property
+    def status(self) -> TelegramStatus:
+        """ "degraded" while Telegram is unreachable or messages wait on failed attempts."""
+        return "degraded" if self._sender.failing or not self._bot_ready() else "ok"
+
+    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
+        """Queue the draft's card in the caller's transaction; None without an operator chat."""
+        if self._chat_id is None:
+            return None
+        return await outbox.enqueue(
+            session=session,
+            chat_id=self._chat_id,
+            text=render.draft_card(draft),
+            reply_markup=callbacks.draft_keyboard(draft.id),
+            draft_id=draft.id,
+        )
+
+    async def deliver(self, outbox_id: int | None) -> bool:
+        return outbox_id is not None and await self._sender.deliver(outbox_id)
+
+    def kick(self) -> None:
+        """Rows were queued with `storage.repo.outbox.enqueue`: send them now."""
+        self._sender.kick()

@@ -1,0 +1,230 @@
+"""The outbox sender: delivers every queued operator message once, whatever Telegram does.
+
+Rows are claimed with a lease (see storage/repo/outbox.py), sent, and marked sent with
+Telegram's message id. 5xx answers, timeouts and connection errors are retried with
+exponential backoff; a 429 pauses all sending for its `retry_after`; a 400/403 (a message
+Telegram will never take) is marked failed and logged. A send is never cancelled because a
+caller stopped waiting: when Telegram answers late, the answer is still recorded, so the
+slow-but-delivered case does not lead to a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+import warnings
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.warnings import PTBDeprecationWarning
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+
+from bot.telegram.tuning import TelegramTuning
+from storage.models import OutboxMessage
+from storage.repo import outbox
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class OutboxSender:
+    def __init__(
+        self, bot: Bot, db: async_sessionmaker[AsyncSession], tuning: TelegramTuning
+    ) -> None:
+        self._bot = bot
+        self._db = db
+        self._tuning = tuning
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.failing = False
+        """The last attempt failed and something is still waiting: /health says degraded."""
+        self._wake = asyncio.Event()
+        self._paused_until = 0.0
+        self._sends: set[asyncio.Task[bool]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    def kick(self) -> None:
+        """Something was queued: look at the outbox now rather than at the next check."""
+        self._wake.set()
+
+    async def deliver(self, outbox_id: int) -> bool:
+        """Send `outbox_id` now if it is due; True once Telegram has it (within a short wait).
+
+        The send goes on after the wait ends; the sender records its outcome either way.
+        """
+        if self._paused():
+            return False
+        task = self._spawn(self._claim_and_send(outbox_id))
+        done, _ = await asyncio.wait({task}, timeout=self._tuning.deliver_wait_s)
+        return task in done and not task.cancelled() and task.exception() is None and task.result()
+
+    async def stop(self) -> None:
+        """Stop sweeping; let sends in flight finish briefly; hand back unfinished claims."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=self._tuning.shutdown_grace_s)
+            for task in self._sends:
+                task.cancel()
+            await asyncio.gather(*self._sends, return_exceptions=True)
+        try:
+            async with self._db() as session, session.begin():
+                await outbox.release_claims(session=session, worker=self.worker)
+        except Exception as error:  # the leases expire on their own
+            log.warning("could not release outbox claims on stop: %s", type(error).__name__)
+
+    # --- the sweep ---
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            # Cleared before the sweep, so a kick during the sweep leads to another one.
+            self._wake.clear()
+            try:
+                await self._sweep()
+                wait = await self._idle_wait()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                wait = self._tuning.backoff_s(failures)
+                self.failing = True
+                log.warning("outbox sweep failed (%s); next try in %.1fs", error, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _sweep(self) -> None:
+        while not self._paused():
+            async with self._db() as session, session.begin():
+                rows = await outbox.claim(
+                    session=session,
+                    worker=self.worker,
+                    lease=self._tuning.lease,
+                    limit=self._tuning.batch_size,
+                )
+            if not rows:
+                return
+            for row in rows:
+                if self._paused():  # a 429 during this batch: the rest waits it out
+                    await self._postpone(row)
+                else:
+                    await self._spawn(self._send(row))
+
+    async def _idle_wait(self) -> float:
+        """Seconds until the next due message, at most the idle check interval."""
+        wait = self._tuning.idle_check_s
+        async with self._db() as session:
+            due = await outbox.next_due_at(session=session)
+        if due is None:
+            self.failing = False
+        else:
+            wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
+        return max(wait, self._paused_until - asyncio.get_running_loop().time(), 0.01)
+
+    # --- one message ---
+
+    def _spawn(self, coroutine: object) -> asyncio.Task[bool]:
+        task: asyncio.Task[bool] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
+        self._sends.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._sends.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failing = True
+            log.warning("outbox send failed: %s", task.exception())
+
+    async def _claim_and_send(self, outbox_id: int) -> bool:
+        async with self._db() as session, session.begin():
+            rows = await outbox.claim(
+                session=session, worker=self.worker, lease=self._tuning.lease, outbox_id=outbox_id
+            )
+        return bool(rows) and await self._send(rows[0])
+
+    async def _send(self, row: OutboxMessage) -> bool:
+        assert row.id is not None
+        try:
+            message = await self._bot.send_message(
+                chat_id=row.chat_id,
+                text=row.text,
+                parse_mode=ParseMode.HTML,
+                api_kwargs={"reply_markup": row.reply_markup} if row.reply_markup else None,
+            )
+        except RetryAfter as error:
+            seconds = retry_after_seconds(error)
+            self._paused_until = asyncio.get_running_loop().time() + seconds
+            await self._retry(row, f"429: retry after {seconds:g}s", timedelta(seconds=seconds))
+            return False
+        except (BadRequest, Forbidden) as error:
+            log.error("Telegram refused outbox message %s for good: %s", row.id, error)
+            async with self._db() as session, session.begin():
+                await outbox.mark_failed(session=session, outbox_id=row.id, error=str(error))
+            return False
+        except TimedOut as error:
+            # The request may have reached Telegram; its answer did not reach us in time.
+            await self._retry(row, f"timed out ({error.__cause__!r}); may have been delivered")
+            return False
+        except TelegramError as error:
+            await self._retry(row, f"{type(error).__name__}: {error}")
+            return False
+        # Telegram has it now: insist on recording that, or the lease would run out and the
+        # message be sent again.
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(self._tuning.lease.total_seconds() / 2),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                async with self._db() as session, session.begin():
+                    await outbox.mark_sent(
+                        session=session, outbox_id=row.id, message_id=message.message_id
+                    )
+        self.failing = False
+        return True
+
+    async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
+        assert row.id is not None
+        self.failing = True
+        delay = delay or timedelta(seconds=self._tuning.backoff_s(row.attempts))
+        log.warning(
+            "outbox message %s not delivered (attempt %s): %s; retrying in %.1fs",
+            row.id,
+            row.attempts,
+            error,
+            delay.total_seconds(),
+        )
+        async with self._db() as session, session.begin():
+            await outbox.reschedule(
+                session=session, outbox_id=row.id, next_attempt_at=utcnow() + delay, error=error
+            )
+
+    async def _postpone(self, row: OutboxMessage) -> None:
+        assert row.id is not None
+        until = utcnow() + timedelta(
+            seconds=self._paused_until - asyncio.get_running_loop().time()
+        )
+        async with self._db() as session, session.begin():
+            await outbox.reschedule(
+                session=session, outbox_id=row.id, next_attempt_at=until, error="waiting out a 429"
+            )
+
+    def _paused(self) -> bool:
+        return asyncio.get_running_loop().time() < self._paused_until
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """`retry_after` in seconds, whichever of int or timedelta this PTB hands out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

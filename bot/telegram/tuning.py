@@ -1,0 +1,39 @@
+"""Timeouts and retry delays of the Telegram side, in one object tests can shrink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class TelegramTuning:
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0
+    """How long a send waits for Telegram's answer; it may arrive after the API has replied."""
+    write_timeout_s: float = 10.0
+    pool_timeout_s: float = 5.0
+    deliver_wait_s: float = 2.5
+    """How long `POST /api/draft/create` waits for its notification to reach Telegram."""
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    """Backoff of a failing message: base, 2 x base, 4 x base, ... up to this."""
+    idle_check_s: float = 5.0
+    """The sender looks at the outbox this often even unprompted (rows of other processes)."""
+    polling_timeout_s: int = 10
+    """Long-poll duration of getUpdates in polling mode."""
+    start_retry_max_s: float = 60.0
+    """Longest wait between attempts to reach Telegram at start-up."""
+    shutdown_grace_s: float = 5.0
+    """How long a stop waits for sends already in flight."""
+    batch_size: int = 10
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed outbox row stays ours: longer than any one send can take."""
+        seconds = self.connect_timeout_s + self.write_timeout_s + self.read_timeout_s
+        return timedelta(seconds=seconds + self.pool_timeout_s + 5)
+
+    def backoff_s(self, attempts: int) -> float:
+        """The wait before attempt `attempts + 1` of a message that failed `attempts` times."""
+        return min(self.retry_max_s, self.retry_base_s * 2 ** max(0, attempts - 1))
