@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,22 @@ DRAFT = {
     "confidence": 85,
     "context": {"job_link": "https://upwork.example/jobs/1?a=1&b=2"},
 }
+
+
+WEBHOOK_SECRET = "wh-Secret_7f3a9c"
+
+
+def mode_settings(make: Callable[..., Settings], mode: str, **overrides: Any) -> Settings:
+    """Settings (from `telegram_settings`) for polling or webhook mode, on a free port."""
+    port = free_port()
+    if mode == "polling":
+        return make(port=port, **overrides)
+    values: dict[str, Any] = {
+        "telegram_mode": "webhook",
+        "telegram_webhook_url": f"http://127.0.0.1:{port}/webhook/telegram",
+        "telegram_webhook_secret": WEBHOOK_SECRET,
+    }
+    return make(port=port, **(values | overrides))
 
 
 def free_port() -> int:

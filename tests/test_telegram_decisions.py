@@ -9,7 +9,7 @@ import pytest
 
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import Service, free_port, running_service
+from tests.telegram_support import Service, free_port, mode_settings, running_service
 from tests.telegram_updates import OPERATOR_ID, STRANGER_ID, callback_query_update
 
 FRIEND_ID = 5550002
@@ -63,10 +63,11 @@ async def test_reject_after_approve_is_refused_and_changes_nothing(
         ]
 
 
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_twenty_concurrent_taps_make_one_decision_and_one_event(
-    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram, mode: str
 ) -> None:
-    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+    async with running_service(mode_settings(telegram_settings, mode), fake_telegram) as service:
         draft_id = (await service.post_draft())["draft_id"]
         message_id = service.card_message_id(draft_id)
         updates = [
