@@ -207,6 +207,7 @@ class OutboxSender:
             await outbox.reschedule(
                 session=session, outbox_id=row.id, next_attempt_at=utcnow() + delay, error=error
             )
+        self.kick()  # so the sweep wakes when this row falls due, not at its next idle check
 
     async def _postpone(self, row: OutboxMessage) -> None:
         assert row.id is not None
