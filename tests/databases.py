@@ -73,6 +73,10 @@ class PostgresDatabases:
         self.run_id = uuid.uuid4().hex[:10]
         self.template = f"scopelock_tpl_{self.run_id}"
         self._created: list[str] = []
+        # Dropping a database is slow (it waits for a checkpoint): do it while the next test
+        # runs, one at a time, and wait for the stragglers at the end of the run.
+        self._dropper = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._drops: list[concurrent.futures.Future[None]] = []
 
     def create_template(self) -> None:
         from storage.engine import create_engine
@@ -96,10 +100,15 @@ class PostgresDatabases:
         return database_url(name)
 
     def drop(self, url: str) -> None:
+        """Drop the database in the background; the test that used it has finished with it."""
         name = url.rpartition("/")[2]
-        run_sync(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        sql = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        self._drops.append(self._dropper.submit(asyncio.run, _admin(sql)))
 
     def drop_all(self) -> None:
+        self._dropper.shutdown(wait=True)
+        for drop in self._drops:
+            drop.exception()  # a failed background drop is retried below
         for name in [*self._created, self.template]:
             run_sync(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,18 @@ async def down_api(aiohttp_client: Any, unreachable_url: str) -> AsyncIterator[T
     client.session.headers["Authorization"] = f"Bearer {API_TOKEN}"
     yield client
     await engine.dispose()
+    await _settle_aiosqlite_threads()
+
+
+async def _settle_aiosqlite_threads() -> None:
+    """Let aiosqlite's workers finish while this test's loop still runs.
+
+    A failed connect makes aiosqlite queue its worker's stop without awaiting it; the worker
+    then reports to the loop, which must not have been closed by the end of the test.
+    """
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, ANSWER_WITHIN_S)
 
 
 async def test_health_is_503_with_database_error(down_api: TestClient) -> None:
