@@ -131,6 +131,9 @@ class TelegramComponent:
 
 def build_application(settings: Settings, tuning: TelegramTuning) -> Application:  # type: ignore[type-arg]
     assert settings.telegram_bot_token is not None
+    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
     base = settings.telegram_api_base_url.rstrip("/")
     timeouts = {
         "connect_timeout": tuning.connect_timeout_s,

@@ -1,0 +1,96 @@
+"""Draft cards: outside text escaped, always within Telegram's 4096 limit, footers included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.telegram import callbacks, render
+from storage.models import Draft
+from tests.bot_api_rules import MAX_CALLBACK_DATA_BYTES, check_message_text, parse_html
+
+NASTY = "<b>&_*[`]( 🎉 &amp; </i> <script>alert(1)</script> \\ ' \""
+
+
+def draft(**fields: object) -> Draft:
+    values: dict[str, object] = {
+        "id": "8a4c2b1e-3f5d-4e6a-9b7c-0d1e2f3a4b5c",
+        "client": NASTY,
+        "job_title": NASTY,
+        "message": NASTY,
+        "draft_text": NASTY,
+        "confidence": 42,
+        "context": {"job_link": "https://example.com/job?a=1&b=<2>"},
+        "citizen": "rafael",
+    }
+    return Draft(**(values | fields))
+
+
+def test_outside_text_is_shown_exactly_as_written() -> None:
+    shown = check_message_text(render.draft_card(draft()), "HTML")
+    assert shown.count(NASTY) == 4
+    assert "https://example.com/job?a=1&b=<2>" in shown
+    assert "42%" in shown
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"draft_text": "x" * 10_000},
+        {"draft_text": "🎉" * 10_000},
+        {"draft_text": "&<>" * 4000},
+        {"message": "<" * 20_000, "draft_text": "y " * 5000},
+        {"client": "&" * 200, "job_title": "<" * 500, "draft_text": "z" * 3900},
+    ],
+    ids=["ascii", "emoji", "escapes", "long-message", "long-fields"],
+)
+def test_a_card_always_fits_even_with_its_decision_footer(fields: dict[str, str]) -> None:
+    subject = draft(**fields)
+    footer = render.decision_footer(
+        "approved", render.who(None, 123456789), datetime(2026, 11, 25, 14, 23, tzinfo=UTC)
+    )
+    for card in (render.draft_card(subject), render.draft_card(subject, footer=footer)):
+        shown = check_message_text(card, "HTML")  # raises what Telegram would refuse
+        assert f"/draft {subject.id}" in shown
+        assert subject.draft_text[:500] in shown
+    assert "✅ Approved by user 123456789 · 2026-11-25 14:23 UTC" in parse_html(
+        render.draft_card(subject, footer=footer)
+    )
+
+
+def test_a_card_that_fits_is_not_shortened() -> None:
+    card = parse_html(render.draft_card(draft(draft_text="short and sweet")))
+    assert "short and sweet" in card
+    assert "Shortened" not in card
+
+
+def test_cut_never_splits_a_character_and_prefers_a_space() -> None:
+    assert render.cut("🎉" * 10, 7) == "🎉🎉🎉…"
+    assert render.cut("hello wonderful world", 18) == "hello wonderful…"
+    assert render.cut("fits", 4) == "fits"
+
+
+def test_full_text_messages_fit_and_hold_everything() -> None:
+    subject = draft(draft_text="word🙂 " * 3000, message="m" * 5000)
+    messages = list(render.full_text_messages(subject))
+    shown = [check_message_text(text, "HTML") for text in messages]
+    assert len(messages) >= 4
+    draft_parts = [text.split(":\n", 1)[1] for text in shown if text.startswith("Draft (")]
+    assert " ".join(draft_parts).split() == subject.draft_text.split()
+
+
+def test_callback_data_is_within_telegrams_64_bytes_and_parses_back() -> None:
+    draft_id = draft().id
+    for action in (callbacks.Action.APPROVE, callbacks.Action.EDIT, callbacks.Action.REJECT):
+        data = callbacks.build(action, draft_id)
+        assert len(data.encode()) <= MAX_CALLBACK_DATA_BYTES
+        assert callbacks.parse(data) == callbacks.Callback(action, draft_id)
+    keyboard = callbacks.draft_keyboard(draft_id)["inline_keyboard"]
+    assert [b["callback_data"] for b in keyboard[0]] == [
+        f"approve:{draft_id}",
+        f"edit:{draft_id}",
+        f"reject:{draft_id}",
+    ]
+    for junk in (None, "", "approve", "approve:", "nuke:1", ":x"):
+        assert callbacks.parse(junk) is None
