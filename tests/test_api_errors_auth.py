@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -48,6 +48,8 @@ async def test_every_api_route_refuses_missing_or_wrong_token_and_stores_nothing
         {"Authorization": f"Bearer {API_TOKEN}x"},
         {"Authorization": f"Bearer {API_TOKEN[:-1]}"},
         {"Authorization": "Bearer "},
+        {"Authorization": "Bearer\u00e9 " + API_TOKEN},
+        {"Authorization": "Bearer " + API_TOKEN + "\u00e9"},
     ]
     for method, path, body in AUTHENTICATED:
         for headers in wrong:
@@ -64,6 +66,17 @@ async def test_the_right_token_is_accepted_everywhere(api: TestClient) -> None:
         assert response.status in (200, 201, 404), (method, path, await response.text())
         if response.status == 404:
             assert (await response.json())["error"]["code"].endswith("_not_found")
+
+
+async def test_the_scheme_is_case_insensitive(
+    aiohttp_client: Any, settings: Settings, engine: AsyncEngine
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        response = await client.get(
+            "/api/drafts", headers={"Authorization": f"{scheme} {API_TOKEN}"}
+        )
+        assert response.status == 200, scheme
 
 
 async def test_health_needs_no_token(
@@ -114,6 +127,14 @@ async def test_body_over_one_mib_is_413_and_stores_nothing(api: TestClient, db: 
         response = await api.post(path, data=oversized, headers=JSON)
         await assert_error(response, 413, "payload_too_large")
     response = await api.patch("/api/lead/1", data=oversized, headers=JSON)
+    await assert_error(response, 413, "payload_too_large")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        """The same body without a Content-Length: the limit holds while it streams in."""
+        for start in range(0, len(oversized), 64 * 1024):
+            yield oversized[start : start + 64 * 1024]
+
+    response = await api.post("/api/draft/create", data=chunks(), headers=JSON)
     await assert_error(response, 413, "payload_too_large")
     assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
 

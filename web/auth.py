@@ -10,15 +10,20 @@ from web.errors import ApiError, Handler
 
 
 def bearer_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-type]
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @web.middleware
     async def check_bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            given = request.headers.get("Authorization", "").encode()
-            if not given:
+            header = request.headers.get("Authorization", "")
+            if not header:
                 raise ApiError(401, "unauthorized", "Missing Authorization: Bearer header.")
-            if not hmac.compare_digest(given, expected):
+            # The scheme is case-insensitive (RFC 9110); the token itself is compared exactly,
+            # in constant time.
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(errors="replace"), expected
+            ):
                 raise ApiError(401, "unauthorized", "Invalid API token.")
         return await handler(request)
 
