@@ -21,7 +21,7 @@ from tests.conftest import API_TOKEN
 from tests.factories import draft_body, lead_body
 from web.app import api_endpoints, create_app
 from web.endpoints import Endpoint
-from web.openapi import REF
+from web.openapi import REF, build_openapi
 
 # CONTRACT §3, route by route.
 CONTRACT_ROUTES = {
@@ -208,3 +208,26 @@ def test_the_document_accepts_and_refuses_what_the_server_does(
     assert event.is_valid({"event": "draft.created@1.0", "payload": {}})
     assert not event.is_valid({"event": "Draft@1.0", "payload": {}})
     assert not event.is_valid({"event": "a" * 47 + "@1.0", "payload": {}})
+
+
+def test_the_whole_service_document_is_valid_with_unique_operation_ids() -> None:
+    """The service also serves the webhooks; the document it publishes must stay valid."""
+    from web import webhooks
+    from web.openapi import openapi_endpoint
+    from web.telegram_webhook import telegram_webhook_endpoints
+
+    async def feed(update: dict[str, Any]) -> bool:
+        return True
+
+    endpoints = [
+        *api_endpoints(),
+        *webhooks.ENDPOINTS,
+        *telegram_webhook_endpoints("secret", feed),
+    ]
+    document = build_openapi([*endpoints, openapi_endpoint(endpoints)])
+    validate(document)
+    ids = [operation["operationId"] for operation in operations(document).values()]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert {("post", "/webhook/upwork-response"), ("post", "/webhook/telegram")} <= set(
+        operations(document)
+    )
