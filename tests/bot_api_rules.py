@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from aiohttp import web
+
 MAX_TEXT_UTF16 = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 
@@ -124,3 +126,44 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
             if not button.get("text"):
                 raise BadRequest("Bad Request: text buttons are unallowed in the inline keyboard")
     return markup
+
+
+async def read_params(request: web.Request) -> dict[str, Any]:
+    """A method's parameters from the query, a JSON body, or a form (PTB's way)."""
+    params: dict[str, Any] = {k: decode_form_value(k, v) for k, v in request.query.items()}
+    if request.content_type == "application/json":
+        raw = await request.read()
+        params.update(json.loads(raw) if raw.strip() else {})
+    elif request.can_read_body:
+        form = await request.post()
+        params.update(
+            {
+                k: decode_form_value(k, v) if isinstance(v, str) else getattr(v, "filename", "")
+                for k, v in form.items()
+            }
+        )
+    return params
+
+
+def error_response(
+    status: int, description: str | None, retry_after: int | None = None
+) -> web.Response:
+    """The Bot API's error body: `ok: false`, the code, a description, maybe `retry_after`."""
+    body: dict[str, Any] = {
+        "ok": False,
+        "error_code": status,
+        "description": description or _DESCRIPTIONS.get(status, f"Error {status}"),
+    }
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+        body["description"] = description or f"Too Many Requests: retry after {retry_after}"
+    return web.json_response(body, status=status)
+
+
+_DESCRIPTIONS = {
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import inspect
-import json
 import socket
 import time
 from collections import deque
@@ -26,11 +25,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.bot_api_rules import BadRequest, check_message_text, check_reply_markup
-from tests.bot_api_rules import decode_form_value as _decode
+from tests.bot_api_rules import BadRequest, error_response, read_params
+from tests.fake_telegram_messages import BOT_USER, MessageStore
 
-BOT_ID = 777000
-BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "ScopeLock", "username": "scopelock_bot"}
 WEBHOOK_ATTEMPTS = 5
 WEBHOOK_RETRY_DELAY_S = 0.2
 
@@ -64,7 +61,8 @@ class FakeTelegram:
         """When set, other tokens are answered 401 like the real API."""
         self.record = record
         self.calls: list[Call] = []
-        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._store = MessageStore()
+        self.messages = self._store.messages
         """The current state of every message the bot sent, by (chat id, message id)."""
         self.commands: list[dict[str, Any]] = []
         self.webhook_url: str | None = None
@@ -74,7 +72,6 @@ class FakeTelegram:
         self._port = port
         self._pending: deque[dict[str, Any]] = deque()
         self._next_update_id = 1
-        self._next_message_id = 1
         self._failures: dict[str, deque[_Failure]] = {}
         self._delay_s = 0.0
         self._delay_method: str | None = None
@@ -232,23 +229,23 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if self.token is not None and request.match_info["token"] != self.token:
-            return _error(401, "Unauthorized")
-        params = await _params(request)
+            return error_response(401, "Unauthorized")
+        params = await read_params(request)
         failure = self._take_failure(method)
         if failure is not None:
             self._record(Call(method, params, failure.status))
-            return _error(failure.status, failure.description, failure.retry_after)
+            return error_response(failure.status, failure.description, failure.retry_after)
         try:
             result = await self._answer(method, params)
         except BadRequest as error:
             self._record(Call(method, params, 400))
-            return _error(400, str(error))
+            return error_response(400, str(error))
         except _Conflict as error:
             self._record(Call(method, params, 409))
-            return _error(409, str(error))
+            return error_response(409, str(error))
         if result is _NOT_FOUND:
             self._record(Call(method, params, 404))
-            return _error(404, "Not Found")
+            return error_response(404, "Not Found")
         self._record(Call(method, params, result=result))
         if self._delay_s and self._delay_method in (None, method):
             await asyncio.sleep(self._delay_s)
@@ -289,43 +286,6 @@ class FakeTelegram:
         limit = int(params.get("limit") or 100)
         return list(self._pending)[:limit]
 
-    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = int(params["chat_id"])
-        message = {
-            "message_id": self._next_message_id,
-            "date": int(time.time()),
-            "chat": _chat(chat_id),
-            "from": BOT_USER,
-            "text": check_message_text(params.get("text"), params.get("parse_mode")),
-        }
-        markup = check_reply_markup(params.get("reply_markup"))
-        if markup is not None:
-            message["reply_markup"] = markup
-        self._next_message_id += 1
-        self.messages[(chat_id, message["message_id"])] = message
-        return message
-
-    def _edit_message(self, params: dict[str, Any], *, text: bool) -> dict[str, Any]:
-        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
-        current = self.messages.get(key)
-        if current is None:
-            raise BadRequest("Bad Request: message to edit not found")
-        edited = dict(current)
-        if text:
-            edited["text"] = check_message_text(params.get("text"), params.get("parse_mode"))
-        markup = check_reply_markup(params.get("reply_markup"))
-        edited.pop("reply_markup", None)
-        if markup and markup.get("inline_keyboard"):
-            edited["reply_markup"] = markup
-        if edited == current:
-            raise BadRequest(
-                "Bad Request: message is not modified: specified new message content and reply "
-                "markup are exactly the same as a current content and reply markup of the message"
-            )
-        edited["edit_date"] = int(time.time())
-        self.messages[key] = edited
-        return edited
-
     def _set_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = params.get("url") or None
         self.webhook_secret = params.get("secret_token") or None
@@ -357,12 +317,12 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "logOut": lambda fake, _: True,
     "close": lambda fake, _: True,
     "getUpdates": FakeTelegram._get_updates,
-    "sendMessage": FakeTelegram._send_message,
-    "editMessageText": lambda fake, p: fake._edit_message(p, text=True),
-    "editMessageReplyMarkup": lambda fake, p: fake._edit_message(p, text=False),
+    "sendMessage": lambda fake, p: fake._store.send(p),
+    "editMessageText": lambda fake, p: fake._store.edit(p, text=True),
+    "editMessageReplyMarkup": lambda fake, p: fake._store.edit(p, text=False),
     "answerCallbackQuery": lambda fake, _: True,
     "sendChatAction": lambda fake, _: True,
-    "deleteMessage": lambda fake, p: fake.messages.pop((p["chat_id"], p["message_id"]), 0) != 0,
+    "deleteMessage": lambda fake, p: fake._store.delete(p),
     "setWebhook": FakeTelegram._set_webhook,
     "deleteWebhook": FakeTelegram._delete_webhook,
     "getWebhookInfo": lambda fake, _: {
@@ -373,49 +333,6 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "setMyCommands": FakeTelegram._set_my_commands,
     "getMyCommands": lambda fake, _: fake.commands,
     "deleteMyCommands": lambda fake, _: True,
-}
-
-
-def _chat(chat_id: int) -> dict[str, Any]:
-    if chat_id > 0:
-        return {"id": chat_id, "type": "private", "first_name": "Operator"}
-    return {"id": chat_id, "type": "supergroup", "title": "Operators"}
-
-
-async def _params(request: web.Request) -> dict[str, Any]:
-    params: dict[str, Any] = {k: _decode(k, v) for k, v in request.query.items()}
-    if request.content_type == "application/json":
-        raw = await request.read()
-        params.update(json.loads(raw) if raw.strip() else {})
-    elif request.can_read_body:
-        form = await request.post()
-        params.update(
-            {
-                k: _decode(k, v) if isinstance(v, str) else getattr(v, "filename", "")
-                for k, v in form.items()
-            }
-        )
-    return params
-
-
-def _error(status: int, description: str | None, retry_after: int | None = None) -> web.Response:
-    body: dict[str, Any] = {
-        "ok": False,
-        "error_code": status,
-        "description": description or _DESCRIPTIONS.get(status, f"Error {status}"),
-    }
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
-        body["description"] = description or f"Too Many Requests: retry after {retry_after}"
-    return web.json_response(body, status=status)
-
-
-_DESCRIPTIONS = {
-    401: "Unauthorized",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
 }
 
 

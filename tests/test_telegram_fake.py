@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,7 +25,10 @@ from telegram.request import HTTPXRequest
 
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import free_port
 from tests.telegram_updates import callback_query_update, message_update
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -196,3 +201,22 @@ async def test_editing_a_message_changes_it_and_an_identical_edit_is_refused(
         await bot.edit_message_text("after", chat_id=9, message_id=sent.message_id)
     with pytest.raises(BadRequest, match="not found"):
         await bot.edit_message_text("x", chat_id=9, message_id=123456)
+
+
+async def test_it_runs_standalone_for_the_benchmarks() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fake_telegram", "--port", str(port), "--no-record",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=20)
+        assert line.decode().strip().endswith(f"http://127.0.0.1:{port}")
+        async with aiohttp.ClientSession() as client:
+            url = f"http://127.0.0.1:{port}/bot{TELEGRAM_TOKEN}/sendMessage"
+            async with client.post(url, data={"chat_id": "5", "text": "hi"}) as response:
+                assert (await response.json())["result"]["text"] == "hi"
+    finally:
+        process.terminate()
+        await process.wait()
