@@ -31,7 +31,14 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,  # a fast shutdown ending our session
+    asyncpg.CrashShutdownError,
+    # The server answers but will not serve us: no connection slot left, out of memory or
+    # disk, the database gone, or credentials it no longer accepts.
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InterfaceError,
 )
 
@@ -63,9 +70,21 @@ def error_response(
 
 
 def is_database_down(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, DATABASE_DOWN)
+    """True when `error`, or the driver error it wraps, says the database is unreachable.
+
+    SQLAlchemy translates some driver errors into a plain DBAPIError (asyncpg's "the database
+    system is starting up" among them), so the original cause is looked at too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, DATABASE_DOWN):
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
