@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
+import socket
 import sqlite3
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.service_process import (
@@ -241,3 +244,69 @@ def _site_packages(python: str) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
+
+
+async def test_sigterm_lets_an_in_flight_request_finish(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A request is blocked on a table lock when SIGTERM comes; released, it still lands.
+
+    PostgreSQL shows the waiting INSERT in pg_stat_activity, so the test knows the request is
+    in flight without guessing at timings.
+    """
+    databases = request.getfixturevalue("postgres_databases")
+    url = databases.new_database()
+    request.addfinalizer(lambda: databases.drop(url))
+    port = free_port()
+    env = clean_env(PORT=str(port), DATABASE_URL=url)
+    with ServiceProcess(command("scopelock"), cwd=tmp_path, env=env, port=port) as service:
+        await asyncio.to_thread(service.wait_healthy)
+        locker = await asyncpg.connect(url)
+        try:
+            lock = locker.transaction()
+            await lock.start()
+            await locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            posted = asyncio.create_task(
+                asyncio.to_thread(service.request, "POST", "/api/event/log", EVENT)
+            )
+            await _until_an_insert_waits_on_a_lock(url)
+            assert service.proc is not None
+            service.proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(_wait_until_refused, port)  # shutting down now
+            await lock.commit()
+            status, body = await posted
+            exit_code = await asyncio.to_thread(service.proc.wait, 15)
+            stored = await locker.fetch("SELECT event FROM events")
+        finally:
+            await locker.close()
+
+    assert (status, set(body)) == (201, {"event_id", "timestamp"}), body
+    assert exit_code == 0, service.stderr
+    assert [row["event"] for row in stored] == [EVENT["event"]]
+
+
+async def _until_an_insert_waits_on_a_lock(url: str) -> None:
+    # Its own connection: inside a transaction, pg_stat_activity is a snapshot that never moves.
+    watcher = await asyncpg.connect(url)
+    try:
+        for _ in range(300):
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO events%'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await watcher.close()
+    pytest.fail("the request never reached the database")
+
+
+def _wait_until_refused(port: int) -> None:
+    for _ in range(150):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.1)
+    pytest.fail("the service still accepts connections after SIGTERM")
