@@ -10,10 +10,11 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import callbacks, render
 from bot.telegram.deps import deps
-from storage.repo import drafts, events, leads
+from storage.repo import drafts, events, leads, outbox
 from storage.repo.events import EventFilter
 
 DRAFTS_PAGE = 5
+MAX_OFFSET = 1_000_000
 RECENT = 10
 EVENT_PREFIX = re.compile(r"^[a-z0-9_.@]{1,49}\*?$")
 
@@ -57,28 +58,36 @@ async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert query is not None and chat is not None
     parsed = callbacks.parse(query.data)
     await query.answer()
-    await _send_drafts_page(context, chat.id, int(parsed.value) if parsed else 0)
+    offset = min(int(parsed.value), MAX_OFFSET) if parsed else 0
+    await _send_drafts_page(context, chat.id, offset)
 
 
 async def _send_drafts_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, offset: int) -> None:
-    async with deps(context).db() as session:
+    """Queue the page's cards, then the "more" button, through the outbox.
+
+    Several messages in a row can meet Telegram's flood limits; the outbox sends them in
+    order and waits out a 429 instead of losing the rest of the page.
+    """
+    async with deps(context).db() as session, session.begin():
         page, total = await drafts.pending_page(session=session, offset=offset, limit=DRAFTS_PAGE)
+        for draft in page:
+            await outbox.enqueue(
+                session=session,
+                chat_id=chat_id,
+                text=render.draft_card(draft, title="Pending draft"),
+                reply_markup=callbacks.draft_keyboard(draft.id),
+            )
+        shown = offset + len(page)
+        if page and shown < total:
+            await outbox.enqueue(
+                session=session,
+                chat_id=chat_id,
+                text=f"Showed {offset + 1}–{shown} of {total} pending drafts.",
+                reply_markup=callbacks.more_drafts_markup(shown).to_dict(),
+            )
     if not page:
         await context.bot.send_message(chat_id, "No pending drafts. 🎉")
-        return
-    for draft in page:
-        await context.bot.send_message(
-            chat_id,
-            render.draft_card(draft, title="Pending draft"),
-            reply_markup=callbacks.draft_markup(draft.id),
-        )
-    shown = offset + len(page)
-    if shown < total:
-        await context.bot.send_message(
-            chat_id,
-            f"Showed {offset + 1}–{shown} of {total} pending drafts.",
-            reply_markup=callbacks.more_drafts_markup(shown),
-        )
+    deps(context).sender.kick()
 
 
 async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -94,8 +103,10 @@ async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             update.effective_chat.id, "Usage: /draft <id>, with the id shown under a draft."
         )
         return
-    for text in render.full_text_messages(draft):
-        await context.bot.send_message(update.effective_chat.id, text)
+    async with deps(context).db() as session, session.begin():
+        for text in render.full_text_messages(draft):
+            await outbox.enqueue(session=session, chat_id=update.effective_chat.id, text=text)
+    deps(context).sender.kick()
 
 
 async def list_leads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

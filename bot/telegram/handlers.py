@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -18,6 +20,8 @@ from telegram.ext import (
 from bot.telegram import access, callbacks, commands, decisions, edits
 
 log = logging.getLogger(__name__)
+
+FAILED = "⚠️ That did not work (the database may be unreachable); please try again shortly."
 
 
 def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
@@ -57,5 +61,9 @@ async def answer_unknown_button(update: Update, _context: ContextTypes.DEFAULT_T
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log a handler's failure; tell the operator their command did not work."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)
+    if isinstance(update, Update) and update.message is not None:
+        with contextlib.suppress(TelegramError):
+            await update.message.reply_text(FAILED)
