@@ -86,6 +86,21 @@ def test_bad_settings_stop_it_with_one_line_naming_the_variable(
     assert not (tmp_path / "scopelock.db").exists()
 
 
+def test_a_port_in_use_is_one_critical_line_and_exit_code_1(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(PORT=str(port))
+    with ServiceProcess(command("scopelock"), cwd=tmp_path, env=env, port=port) as first:
+        first.wait_healthy()
+        second = run_once(command("python -m bot"), cwd=tmp_path, env=env)
+        assert first.stop() == 0
+
+    assert second.returncode == 1
+    lines = second.stderr.splitlines()
+    assert all(LOG_LINE.match(line) for line in lines), second.stderr
+    assert " CRITICAL " in lines[-1] and "address already in use" in lines[-1]
+    assert "Traceback" not in second.stderr
+
+
 @pytest.mark.parametrize(
     ("given", "missing"),
     [
