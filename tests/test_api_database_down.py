@@ -9,6 +9,7 @@ import asyncio
 import logging
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from bot.settings import Settings
 from storage.engine import create_engine
 from tests.conftest import API_TOKEN
+from tests.databases import ADMIN_URL, _admin, require_postgres, run_sync
 from tests.factories import draft_body, lead_body
 from tests.paging import assert_error
 from web.app import create_app
@@ -141,3 +143,36 @@ async def test_a_server_that_never_answers_is_503_after_the_connect_timeout(
     finally:
         await engine.dispose()
         silent.close()
+
+
+@pytest.fixture
+def refusing_urls() -> Iterator[list[str]]:
+    """PostgreSQL up but refusing this service: a missing database, no connection slot left."""
+    require_postgres()
+    role = f"scopelock_full_{uuid.uuid4().hex[:8]}"
+    run_sync(_admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0'))
+    server = ADMIN_URL.removeprefix("postgresql://").partition("@")[2].rpartition("/")[0]
+    try:
+        yield [
+            f"postgresql+asyncpg://postgres@{server}/scopelock_missing_{uuid.uuid4().hex[:8]}",
+            f"postgresql+asyncpg://{role}@{server}/postgres",
+        ]
+    finally:
+        run_sync(_admin(f'DROP ROLE IF EXISTS "{role}"'))
+
+
+async def test_a_server_that_refuses_this_service_is_503(
+    aiohttp_client: Any, refusing_urls: list[str]
+) -> None:
+    for url in refusing_urls:
+        settings = Settings(_env_file=None, database_url=url, environment="test")  # type: ignore[call-arg]
+        engine = create_engine(settings.database_url)
+        try:
+            client: TestClient = await aiohttp_client(create_app(settings, engine))
+            async with asyncio.timeout(ANSWER_WITHIN_S):
+                health = await client.get("/health")
+                drafts = await client.get("/api/drafts")
+            assert (health.status, (await health.json())["database"]) == (503, "error"), url
+            await assert_error(drafts, 503, "database_unavailable")
+        finally:
+            await engine.dispose()
