@@ -246,3 +246,18 @@ async def test_pages_are_stable_while_new_events_arrive(api: TestClient) -> None
         seen += [event["id"] for event in page]
     assert seen == first[::-1]
     assert not set(newer) & set(seen)
+
+
+async def test_payload_values_survive_the_round_trip(api: TestClient) -> None:
+    payload = {
+        "big": 2**64,
+        "negative": -(2**63),
+        "fraction": 0.1,
+        "tiny": 1e-7,
+        "text": 'é 😀 \\ " \u2028',
+        "empty": {"list": [], "object": {}, "string": ""},
+        "nested": [[[{"k": None}]]],
+    }
+    event_id = await log(api, "roundtrip@1.0", payload)
+    [event], _ = await fetch_page(api, "/api/events", "events", event="roundtrip@1.0")
+    assert (event["id"], event["payload"]) == (event_id, payload)
