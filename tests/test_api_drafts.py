@@ -9,12 +9,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.settings import Settings
 from storage.models import Draft, Event
 from storage.types import utcnow
+from tests.conftest import API_TOKEN
 from tests.factories import OMIT, draft_body, event_names, stored_counts
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
+from web.app import create_app
 
 DB = async_sessionmaker[AsyncSession]
 
@@ -315,4 +318,41 @@ async def test_failed_request_does_not_claim_its_key(api: TestClient, db: DB) ->
     good = await api.post("/api/draft/create", json=draft_body(), headers=headers)
 
     assert good.status == 201
+    assert (await stored_counts(db))["drafts"] == 1
+
+
+class DeliveringNotifier:
+    """A DraftNotifier whose Telegram always takes the message: records what it was given."""
+
+    status = "ok"
+
+    def __init__(self) -> None:
+        self.enqueued: list[str] = []
+        self.delivered: list[int | None] = []
+
+    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
+        self.enqueued.append(draft.id)
+        return len(self.enqueued)
+
+    async def deliver(self, outbox_id: int | None) -> bool:
+        self.delivered.append(outbox_id)
+        return True
+
+
+async def test_delivered_notification_is_reported_and_replayed_without_a_second_one(
+    aiohttp_client: Any, settings: Settings, engine: AsyncEngine, db: DB
+) -> None:
+    notifier = DeliveringNotifier()
+    client: TestClient = await aiohttp_client(create_app(settings, engine, notifier=notifier))
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Idempotency-Key": "once"}
+
+    first = await client.post("/api/draft/create", json=draft_body(), headers=headers)
+    again = await client.post("/api/draft/create", json=draft_body(), headers=headers)
+
+    assert (first.status, again.status) == (201, 201)
+    created = await first.json()
+    assert created["telegram_sent"] is True
+    assert await again.read() == await first.read()
+    assert notifier.enqueued == [created["draft_id"]]
+    assert notifier.delivered == [1]
     assert (await stored_counts(db))["drafts"] == 1
