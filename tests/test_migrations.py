@@ -4,6 +4,7 @@ run twice, models and migration in agreement, and the append-only `events` table
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -180,3 +181,20 @@ async def _events(engine: AsyncEngine) -> list[tuple[Any, ...]]:
             text("SELECT id, event, timestamp, payload FROM events ORDER BY id")
         )
         return [tuple(row) for row in result]
+
+
+async def test_two_processes_starting_at_once_both_migrate(empty_database: str) -> None:
+    """Two services started together on an empty database take turns; neither fails."""
+    url = load_settings(database_url=empty_database).database_url
+    engines = [create_engine(url), create_engine(url)]
+    try:
+        await asyncio.gather(*(upgrade_to_head(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            state = await connection.run_sync(schema_state)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert state == {
+        "tables": {*SQLModel.metadata.tables, "alembic_version"},
+        "revision": head_revision(),
+    }
