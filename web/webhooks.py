@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 
 from citizens import prompts
@@ -22,7 +22,7 @@ from storage.repo import events, session_queue, webhook_deliveries
 from web.endpoints import Endpoint, HeaderParam, json_response, parse_body, read_json_body
 from web.errors import ApiError
 from web.keys import DB, RUNNER, SETTINGS
-from web.schemas import Bounded
+from web.schemas import TEXT_PATTERN, Bounded
 from web.signatures import SignatureError, verify
 
 # One CLI argument holds at most 128 KiB on Linux; a prompt must fit in it, fences included.
@@ -35,8 +35,15 @@ def _blank_is_none(value: object) -> object:
 
 
 def _optional(max_length: int) -> Any:
-    # Zapier sends an unmapped field as "": that means absent, not invalid.
-    return Annotated[Bounded(max_length) | None, BeforeValidator(_blank_is_none)]
+    # Zapier sends an unmapped field as "": that means absent, not invalid (and documented so).
+    documented = {"type": "string", "maxLength": max_length, "pattern": TEXT_PATTERN}
+    return Annotated[
+        Bounded(max_length) | None,
+        BeforeValidator(_blank_is_none),
+        WithJsonSchema(
+            {"anyOf": [documented, {"type": "null"}], "description": "Blank means absent."}
+        ),
+    ]
 
 
 class WebhookBody(BaseModel):

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from storage.engine import create_engine
 from storage.migrate import upgrade_to_head
 from web.app import create_app
+from web.endpoints import Endpoint
 
 START_TIMEOUT_S = 30
 
@@ -32,8 +33,10 @@ def loopback_socket() -> socket.socket:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """Serve `create_app(settings, engine)` until the block ends; yields its base URL."""
+def live_server(
+    settings: Settings, extra_endpoints: list[Endpoint] | None = None
+) -> Iterator[str]:
+    """Serve `create_app(settings, engine, ...)` until the block ends; yields its base URL."""
     sock = loopback_socket()
     started = threading.Event()
     failure: list[BaseException] = []
@@ -44,7 +47,8 @@ def live_server(settings: Settings) -> Iterator[str]:
         engine = create_engine(settings.database_url)
         try:
             await upgrade_to_head(engine)
-            runner = web.AppRunner(create_app(settings, engine), access_log=None)
+            app = create_app(settings, engine, extra_endpoints=extra_endpoints)
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
                 await web.SockSite(runner, sock).start()
