@@ -1,22 +1,24 @@
 """The listings' queries use an index on PostgreSQL, not a scan of the whole table.
 
-The SQL is captured from real API requests (so it is exactly what the repositories send) and
-then explained with the same parameters, on tables seeded with thousands of rows and analyzed.
+The SQL is captured from the repositories' listing functions (the statements the API's
+listings run) and explained with the same parameters, on tables seeded with thousands of rows
+and analyzed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tests.paging import fetch_page
+from storage.engine import session_factory
+from storage.repo import drafts, events
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -54,17 +56,23 @@ async def seeded(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
-@pytest.fixture
-def captured(seeded: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the engine sends, with its parameters, from now on."""
+@contextmanager
+def capturing() -> Iterator[list[tuple[str, Any]]]:
+    """Every statement sent inside the block, with its parameters.
+
+    Listening on the Engine class also catches engines derived with `execution_options`
+    (an autocommit variant, say), which share the pool but not the listeners.
+    """
     statements: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         statements.append((statement, parameters))
 
-    event.listen(seeded.sync_engine, "before_cursor_execute", capture)
-    yield statements
-    event.remove(seeded.sync_engine, "before_cursor_execute", capture)
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
 
 
 async def explain(engine: AsyncEngine, statement: str, parameters: Any) -> dict[str, Any]:
@@ -85,19 +93,16 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(child)
 
 
-async def plan_of_listing(
-    api: TestClient,
-    engine: AsyncEngine,
-    captured: list[tuple[str, Any]],
-    path: str,
-    key: str,
-    **params: Any,
+async def plan_of(
+    engine: AsyncEngine, listing: Callable[[AsyncSession], Awaitable[Sequence[Any]]]
 ) -> dict[str, Any]:
-    captured.clear()
-    rows, _ = await fetch_page(api, path, key, **params)
-    assert rows, (path, params)  # the query under test found something
+    """The plan of the one SELECT that `listing` runs (it must find something)."""
+    with capturing() as statements:
+        async with session_factory(engine)() as session:
+            rows = await listing(session)
+    assert rows
     [(statement, parameters)] = [
-        (sql, args) for sql, args in captured if sql.lstrip().upper().startswith("SELECT")
+        (sql, args) for sql, args in statements if sql.lstrip().upper().startswith("SELECT")
     ]
     return await explain(engine, statement, parameters)
 
@@ -127,45 +132,55 @@ def assert_uses_an_index(
         assert any(cursor_on in condition for condition in conditions), json.dumps(plan, indent=1)
 
 
-async def test_event_listings_use_an_index(
-    api: TestClient, seeded: AsyncEngine, captured: list[tuple[str, Any]]
-) -> None:
-    _, cursor = await fetch_page(api, "/api/events", "events", limit=100)
-    assert cursor is not None
-    since = (datetime.now(UTC) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    # (query, whether the index must also give the order): a narrow time window may be
-    # fetched through two indexes and sorted, which is cheap because the window is small.
-    listings: list[tuple[dict[str, str], bool]] = [
-        ({}, True),
-        ({"cursor": cursor}, True),
-        ({"event": "draft.approved@1.0"}, True),
-        ({"event": "draft.*"}, True),
-        ({"event": "citizen.session.*"}, True),
-        ({"cursor": cursor, "event": "draft.*"}, True),
-        ({"since": since}, False),
-        ({"since": since, "event": "lead.tracked@1.0"}, False),
+async def test_event_listings_use_an_index(seeded: AsyncEngine) -> None:
+    async with seeded.connect() as connection:
+        cursor = await connection.scalar(
+            text("SELECT id FROM events ORDER BY id DESC OFFSET 100 LIMIT 1")
+        )
+    since = datetime.now(UTC) - timedelta(hours=6)
+    # (filter, cursor, whether the index must also give the order): a narrow time window may
+    # be fetched through two indexes and sorted, which is cheap because the window is small.
+    listings: list[tuple[events.EventFilter, int | None, bool]] = [
+        (events.EventFilter(), None, True),
+        (events.EventFilter(), cursor, True),
+        (events.EventFilter(name="draft.approved@1.0"), None, True),
+        (events.EventFilter(name="draft.*"), None, True),
+        (events.EventFilter(name="citizen.session.*"), None, True),
+        (events.EventFilter(name="draft.*"), cursor, True),
+        (events.EventFilter(since=since), None, False),
+        (events.EventFilter(since=since, name="lead.tracked@1.0"), None, False),
+        (events.EventFilter(until=since, name="draft.*"), cursor, False),
     ]
-    for params, ordered in listings:
-        plan = await plan_of_listing(api, seeded, captured, "/api/events", "events", **params)
-        cursor_on = "id <" if "cursor" in params else None
+    for where, before_id, ordered in listings:
+
+        async def listing(
+            session: AsyncSession, where: Any = where, before_id: Any = before_id
+        ) -> Sequence[Any]:
+            return await events.list_page(
+                session=session, where=where, limit=101, before_id=before_id
+            )
+
+        plan = await plan_of(seeded, listing)
+        cursor_on = "id <" if before_id is not None else None
         assert_uses_an_index(plan, "events", ordered=ordered, cursor_on=cursor_on)
 
 
-async def test_draft_listings_use_an_index_that_gives_their_order(
-    api: TestClient, seeded: AsyncEngine, captured: list[tuple[str, Any]]
-) -> None:
-    _, pending_cursor = await fetch_page(api, "/api/drafts", "drafts", limit=10, status="pending")
-    _, approved_cursor = await fetch_page(api, "/api/drafts", "drafts", status="approved")
-    _, cursor = await fetch_page(api, "/api/drafts", "drafts", limit=10)
-    assert pending_cursor and approved_cursor and cursor
-    for params in [
-        {"status": "pending"},
-        {"status": "pending", "cursor": pending_cursor},
-        {"status": "approved"},
-        {"status": "approved", "cursor": approved_cursor},
-        {},
-        {"cursor": cursor},
-    ]:
-        plan = await plan_of_listing(api, seeded, captured, "/api/drafts", "drafts", **params)
-        cursor_on = "created_at" if "cursor" in params else None
-        assert_uses_an_index(plan, "drafts", ordered=True, cursor_on=cursor_on)
+async def test_draft_listings_use_an_index_that_gives_their_order(seeded: AsyncEngine) -> None:
+    async def tenth(status: str | None) -> tuple[datetime, str]:
+        async with session_factory(seeded)() as session:
+            page = await drafts.list_page(session=session, status=status, limit=10)
+        return page[-1].created_at, page[-1].id
+
+    for status in ("pending", "approved", None):
+        for after in (None, await tenth(status)):
+
+            async def listing(
+                session: AsyncSession, status: Any = status, after: Any = after
+            ) -> Sequence[Any]:
+                return await drafts.list_page(
+                    session=session, status=status, limit=51, after=after
+                )
+
+            plan = await plan_of(seeded, listing)
+            cursor_on = "created_at" if after is not None else None
+            assert_uses_an_index(plan, "drafts", ordered=True, cursor_on=cursor_on)
