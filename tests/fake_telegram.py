@@ -209,7 +209,7 @@ class FakeTelegram:
         return self.messages[(chat_id, message_id)]
 
     async def wait_for(
-        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = ""
+        self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = ""
     ) -> Any:
         """Poll `predicate` (sync or async) until it is truthy; its value is returned."""
         deadline = time.monotonic() + timeout

@@ -69,8 +69,8 @@ class TelegramComponent:
         self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")
 
     async def feed_update(self, document: dict[str, Any]) -> bool:
-        """Process one webhook update through the handlers; False while not connected yet."""
-        if not self.ready:
+        """Process one webhook update through the handlers; False while not started yet."""
+        if not self.application.running:
             return False
         update = Update.de_json(document, self.application.bot)
         await self.application.process_update(update)

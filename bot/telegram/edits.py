@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import ForceReply, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -50,6 +51,8 @@ async def ask_for_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         chat.id,
         f"✏️ Send the new text of the draft for <b>{render.esc(draft.client)}</b> as your next "
         "message, or /cancel to leave it as it is.",
+        # A reply reaches the bot even in a group where it only sees commands and replies.
+        reply_markup=ForceReply(selective=True, input_field_placeholder="The new draft text"),
     )
 
 
@@ -85,7 +88,9 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 draft_id=draft.id,
             )
     if pending is None:
-        await message.reply_text(NOTHING_TO_EDIT)
+        # In a group, people talk among themselves: only a private chat gets the hint.
+        if chat.type == ChatType.PRIVATE:
+            await message.reply_text(NOTHING_TO_EDIT)
     elif outbox_id is None or draft is None or old_text is None:
         status = draft.status if draft is not None else "removed"
         await message.reply_text(f"That draft was already {status}; its text was not changed.")

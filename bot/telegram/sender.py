@@ -103,21 +103,20 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _sweep(self) -> None:
+        """Send every due message, oldest first, one claim at a time.
+
+        One row per claim keeps each lease as long as one send can take: a batch claimed at
+        once could see its last rows' leases run out behind slow sends and be sent twice.
+        """
         while not self._paused():
             async with self._db() as session, session.begin():
                 rows = await outbox.claim(
-                    session=session,
-                    worker=self.worker,
-                    lease=self._tuning.lease,
-                    limit=self._tuning.batch_size,
+                    session=session, worker=self.worker, lease=self._tuning.lease, limit=1
                 )
             if not rows:
                 return
-            for row in rows:
-                if self._paused():  # a 429 during this batch: the rest waits it out
-                    await self._postpone(row)
-                else:
-                    await self._spawn(self._send(row))
+            # Shielded: stopping the sweep must not cut a send off mid-request.
+            await asyncio.shield(self._spawn(self._send(rows[0])))
 
     async def _idle_wait(self) -> float:
         """Seconds until the next due message, at most the idle check interval."""
@@ -208,16 +207,6 @@ class OutboxSender:
                 session=session, outbox_id=row.id, next_attempt_at=utcnow() + delay, error=error
             )
         self.kick()  # so the sweep wakes when this row falls due, not at its next idle check
-
-    async def _postpone(self, row: OutboxMessage) -> None:
-        assert row.id is not None
-        until = utcnow() + timedelta(
-            seconds=self._paused_until - asyncio.get_running_loop().time()
-        )
-        async with self._db() as session, session.begin():
-            await outbox.reschedule(
-                session=session, outbox_id=row.id, next_attempt_at=until, error="waiting out a 429"
-            )
 
     def _paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._paused_until

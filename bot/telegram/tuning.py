@@ -26,7 +26,6 @@ class TelegramTuning:
     """Longest wait between attempts to reach Telegram at start-up."""
     shutdown_grace_s: float = 5.0
     """How long a stop waits for sends already in flight."""
-    batch_size: int = 10
 
     @property
     def lease(self) -> timedelta:
