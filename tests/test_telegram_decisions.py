@@ -165,3 +165,16 @@ def service_draft_text() -> str:
     from tests.telegram_support import DRAFT
 
     return str(DRAFT["draft_text"])
+
+
+async def test_in_an_operator_group_any_member_may_act(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    group = -100777
+    settings = telegram_settings(port=free_port(), telegram_chat_id=group)
+    async with running_service(settings, fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        assert fake_telegram.sent_messages()[0]["chat_id"] == group
+        tap = await service.tap("approve", draft_id, user_id=FRIEND_ID, chat_id=group)
+        assert (await service.answered(tap))["text"] == "✅ Approved"
+        assert (await service.draft(draft_id)).decided_by == FRIEND_ID
