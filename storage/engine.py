@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import (
 PG_CONNECT_TIMEOUT_S = 3
 PG_COMMAND_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 5
-# Connections to PostgreSQL; bench/ gives its raw-asyncpg ceiling the same number.
+# Connections to PostgreSQL, all kept open: an overflow connection would be opened and
+# closed again under every burst (a new server process each time). bench/ gives its
+# raw-asyncpg ceiling the same number.
 POOL_SIZE = 10
-POOL_MAX_SIZE = 2 * POOL_SIZE
 
 
 def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
@@ -31,7 +32,7 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={"timeout": PG_CONNECT_TIMEOUT_S, "command_timeout": PG_COMMAND_TIMEOUT_S},
     )

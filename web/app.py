@@ -7,11 +7,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from storage.engine import session_factory
+from storage.hotpath import HotPath
 from web import drafts, events, health, leads, sessions
 from web.auth import bearer_auth_middleware
 from web.endpoints import Endpoint, add_endpoints
 from web.errors import error_middleware
-from web.keys import DB, ENGINE, NOTIFIER, SETTINGS, DisabledNotifier, DraftNotifier
+from web.keys import (
+    DB,
+    ENGINE,
+    HOT,
+    NOTIFIER,
+    SETTINGS,
+    DisabledNotifier,
+    DraftNotifier,
+)
 from web.openapi import openapi_endpoint
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -46,6 +55,7 @@ def create_app(
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[DB] = session_factory(engine)
+    app[HOT] = HotPath(engine)
     app[NOTIFIER] = notifier or DisabledNotifier()
     endpoints = [*api_endpoints(), *(extra_endpoints or [])]
     add_endpoints(app, [*endpoints, openapi_endpoint(endpoints)])

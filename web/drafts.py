@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.repo import drafts, events, idempotency
 from web.endpoints import Endpoint, HeaderParam, json_response
 from web.errors import ApiError
-from web.keys import DB, NOTIFIER
+from web.keys import DB, HOT, NOTIFIER
 from web.pagination import decode_time_cursor, time_cursor
 from web.schemas import (
     DraftCreate,
@@ -107,8 +107,7 @@ async def get_draft(request: web.Request) -> web.Response:
     draft_id = request.match_info["draft_id"]
     draft = None
     if is_storable(draft_id):  # a NUL or a lone surrogate cannot name a row
-        async with request.app[DB]() as session:
-            draft = await drafts.get(session=session, draft_id=draft_id)
+        draft = await drafts.read(hot=request.app[HOT], draft_id=draft_id)
     if draft is None:
         raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
     return json_response(DraftOut.model_validate(draft))

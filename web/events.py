@@ -6,28 +6,27 @@ from aiohttp import web
 
 from storage.repo import events
 from web.endpoints import Endpoint, json_response
-from web.keys import DB
+from web.keys import HOT
 from web.pagination import decode_id_cursor, id_cursor
-from web.schemas import EventCreate, EventCreated, EventOut, EventPage, EventsQuery
+from web.schemas import EventCreate, EventCreated, EventPage, EventsQuery
 
 
 async def log_event(request: web.Request, body: EventCreate) -> web.Response:
-    async with request.app[DB]() as session, session.begin():
-        event = await events.append(session=session, event=body.event, payload=body.payload)
-    assert event.id is not None
+    event = await events.log(hot=request.app[HOT], event=body.event, payload=body.payload)
     return json_response(EventCreated(event_id=event.id, timestamp=event.timestamp), status=201)
 
 
 async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
     before_id = None if query.cursor is None else decode_id_cursor("events", query.cursor)
     where = events.EventFilter(since=query.since, until=query.until, name=query.event)
-    async with request.app[DB]() as session:
-        rows = await events.list_page(
-            session=session, where=where, limit=query.limit + 1, before_id=before_id
-        )
-    page = [EventOut.model_validate(row) for row in rows[: query.limit]]
+    rows = await events.page(
+        hot=request.app[HOT], where=where, limit=query.limit + 1, before_id=before_id
+    )
+    page = rows[: query.limit]
     next_cursor = id_cursor("events", page[-1].id) if len(rows) > query.limit else None
-    return json_response(EventPage(events=page, total=len(page), next_cursor=next_cursor))
+    document = {"events": page, "total": len(page), "next_cursor": next_cursor}
+    # One validation of the whole page reads the rows' attributes in pydantic's core.
+    return json_response(EventPage.model_validate(document, from_attributes=True))
 
 
 ENDPOINTS = [

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
+from storage.hotpath import HotPath
 from storage.models import Draft
 
 TelegramStatus = Literal["ok", "disabled", "degraded"]
@@ -54,5 +55,6 @@ class SessionWaker(Protocol):
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+HOT = web.AppKey("hot_path", HotPath)
 NOTIFIER = web.AppKey("notifier", DraftNotifier)
 RUNNER = web.AppKey("runner", SessionWaker)

@@ -1,19 +1,43 @@
-"""The append-only event log."""
+"""The append-only event log.
+
+The log is written and read on the API's hot paths, so its statements are plain Core on the
+table, built once: `log` and `page` run them through `storage.hotpath` (a statement of their
+own), `append` and `list_page` inside a caller's session.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.hotpath import HotPath, HotStatement
 from storage.models import Event
 from storage.types import utcnow
 
 _LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+EVENTS = Event.__table__
+_INSERT = (
+    insert(EVENTS)
+    .values(
+        event=bindparam("event"), timestamp=bindparam("timestamp"), payload=bindparam("payload")
+    )
+    .returning(EVENTS.c.id)
+)
+_HOT_INSERT = HotStatement(_INSERT)
+
+Match = Literal["exact", "prefix"] | None
+
+
+class EventRow(NamedTuple):
+    id: int
+    event: str
+    timestamp: datetime
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -24,30 +48,83 @@ class EventFilter:
     """An exact event name, or a prefix ending in `*` (`draft.*`)."""
 
 
-async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) -> Event:
-    """Write one event and return it with its id and timestamp."""
+async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) -> EventRow:
+    """Write one event in the caller's transaction; returns it with its id and timestamp."""
     timestamp = utcnow()
-    result = await session.execute(
-        insert(Event).values(event=event, timestamp=timestamp, payload=payload).returning(Event.id)
-    )
-    return Event(id=result.scalar_one(), event=event, timestamp=timestamp, payload=payload)
+    values = {"event": event, "timestamp": timestamp, "payload": payload}
+    event_id = (await session.execute(_INSERT, values)).scalar_one()
+    return EventRow(event_id, event, timestamp, payload)
+
+
+async def log(*, hot: HotPath, event: str, payload: dict[str, Any]) -> EventRow:
+    """Write one event as a transaction of its own."""
+    timestamp = utcnow()
+    values = {"event": event, "timestamp": timestamp, "payload": payload}
+    event_id = await hot.fetchval(_HOT_INSERT, values)
+    return EventRow(event_id, event, timestamp, payload)
 
 
 async def list_page(
     *, session: AsyncSession, where: EventFilter, limit: int, before_id: int | None = None
-) -> Sequence[Event]:
+) -> list[EventRow]:
     """Newest first; `before_id` is the keyset cursor (the last id of the previous page)."""
-    query = select(Event).order_by(Event.id.desc()).limit(limit)  # type: ignore[union-attr]
-    if before_id is not None:
-        query = query.where(Event.id < before_id)  # type: ignore[operator]
-    if where.since is not None:
-        query = query.where(Event.timestamp >= where.since)
-    if where.until is not None:
-        query = query.where(Event.timestamp < where.until)
-    if where.name is not None:
-        if where.name.endswith("*"):
-            prefix = where.name[:-1].translate(_LIKE_ESCAPES)
-            query = query.where(Event.event.like(prefix + "%", escape="\\"))  # type: ignore[attr-defined]
-        else:
-            query = query.where(Event.event == where.name)
-    return (await session.scalars(query)).all()
+    match, params = _page_params(where, limit, before_id)
+    query = _page_query(
+        before_id is not None, where.since is not None, where.until is not None, match
+    )
+    return [EventRow(*row) for row in await session.execute(query, params)]
+
+
+async def page(
+    *, hot: HotPath, where: EventFilter, limit: int, before_id: int | None = None
+) -> list[EventRow]:
+    """`list_page` as a statement of its own, for the API."""
+    match, params = _page_params(where, limit, before_id)
+    statement = _hot_page_query(
+        before_id is not None, where.since is not None, where.until is not None, match
+    )
+    return [EventRow(*row) for row in await hot.fetch(statement, params)]
+
+
+def _page_params(
+    where: EventFilter, limit: int, before_id: int | None
+) -> tuple[Match, dict[str, Any]]:
+    name, match = where.name, None
+    if name is not None:
+        match = "exact"
+        if name.endswith("*"):
+            name, match = name[:-1].translate(_LIKE_ESCAPES) + "%", "prefix"
+    params = {
+        "limit": limit,
+        "before_id": before_id,
+        "since": where.since,
+        "until": where.until,
+        "name": name,
+    }
+    return match, params
+
+
+@functools.cache
+def _page_query(
+    before_id: bool, since: bool, until: bool, match: Match
+) -> Select[tuple[int, str, datetime, dict[str, Any]]]:
+    """The statement for one combination of filters (at most 24), built once; the values are
+    bound parameters. Building it per call would cost about as much as running it."""
+    query = select(EVENTS.c.id, EVENTS.c.event, EVENTS.c.timestamp, EVENTS.c.payload)
+    query = query.order_by(EVENTS.c.id.desc()).limit(bindparam("limit"))
+    if before_id:
+        query = query.where(EVENTS.c.id < bindparam("before_id"))
+    if since:
+        query = query.where(EVENTS.c.timestamp >= bindparam("since"))
+    if until:
+        query = query.where(EVENTS.c.timestamp < bindparam("until"))
+    if match == "exact":
+        query = query.where(EVENTS.c.event == bindparam("name"))
+    elif match == "prefix":
+        query = query.where(EVENTS.c.event.like(bindparam("name"), escape="\\"))
+    return query
+
+
+@functools.cache
+def _hot_page_query(before_id: bool, since: bool, until: bool, match: Match) -> HotStatement:
+    return HotStatement(_page_query(before_id, since, until, match))
