@@ -10,8 +10,14 @@ import sys
 from bench.database import DEFAULT_ADMIN_URL
 from bench.runner import Options, log, run
 
-FULL = {"sizes": (10_000, 100_000, 1_000_000), "rounds": 3, "seconds": 5, "warmup": 2}
-QUICK = {"sizes": (10_000, 100_000), "rounds": 2, "seconds": 2, "warmup": 1}
+FULL = {
+    "sizes": (10_000, 100_000, 1_000_000),
+    "rounds": 3,
+    "seconds": 5,
+    "warmup": 2,
+    "notifications": 200,
+}
+QUICK = {"sizes": (10_000, 100_000), "rounds": 2, "seconds": 2, "warmup": 1, "notifications": 50}
 
 
 def main() -> None:
@@ -27,6 +33,12 @@ def main() -> None:
     parser.add_argument(
         "--sizes", help="event-log sizes, comma-separated (default 10000,100000,1000000)"
     )
+    parser.add_argument("--only", help="run only the scenarios whose name contains this text")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record the service with py-spy (bench/results/profile-*.txt); slows it down",
+    )
     args = parser.parse_args()
     preset = QUICK if args.quick else FULL
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else preset["sizes"]
@@ -36,6 +48,9 @@ def main() -> None:
         rounds=args.rounds or preset["rounds"],
         seconds=args.seconds or preset["seconds"],
         warmup_seconds=preset["warmup"],
+        notifications=preset["notifications"],
+        only=args.only,
+        profile=args.profile,
     )
     report = asyncio.run(run(options))
     print()

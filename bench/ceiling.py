@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import argparse
 import base64
+import html
 import json
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
-from storage.engine import POOL_MAX_SIZE
+from storage.engine import POOL_SIZE
+
+
+@dataclass(frozen=True)
+class Telegram:
+    """Where draft notifications go: the fake Bot API, over one keep-alive client."""
+
+    client: aiohttp.ClientSession
+    send_url: str
+    chat_id: int
+
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+TELEGRAM = web.AppKey("telegram", Telegram | None)  # type: ignore[arg-type]
 
 INSERT_EVENT = "INSERT INTO events (event, timestamp, payload) VALUES ($1, $2, $3) RETURNING id"
 INSERT_DRAFT = """
@@ -27,6 +41,31 @@ INSERT_DRAFT = """
                         citizen, status, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)
 """
+INSERT_OUTBOX = """
+    INSERT INTO outbox (chat_id, text, reply_markup, draft_id, status, attempts,
+                        next_attempt_at, created_at)
+    VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) RETURNING id
+"""
+CLAIM_SELECT = """
+    SELECT id FROM outbox
+    WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
+          AND (claimed_until IS NULL OR claimed_until < $2)
+    ORDER BY next_attempt_at, id LIMIT 10 FOR UPDATE SKIP LOCKED
+"""
+CLAIM_UPDATE = """
+    UPDATE outbox SET claimed_by = $3, claimed_until = $4, attempts = attempts + 1
+    WHERE id = ANY($1::bigint[]) AND status = 'pending' AND next_attempt_at <= $2
+          AND (claimed_until IS NULL OR claimed_until < $2)
+    RETURNING id, chat_id, text, reply_markup, draft_id, status, attempts, next_attempt_at,
+              claimed_by, claimed_until, message_id, last_error, created_at, sent_at
+"""
+MARK_SENT = """
+    UPDATE outbox SET status = 'sent', message_id = $2, sent_at = $3, claimed_by = NULL,
+                      claimed_until = NULL, last_error = NULL
+    WHERE id = $1 AND status != 'sent' RETURNING draft_id
+"""
+SET_MESSAGE_ID = "UPDATE drafts SET telegram_message_id = $2, updated_at = $3 WHERE id = $1"
+LEASE = timedelta(seconds=45)
 SELECT_DRAFT = """
     SELECT id, client, job_title, message, draft_text, confidence, context, citizen, status,
            telegram_message_id, created_at, updated_at
@@ -58,7 +97,9 @@ async def create_draft(request: web.Request) -> web.Response:
     draft_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     citizen = body.get("citizen", "rafael")
-    async with request.app[POOL].acquire() as connection, connection.transaction():
+    telegram = request.app[TELEGRAM]
+    pool = request.app[POOL]
+    async with pool.acquire() as connection, connection.transaction():
         await connection.execute(
             INSERT_DRAFT,
             draft_id,
@@ -79,7 +120,60 @@ async def create_draft(request: web.Request) -> web.Response:
             "confidence": body["confidence"],
         }
         await connection.fetchval(INSERT_EVENT, "draft.created@1.0", now, payload)
-    return _json({"draft_id": draft_id, "status": "pending", "telegram_sent": False}, 201)
+        outbox_id = None
+        if telegram is not None:
+            card, keyboard = _card(draft_id, body), _keyboard(draft_id)
+            outbox_id = await connection.fetchval(
+                INSERT_OUTBOX, telegram.chat_id, card, keyboard, draft_id, now
+            )
+    sent = outbox_id is not None and await _deliver(request.app, outbox_id)
+    return _json({"draft_id": draft_id, "status": "pending", "telegram_sent": sent}, 201)
+
+
+async def _deliver(app: web.Application, outbox_id: int) -> bool:
+    """Claim the outbox row, send it, record Telegram's message id: as the service does."""
+    telegram = app[TELEGRAM]
+    assert telegram is not None
+    now = datetime.now(UTC)
+    async with app[POOL].acquire() as connection, connection.transaction():
+        ids = [r[0] for r in await connection.fetch(CLAIM_SELECT, outbox_id, now)]
+        rows = await connection.fetch(CLAIM_UPDATE, ids, now, "ceiling", now + LEASE)
+    if not rows:
+        return False
+    row = rows[0]
+    message = {
+        "chat_id": row["chat_id"],
+        "text": row["text"],
+        "parse_mode": "HTML",
+        "reply_markup": row["reply_markup"],
+    }
+    async with telegram.client.post(telegram.send_url, json=message) as response:
+        answer = await response.json()
+    if not answer.get("ok"):
+        return False
+    message_id = answer["result"]["message_id"]
+    async with app[POOL].acquire() as connection, connection.transaction():
+        draft_id = await connection.fetchval(MARK_SENT, outbox_id, message_id, datetime.now(UTC))
+        if draft_id is not None:
+            await connection.execute(SET_MESSAGE_ID, draft_id, message_id, datetime.now(UTC))
+    return True
+
+
+def _card(draft_id: str, body: dict[str, Any]) -> str:
+    return (
+        f"<b>New draft</b> for {html.escape(body['client'])}\n"
+        f"<b>Job:</b> {html.escape(body['job_title'])}\n\n"
+        f"{html.escape(body['message'])[:1000]}\n\n"
+        f"<b>Draft</b> ({body['confidence']}%):\n{html.escape(body['draft_text'])[:2000]}"
+    )
+
+
+def _keyboard(draft_id: str) -> dict[str, Any]:
+    buttons = [
+        {"text": label, "callback_data": f"{action}:{draft_id}"}
+        for label, action in (("Approve", "approve"), ("Edit", "edit"), ("Reject", "reject"))
+    ]
+    return {"inline_keyboard": [buttons]}
 
 
 async def get_draft(request: web.Request) -> web.Response:
@@ -136,16 +230,22 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-def create_app(dsn: str) -> web.Application:
-    async def pool_ctx(app: web.Application) -> Any:
+def create_app(dsn: str, telegram_url: str | None, chat_id: int | None) -> web.Application:
+    async def resources(app: web.Application) -> Any:
         app[POOL] = await asyncpg.create_pool(
-            dsn, min_size=POOL_MAX_SIZE, max_size=POOL_MAX_SIZE, init=_init_connection
+            dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, init=_init_connection
         )
+        app[TELEGRAM] = None
+        if telegram_url is not None and chat_id is not None:
+            client = aiohttp.ClientSession()
+            app[TELEGRAM] = Telegram(client, f"{telegram_url}/sendMessage", chat_id)
         yield
+        if app[TELEGRAM] is not None:
+            await app[TELEGRAM].client.close()
         await app[POOL].close()
 
     app = web.Application()
-    app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(resources)
     app.router.add_get("/health", health)
     app.router.add_post("/api/event/log", log_event)
     app.router.add_post("/api/draft/create", create_draft)
@@ -158,10 +258,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dsn", required=True)
-    args = parser.parse_args()
-    web.run_app(
-        create_app(args.dsn), host="127.0.0.1", port=args.port, access_log=None, print=None
+    parser.add_argument(
+        "--telegram-url", help="the Bot API root with the token: {base}/bot{token}"
     )
+    parser.add_argument("--chat-id", type=int)
+    args = parser.parse_args()
+    app = create_app(args.dsn, args.telegram_url, args.chat_id)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

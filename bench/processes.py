@@ -13,8 +13,11 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.settings import Settings
+
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
+SERVICE_ENV = frozenset(name.upper() for name in Settings.model_fields)
 STOP_TIMEOUT_S = 15
 
 
@@ -33,6 +36,7 @@ class Server:
     port: int
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
     process: asyncio.subprocess.Process | None = None
 
     @property
@@ -45,11 +49,13 @@ class Server:
         return self.process.pid
 
     async def start(self, workdir: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
+        # Only what the bench sets reaches the service: not the machine's own settings.
+        inherited = {k: v for k, v in os.environ.items() if k.upper() not in SERVICE_ENV}
+        env = {**inherited, "PYTHONPATH": str(REPO), **self.env}
         with self.log_path.open("wb") as log:
             # The working directory is empty, so no stray `.env` changes the settings.
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, cwd=workdir, env=env, stdout=log, stderr=log
+                *self.argv, *self.args, cwd=workdir, env=env, stdout=log, stderr=log
             )
         await self._wait_healthy()
 
@@ -103,7 +109,7 @@ def service(database_url: str, token: str, log_dir: Path, extra_env: dict[str, s
     return Server("service", argv, port, log_dir / "service.log", env)
 
 
-def ceiling(database_url: str, log_dir: Path) -> Server:
+def ceiling(database_url: str, log_dir: Path, extra_args: list[str]) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.ceiling", "--port", str(port), "--dsn", database_url]
-    return Server("ceiling", argv, port, log_dir / "ceiling.log")
+    return Server("ceiling", argv, port, log_dir / "ceiling.log", args=extra_args)

@@ -63,7 +63,6 @@ class Report:
     results: list[Result] = field(default_factory=list)
     notify_p50_ms: float | None = None
     notify_p99_ms: float | None = None
-    notify_note: str = ""
     peak_rss_mb: float | None = None
 
     @property
@@ -93,7 +92,7 @@ class Report:
                 f"p99 {self.notify_p99_ms:.1f} ms"
             )
         else:
-            lines.append(f"draft created → notification received: {self.notify_note}")
+            lines.append("draft created → notification received: not measured")
         if self.peak_rss_mb is not None:
             lines.append(f"service peak RSS: {self.peak_rss_mb:.0f} MB")
         return "\n".join(lines)
@@ -153,7 +152,6 @@ class Report:
             ],
             "notify_p50_ms": self.notify_p50_ms,
             "notify_p99_ms": self.notify_p99_ms,
-            "notify_note": self.notify_note,
             "peak_rss_mb": self.peak_rss_mb,
             "targets": [{"what": what, "met": met} for what, met in self.targets()],
         }

@@ -3,9 +3,12 @@ alternating rounds, then the table and the targets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
+import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,9 +19,12 @@ import aiohttp
 
 from bench import processes
 from bench.database import EVENT_INTERVAL, fresh_database, seed_events
-from bench.load import Load, require_wrk, run_wrk
+from bench.load import Load, Run, require_wrk, run_wrk
+from bench.notify import Telegram, notification_latency
 from bench.report import Report, Result
 from bench.scenarios import (
+    EVENT_QUERY_NAMES,
+    READ_DRAFT,
     Scenario,
     event_query_scenarios,
     read_draft_scenario,
@@ -27,6 +33,7 @@ from bench.scenarios import (
 
 TOKEN = "bench-api-token-3c1d0e"
 RESULTS_DIR = Path(__file__).parent / "results"
+NOTIFICATION = "draft created → notification received"
 
 
 @dataclass(frozen=True)
@@ -36,36 +43,114 @@ class Options:
     rounds: int
     seconds: int
     warmup_seconds: int
+    notifications: int = 200
+    """Drafts posted one by one to time their notification."""
+    only: str | None = None
+    """Run only the scenarios whose name contains this."""
+    profile: bool = False
+    """Record the service with py-spy during its first round of each scenario."""
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-async def measure(
-    scenario: Scenario, service: processes.Server, ceiling: processes.Server, options: Options
-) -> Result:
-    """Warm both up, then alternate them round by round so drift hits both alike."""
-    result = Result(scenario.label, scenario.name, scenario.events)
-    sides = {service.name: result.service, ceiling.name: result.ceiling}
-    path = scenario.load.first_path if scenario.load.paths else scenario.name.split()[1]
-    for target in (service, ceiling):
-        await run_wrk(
-            target.base_url, scenario.load, token=TOKEN, seconds=options.warmup_seconds, path=path
+class Bench:
+    """Runs the selected scenarios against the service and its ceiling."""
+
+    def __init__(
+        self,
+        options: Options,
+        service: processes.Server,
+        ceiling: processes.Server,
+        report: Report,
+    ) -> None:
+        self.options = options
+        self.service = service
+        self.ceiling = ceiling
+        self.report = report
+
+    def selected(self, name: str) -> bool:
+        return self.options.only is None or self.options.only in name
+
+    async def event_queries(self, url: str) -> None:
+        """The reads of the event log, at each size; the log is topped up between sizes."""
+        if not any(self.selected(name) for name in EVENT_QUERY_NAMES):
+            return
+        # The seeded log ends a little before now, so events logged later are the newest.
+        sizes = self.options.sizes
+        origin = datetime.now(UTC) - EVENT_INTERVAL * max(sizes) - timedelta(hours=1)
+        for size in sizes:
+            started = time.monotonic()
+            added = await seed_events(url, size, origin=origin)
+            log(f"seeded {added} events (now {size}) in {time.monotonic() - started:.1f} s")
+            for scenario in await event_query_scenarios(url, size):
+                if self.selected(scenario.name):
+                    await same_answers(scenario.load, self.service, self.ceiling)
+                    await self.measure(scenario)
+
+    async def writes_and_reads(self, url: str) -> None:
+        for scenario in write_scenarios():
+            if self.selected(scenario.name):
+                await self.measure(scenario)
+        if self.selected(READ_DRAFT):
+            if not self.selected("POST /api/draft/create"):
+                await self.load(self.service, write_scenarios()[1], seconds=1)
+            scenario = await read_draft_scenario(url)
+            await same_answers(scenario.load, self.service, self.ceiling)
+            await self.measure(scenario)
+
+    async def load(self, target: processes.Server, scenario: Scenario, seconds: int) -> Run:
+        load = scenario.load
+        path = load.first_path if load.paths else scenario.name.split()[1]
+        return await run_wrk(target.base_url, load, token=TOKEN, seconds=seconds, path=path)
+
+    async def measure(self, scenario: Scenario) -> None:
+        """Warm both up, then alternate them round by round so drift hits both alike."""
+        options = self.options
+        result = Result(scenario.label, scenario.name, scenario.events)
+        sides = {self.service.name: result.service, self.ceiling.name: result.ceiling}
+        for target in (self.service, self.ceiling):
+            await self.load(target, scenario, options.warmup_seconds)
+        for round_no in range(options.rounds):
+            pair = (self.service, self.ceiling)
+            for target in pair if round_no % 2 == 0 else reversed(pair):
+                profiler = None
+                if options.profile and target is self.service and round_no == 0:
+                    profiler = await start_profiler(target.pid, scenario.label, options.seconds)
+                sides[target.name].runs.append(await self.load(target, scenario, options.seconds))
+                if profiler is not None:
+                    await profiler.wait()
+        log(
+            f"{scenario.label}: service {result.service.rps:.0f} req/s, "
+            f"ceiling {result.ceiling.rps:.0f} req/s ({result.ratio:.0%}), "
+            f"errors {result.service.errors + result.ceiling.errors}"
         )
-    for round_no in range(options.rounds):
-        order = (service, ceiling) if round_no % 2 == 0 else (ceiling, service)
-        for target in order:
-            run = await run_wrk(
-                target.base_url, scenario.load, token=TOKEN, seconds=options.seconds, path=path
-            )
-            sides[target.name].runs.append(run)
-    log(
-        f"{scenario.label}: service {result.service.rps:.0f} req/s, "
-        f"ceiling {result.ceiling.rps:.0f} req/s ({result.ratio:.0%}), "
-        f"errors {result.service.errors + result.ceiling.errors}"
+        self.report.results.append(result)
+
+
+async def start_profiler(pid: int, label: str, seconds: int) -> asyncio.subprocess.Process:
+    """py-spy on the service for one round: raw stacks, for flamegraph.pl or speedscope."""
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    output = RESULTS_DIR / f"profile-{slug}.txt"
+    log(f"profiling the service into {output}")
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
-    return result
 
 
 async def same_answers(load: Load, service: processes.Server, ceiling: processes.Server) -> None:
@@ -102,30 +187,26 @@ async def run(options: Options) -> Report:
     log(f"machine: {machine()}")
     async with fresh_database(options.admin_url) as url:
         log(f"database: {url.rpartition('/')[2]}")
-        service = processes.service(url, TOKEN, RESULTS_DIR, {})
-        ceiling = processes.ceiling(url, RESULTS_DIR)
-        await service.start(workdir)
-        await ceiling.start(workdir)
+        telegram = Telegram()
+        await telegram.start()
+        service = processes.service(url, TOKEN, RESULTS_DIR, telegram.service_env())
+        ceiling = processes.ceiling(url, RESULTS_DIR, telegram.ceiling_args())
         try:
-            # The seeded log ends a little before now, so events logged later are the newest.
-            origin = datetime.now(UTC) - EVENT_INTERVAL * max(options.sizes) - timedelta(hours=1)
-            for size in options.sizes:
-                started = time.monotonic()
-                added = await seed_events(url, size, origin=origin)
-                log(f"seeded {added} events (now {size}) in {time.monotonic() - started:.1f} s")
-                for scenario in await event_query_scenarios(url, size):
-                    await same_answers(scenario.load, service, ceiling)
-                    report.results.append(await measure(scenario, service, ceiling, options))
-            for scenario in write_scenarios():
-                report.results.append(await measure(scenario, service, ceiling, options))
-            scenario = await read_draft_scenario(url)
-            await same_answers(scenario.load, service, ceiling)
-            report.results.append(await measure(scenario, service, ceiling, options))
-            report.notify_note = "not measured: the fake Bot API is not there yet"
+            await service.start(workdir)
+            await ceiling.start(workdir)
+            bench = Bench(options, service, ceiling, report)
+            await bench.event_queries(url)
+            await bench.writes_and_reads(url)
+            if bench.selected(NOTIFICATION):
+                report.notify_p50_ms, report.notify_p99_ms = await notification_latency(
+                    service.base_url, TOKEN, telegram, options.notifications
+                )
+                log(f"{NOTIFICATION}: p50 {report.notify_p50_ms:.1f} ms")
             report.peak_rss_mb = service.peak_rss_mb()
         finally:
             await service.stop()
             await ceiling.stop()
+            await telegram.stop()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS_DIR / f"{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2))
     return report

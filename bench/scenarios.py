@@ -18,6 +18,12 @@ PATHS_PER_SCENARIO = 1000
 # `since` windows reach this far back from the newest event, at most.
 SINCE_REACH = timedelta(days=7)
 
+BY_EVENT = "GET /api/events?event="
+BY_SINCE = "GET /api/events?since="
+BY_CURSOR = "GET /api/events?cursor="
+EVENT_QUERY_NAMES = (BY_EVENT, BY_SINCE, BY_CURSOR)
+READ_DRAFT = "GET /api/draft/{id}"
+
 EVENT_BODY = {
     "event": "bench.event.logged@1.0",
     "payload": {"citizen": "rafael", "step": "reply.drafted", "attempt": 1, "ok": True},
@@ -71,7 +77,7 @@ async def read_draft_scenario(url: str) -> Scenario:
     if not ids:
         raise RuntimeError("no drafts to read: the draft scenario stored none")
     paths = tuple(f"/api/draft/{draft_id}" for draft_id in ids)
-    return Scenario("GET /api/draft/{id}", Load("GET", paths=paths))
+    return Scenario(READ_DRAFT, Load("GET", paths=paths))
 
 
 async def event_query_scenarios(url: str, size: int) -> list[Scenario]:
@@ -95,7 +101,7 @@ async def event_query_scenarios(url: str, size: int) -> list[Scenario]:
         for _ in range(PATHS_PER_SCENARIO)
     )
     return [
-        Scenario("GET /api/events?event=", Load("GET", paths=by_event), size),
-        Scenario("GET /api/events?since=", Load("GET", paths=since), size),
-        Scenario("GET /api/events?cursor=", Load("GET", paths=paged), size),
+        Scenario(BY_EVENT, Load("GET", paths=by_event), size),
+        Scenario(BY_SINCE, Load("GET", paths=since), size),
+        Scenario(BY_CURSOR, Load("GET", paths=paged), size),
     ]
