@@ -28,9 +28,7 @@ MAX_IDEMPOTENCY_KEY = 255
 
 async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = _idempotency_key(request)
-    request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
+    request_hash = "" if key is None else _request_hash(body)
     try:
         created, outbox_id = await _store_draft(request, body, key, request_hash)
     except IntegrityError:
@@ -87,6 +85,11 @@ async def _store_draft(
                 response=created.model_dump(mode="json"),
             )
     return created, outbox_id
+
+
+def _request_hash(body: DraftCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _idempotency_key(request: web.Request) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.hotpath import HotPath, HotStatement
@@ -16,15 +16,19 @@ from storage.repo.keyset import older_than
 from storage.types import utcnow
 
 DRAFTS = Draft.__table__
-_READ_COLUMNS = tuple(column.name for column in DRAFTS.columns)
+_COLUMNS = tuple(column.name for column in DRAFTS.columns)
+_INSERT = insert(DRAFTS).values({name: bindparam(name) for name in _COLUMNS})
 _READ_BY_ID = HotStatement(select(DRAFTS).where(DRAFTS.c.id == bindparam("draft_id")))
 
 
 async def create(*, session: AsyncSession, **fields: Any) -> Draft:
+    """Insert a new draft; the returned object is not tracked by the session.
+
+    A plain INSERT: the ORM's unit of work costs several times the statement on this path.
+    """
     now = utcnow()
     draft = Draft(id=str(uuid.uuid4()), created_at=now, updated_at=now, **fields)
-    session.add(draft)
-    await session.flush()
+    await session.execute(_INSERT, {name: getattr(draft, name) for name in _COLUMNS})
     return draft
 
 
@@ -35,7 +39,7 @@ async def get(*, session: AsyncSession, draft_id: str) -> Draft | None:
 async def read(*, hot: HotPath, draft_id: str) -> dict[str, Any] | None:
     """One draft's columns, as a statement of its own: the API's read, with no ORM object."""
     row = await hot.fetchrow(_READ_BY_ID, {"draft_id": draft_id})
-    return None if row is None else dict(zip(_READ_COLUMNS, row, strict=True))
+    return None if row is None else dict(zip(_COLUMNS, row, strict=True))
 
 
 async def list_page(
