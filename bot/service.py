@@ -6,14 +6,23 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
-from storage.engine import create_engine
+from citizens.notices import SessionNotices
+from citizens.runner import SessionRunner
+from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
+from web import webhooks
 from web.app import create_app
+from web.keys import RUNNER
+
+if TYPE_CHECKING:
+    from bot.telegram.component import TelegramComponent
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +62,14 @@ async def serve(
             stack.push_async_callback(telegram.stop)
         else:
             log.warning("Telegram is off: TELEGRAM_BOT_TOKEN is not set; drafts are only stored")
+        citizens = citizen_runner(settings, engine, telegram)
         app = create_app(
             settings,
             engine,
             notifier=telegram.notifier if telegram else None,
-            extra_endpoints=telegram.endpoints() if telegram else None,
+            extra_endpoints=[*webhooks.ENDPOINTS, *(telegram.endpoints() if telegram else [])],
         )
+        app[RUNNER] = citizens
 
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_S, access_log=None)
         await runner.setup()
@@ -66,7 +77,28 @@ async def serve(
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         log.info("ScopeLock listening on http://%s:%s", settings.host, settings.port)
+        # Started once the API is up (citizens call it); stopped first: its sessions are killed
+        # and recorded as failed while the database and the outbox are still there.
+        await citizens.start()
+        stack.push_async_callback(citizens.stop)
 
         await stop.wait()
         log.info("shutting down")
     log.info("stopped")
+
+
+def citizen_runner(
+    settings: Settings, engine: AsyncEngine, telegram: TelegramComponent | None
+) -> SessionRunner:
+    """The session runner; it reports to Telegram through the bot's outbox when the bot is on."""
+    notices = SessionNotices(
+        enabled=telegram is not None,
+        default_chat_id=settings.telegram_chat_id,
+        kick=telegram.notifier.kick if telegram is not None else lambda: None,
+    )
+    runner = SessionRunner(settings, session_factory(engine), notices)
+    if telegram is not None:
+        from bot.telegram.trigger import attach_runner
+
+        attach_runner(telegram.application, runner)
+    return runner

@@ -98,8 +98,15 @@ class SessionRunner:
         for row in failed:
             log.warning("session %s of %s marked failed: %s", row.id, row.citizen, reason)
         if failed:
-            self._notices.kick()
+            self._kick()
         return failed
+
+    def _kick(self) -> None:
+        """Wake the outbox sender, unless the service is stopping: the notice is stored and
+        goes out at the next start, and a sender woken just before it is stopped would be
+        cut off in the middle of its work."""
+        if not self._stop.is_set():
+            self._notices.kick()
 
     def _is_abandoned(self, row: CitizenSession, *, older_than: datetime) -> bool:
         host, _, rest = (row.claimed_by or "").partition(":")
@@ -156,7 +163,7 @@ class SessionRunner:
             return  # another process started a session of this citizen first
         if row is None:
             return
-        self._notices.kick()
+        self._kick()
         log.info("session %s of %s started", row.id, citizen)
         self._running_ids.add(row.id)
         self._running[citizen] = asyncio.create_task(self._run(row), name=f"session-{row.id}")
@@ -208,7 +215,7 @@ class SessionRunner:
             )
             if ended is not None:
                 await self._notices.finished(session=session, row=ended)
-        self._notices.kick()
+        self._kick()
         log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, result.exit_code)
 
 

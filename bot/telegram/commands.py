@@ -23,7 +23,7 @@ COMMANDS = [
     BotCommand("leads", "Recent leads: /leads, /leads GO or /leads NO-GO"),
     BotCommand("events", "Recent events, optionally by name prefix: /events draft."),
     BotCommand("draft", "The full text of one draft: /draft <id>"),
-    # /trigger <citizen> <message> is added here by the citizens part.
+    BotCommand("trigger", "Start a citizen session: /trigger <citizen> <message>"),
     BotCommand("cancel", "Abandon the edit in progress"),
     BotCommand("help", "What this bot does"),
 ]

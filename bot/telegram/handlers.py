@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import access, callbacks, commands, decisions, edits
+from bot.telegram import access, callbacks, commands, decisions, edits, trigger
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(CommandHandler("leads", commands.list_leads))
     application.add_handler(CommandHandler("events", commands.list_events))
     application.add_handler(CommandHandler("cancel", edits.cancel_edit))
-    # /trigger <citizen> <message>: the citizens part registers its CommandHandler here.
+    application.add_handler(CommandHandler("trigger", trigger.trigger_citizen))
 
     application.add_handler(
         CallbackQueryHandler(decisions.decide_draft, pattern=callbacks.DECISION_PATTERN)

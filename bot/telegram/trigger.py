@@ -1,0 +1,79 @@
+"""/trigger <citizen> <message>: queue a citizen session from the operator's chat.
+
+The answer comes at once (starting now, or queued behind others); the runner reports the
+session's start and end to this chat through the outbox.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Protocol
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes
+
+from bot.telegram.deps import deps
+from bot.telegram.render import esc
+from citizens import prompts
+from citizens.directory import citizen_dir, citizens_root, known_citizens
+from storage.repo import session_queue
+
+RUNNER_KEY = "citizen_runner"
+# "/trigger" (or "/trigger@bot"), the citizen, then the message verbatim, newlines included.
+TRIGGER_TEXT = re.compile(r"^/\S+\s+(\S+)\s+(.+)$", re.DOTALL)
+MAX_MESSAGE_CHARS = 4000
+
+
+class Waker(Protocol):
+    def wake(self) -> None: ...
+
+
+def attach_runner(application: Application, runner: Waker) -> None:  # type: ignore[type-arg]
+    """Let /trigger wake the session runner (without it, the runner's poll finds the session)."""
+    application.bot_data[RUNNER_KEY] = runner
+
+
+async def trigger_citizen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/trigger <citizen> <message>: queue a session of that citizen and say so."""
+    message, chat = update.effective_message, update.effective_chat
+    assert message is not None and chat is not None
+    bot = deps(context)
+    root = citizens_root(bot.settings)
+    match = TRIGGER_TEXT.match(message.text or "")
+    if match is None or not match.group(2).strip():
+        await message.reply_text(_usage(root))
+        return
+    name, task = match.group(1), match.group(2).strip()
+    if citizen_dir(root, name) is None:
+        await message.reply_text(f"⛔ There is no citizen <b>{esc(name)}</b>.\n{_known(root)}")
+        return
+    if len(task) > MAX_MESSAGE_CHARS:
+        await message.reply_text(f"⛔ The message is too long ({MAX_MESSAGE_CHARS} at most).")
+        return
+    async with bot.db() as session, session.begin():
+        row = await session_queue.enqueue(
+            session=session,
+            citizen=name,
+            trigger="telegram",
+            prompt=prompts.operator_task(message=task, source="Telegram /trigger"),
+            notify_chat_id=chat.id,
+        )
+        ahead = await session_queue.count_ahead(session=session, row=row)
+    runner = context.bot_data.get(RUNNER_KEY)
+    if runner is not None:
+        runner.wake()
+    where = "starting now" if ahead == 0 else f"queued, {ahead} ahead of it"
+    await message.reply_text(
+        f"🕐 <b>{esc(name)}</b> session <code>{esc(row.id)}</code>: {where}.\n"
+        "I will tell you when it starts and when it ends."
+    )
+
+
+def _usage(root: Path) -> str:
+    return "Usage: /trigger &lt;citizen&gt; &lt;message&gt;\n" + _known(root)
+
+
+def _known(root: Path) -> str:
+    names = known_citizens(root)
+    return "Citizens: " + (", ".join(esc(n) for n in names) if names else "none found") + "."

@@ -1,0 +1,243 @@
+"""Citizens end to end in the running service, with the fake Bot API and the fake `claude`.
+
+A signed webhook (or /trigger) queues a session, the fake CLI posts a draft back to the API,
+and the operator's chat receives the draft's card and the session's start and end notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.settings import Settings
+from storage.models import CitizenSession
+from tests import telegram_support
+from tests.citizens_support import FakeClaude
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import Service, free_port, running_service
+from tests.telegram_updates import OPERATOR_ID, STRANGER_ID
+from web.signatures import sign
+
+SECRET = "e2e-webhook-secret-77a1"
+
+pytestmark = pytest.mark.usefixtures("citizens_home")
+
+
+@pytest.fixture
+def citizen_settings(
+    telegram_settings: Callable[..., Settings], fake_claude: FakeClaude
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "port": free_port(),
+            "webhook_secret": SECRET,
+            "claude_bin": str(fake_claude.bin),
+            "citizen_timeout_s": 30,
+        }
+        return telegram_settings(**(values | overrides))
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def quiet_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the outbox sender sleep between kicks instead of polling every 0.2 s.
+
+    Every notice here is kicked, so nothing waits on the poll. Why: OutboxSender.stop()
+    cancels its loop, and a cancel landing inside an aiosqlite transaction leaves SQLite's
+    write lock held, so the shutdown then waits out busy_timeout (30 s). Polling less makes
+    that (reported) sender bug unlikely to hit these tests; it is not what they test.
+    """
+    monkeypatch.setattr(telegram_support, "FAST", replace(telegram_support.FAST, idle_check_s=30))
+
+
+@contextlib.asynccontextmanager
+async def citizen_service(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Service]:
+    """The running service; on the way out, waits until the outbox has sent everything, so
+    stopping never interrupts the sender in the middle of recording a send."""
+    async with running_service(settings, fake) as service:
+        yield service
+
+        async def drained() -> bool:
+            return all(row.status != "pending" for row in await service.outbox())
+
+        await service.fake.wait_for(drained, timeout=30, what="the outbox to drain")
+        # Let the sender finish the sweep that follows its last send and fall asleep (see
+        # quiet_sender); this only settles the shutdown, nothing is asserted on time.
+        await asyncio.sleep(0.5)
+
+
+def texts(fake: FakeTelegram, chat_id: int = OPERATOR_ID) -> list[str]:
+    return [message["text"] for message in fake.sent_messages(chat_id)]
+
+
+async def wait_text(service: Service, needle: str, what: str) -> str:
+    def find() -> str | None:
+        return next((t for t in texts(service.fake) if needle in t), None)
+
+    return await service.fake.wait_for(find, timeout=30, what=what)  # type: ignore[no-any-return]
+
+
+async def session_count(service: Service) -> int:
+    async with service.db() as session:
+        return await session.scalar(select(func.count()).select_from(CitizenSession)) or 0
+
+
+async def test_webhook_to_session_to_draft_to_telegram(
+    citizen_settings: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    fake_claude: FakeClaude,
+    citizens_home: Path,
+) -> None:
+    body = json.dumps(
+        {
+            "client": "Jane <O'Brien>",
+            "message": "Can we add SSO?\nFAKE:draft",
+            "job_title": "Chat widget",
+            "job_link": "https://upwork.com/jobs/~1",
+        }
+    ).encode()
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        async with service.http.post(
+            f"{service.url}/webhook/upwork-response",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Webhook-Signature": sign(SECRET, body),
+            },
+        ) as response:
+            assert response.status == 202
+            session_id = (await response.json())["session_id"]
+
+        # The fake CLI posted a draft: its card arrives with the three buttons.
+        card = await service.fake.wait_for(
+            lambda: next(
+                (m for m in service.fake.sent_messages(OPERATOR_ID) if m.get("reply_markup")),
+                None,
+            ),
+            timeout=30,
+            what="the draft card",
+        )
+        buttons = card["reply_markup"]["inline_keyboard"]
+        assert [b["callback_data"].split(":")[0] for row in buttons for b in row] == [
+            "approve",
+            "edit",
+            "reject",
+        ]
+        assert "A reply drafted by the fake claude." in card["text"]
+        ended = await wait_text(service, "session completed", "the end notice")
+        assert session_id in ended and "exit 0" in ended and "fake claude done" in ended
+        assert any(session_id in t and "started" in t for t in texts(service.fake))
+
+    [call] = fake_claude.calls()
+    assert call["argv"][0] == "--print" and call["argv"][2] == "--continue"
+    assert "Jane <O'Brien>" in call["argv"][1]
+    assert Path(call["cwd"]) == citizens_home / "rafael"
+    assert call["env"]["BACKEND_API_URL"] == f"http://127.0.0.1:{service.settings.port}"
+
+
+async def test_trigger_answers_at_once_then_reports_start_and_end(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, fake_claude: FakeClaude
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger emma --scan the new <posts> & rank them")
+        ack = await wait_text(service, "emma</b> session", "the acknowledgement")
+        assert "starting now" in ack or "queued" in ack
+        ended = await wait_text(service, "session completed", "the end notice")
+        assert "exit 0" in ended and "fake claude done" in ended
+        order = texts(service.fake)
+        started = next(i for i, t in enumerate(order) if "session started" in t)
+        assert order.index(ack) < started < order.index(ended)
+
+    [call] = fake_claude.calls()
+    assert call["argv"][1].endswith("\n--scan the new <posts> & rank them")
+
+
+async def test_a_failing_session_is_reported_with_its_exit_code_and_stderr(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger daniel build it\nFAKE:stderr=tests <failed> & badly\nFAKE:exit=3")
+        ended = await wait_text(service, "session failed", "the failure notice")
+        assert "exit 3" in ended and "tests &lt;failed&gt; &amp; badly" in ended
+
+
+async def test_a_second_trigger_of_a_busy_citizen_says_it_is_queued(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say(f"/trigger rafael first\nFAKE:wait-for={gate}")
+        await wait_text(service, "session started", "the first session to start")
+        service.say("/trigger rafael second")
+        ack = await wait_text(service, "queued, 1 ahead of it", "the queued acknowledgement")
+        assert "rafael" in ack
+        gate.touch()
+        await service.fake.wait_for(
+            lambda: sum("session completed" in t for t in texts(service.fake)) == 2,
+            timeout=30,
+            what="both sessions to end",
+        )
+
+
+@pytest.mark.parametrize("command", ["/trigger nobody hello", "/trigger ../rafael hi"])
+async def test_an_unknown_citizen_is_refused_in_telegram(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, command: str
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say(command)
+        refusal = await wait_text(service, "There is no citizen", "the refusal")
+        assert "daniel, emma, rafael" in refusal
+        assert await session_count(service) == 0
+
+
+async def test_trigger_without_a_message_shows_the_usage(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger emma")
+        assert "Usage: /trigger" in await wait_text(service, "Usage", "the usage")
+        assert await session_count(service) == 0
+
+
+async def test_a_stranger_cannot_trigger(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger emma hello", user_id=STRANGER_ID)
+        await service.fake.wait_for(
+            lambda: texts(service.fake, STRANGER_ID), timeout=10, what="the refusal"
+        )
+        assert await session_count(service) == 0
+
+
+async def test_trigger_is_in_the_registered_commands(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        [call] = service.fake.calls_to("setMyCommands")
+        commands = call.params["commands"]
+        assert "trigger" in [c["command"] for c in commands]
+
+
+async def test_shutdown_fails_a_running_session_and_the_restart_reports_it(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, fake_claude: FakeClaude
+) -> None:
+    settings = citizen_settings()
+    async with citizen_service(settings, fake_telegram) as service:
+        service.say("/trigger daniel long job\nFAKE:child\nFAKE:sleep=60")
+        await wait_text(service, "session started", "the session to start")
+    async with service.db() as session:
+        [row] = (await session.scalars(select(CitizenSession))).all()
+    assert row.status == "failed" and "shut down" in (row.error or "")
+    # The failure notice was stored in the outbox; the next start delivers it.
+    async with citizen_service(settings, fake_telegram) as service:
+        await wait_text(service, "session failed", "the failure notice after the restart")
