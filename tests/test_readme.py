@@ -1,11 +1,18 @@
 """README.md works as written: its curl examples run under bash against the real service, its
 test command is what CI runs, and every API route has an example.
+
+A ```bash block with `curl ` in it is an example. It runs against the service of the README's
+run command: no environment at all (PORT only when 8000 is taken). A block right after a line
+`<!-- example env: NAME=value ... -->` needs that configuration, which its prose must say: it
+runs against a service started with those variables, and its shell has them too.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,23 +27,48 @@ README_PORT = 8000
 TOKEN = "readme-token-8a1f"
 
 
+@dataclass(frozen=True)
+class Example:
+    number: int
+    script: str
+    env: tuple[tuple[str, str], ...]
+
+
 def code_blocks(language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
 
 
-CURL_BLOCKS = [block for block in code_blocks("bash") if "curl " in block]
+def examples() -> list[Example]:
+    found = re.findall(
+        r"^(?:<!-- example env: ([^>]*?) -->\n)?```bash\n(.*?)^```",
+        README,
+        flags=re.MULTILINE | re.DOTALL,
+    )
+    return [
+        Example(number, script, tuple(_pair(item) for item in env.split()))
+        for number, (env, script) in enumerate(found, 1)
+        if "curl " in script
+    ]
 
 
-def curl_commands(block: str) -> list[str]:
-    """Each curl invocation of a block, its continuation lines joined."""
-    joined = re.sub(r"\\\n\s*", " ", block)
+def _pair(item: str) -> tuple[str, str]:
+    name, _, value = item.partition("=")
+    return name, value
+
+
+EXAMPLES = examples()
+
+
+def curl_commands(script: str) -> list[str]:
+    """Each curl invocation of a script, its continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", script)
     return re.findall(r"curl [^|\n)]*", joined)
 
 
 def test_the_readme_has_curl_examples_that_fail_loudly() -> None:
-    assert len(CURL_BLOCKS) >= 8
-    for block in CURL_BLOCKS:
-        for command in curl_commands(block):
+    assert len(EXAMPLES) >= 8
+    for example in EXAMPLES:
+        for command in curl_commands(example.script):
             # -f turns an HTTP error into a non-zero exit, so "exits 0" means "got a 2xx".
             assert re.match(r"curl -f", command), command
 
@@ -44,19 +76,16 @@ def test_the_readme_has_curl_examples_that_fail_loudly() -> None:
 def test_every_api_route_has_an_example() -> None:
     from web.app import api_endpoints
 
-    examples = set()
-    for block in CURL_BLOCKS:
-        for command in curl_commands(block):
+    seen = set()
+    for example in EXAMPLES:
+        for command in curl_commands(example.script):
             method = re.search(r"-X (\w+)", command)
             path = re.search(r"http://127\.0\.0\.1:8000(/[^\"' ?]*)", command)
             assert path is not None, command
-            examples.add((method.group(1) if method else "GET", path.group(1)))
+            seen.add((method.group(1) if method else "GET", path.group(1)))
 
     routes = {(e.method, e.path) for e in api_endpoints()} | {("GET", "/api/openapi.json")}
-    missing = {route for route in routes if not any(_covers(route, ex) for ex in examples)}
-    # Until a session can be queued with no configuration at all (a `scopelock trigger`
-    # that needs no WEBHOOK_SECRET), a fresh service has no session to fetch.
-    assert missing == {("GET", "/api/session/{session_id}")}
+    assert {route for route in routes if not any(_covers(route, ex) for ex in seen)} == set()
 
 
 def _covers(route: tuple[str, str], example: tuple[str, str]) -> bool:
@@ -74,26 +103,39 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 @pytest.mark.parametrize("api_token", [None, TOKEN], ids=["no-environment", "with-API_TOKEN"])
 def test_the_curl_examples_work_as_written(tmp_path: Path, api_token: str | None) -> None:
     """The run command's service (no environment; or with API_TOKEN, sent by the examples)."""
+    extra = {} if api_token is None else {"API_TOKEN": api_token}
+    run_examples([e for e in EXAMPLES if not e.env], extra, tmp_path)
+
+
+def test_the_examples_that_need_configuration_work_with_it(tmp_path: Path) -> None:
+    configured = [e for e in EXAMPLES if e.env]
+    assert configured, "the session examples need WEBHOOK_SECRET"
+    for number, env in enumerate(dict.fromkeys(e.env for e in configured)):
+        # No real citizen CLI is ever launched from a test; the session fails, and is still one.
+        extra = {**dict(env), "CLAUDE_BIN": "false"}
+        run_examples([e for e in configured if e.env == env], extra, tmp_path / str(number))
+
+
+def run_examples(chosen: list[Example], extra: dict[str, str], cwd: Path) -> None:
+    """Start the service in `cwd` with `extra`, then run each example there under bash."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    # The examples call `.venv/bin/scopelock` as a user in the clone would.
+    (cwd / ".venv").symlink_to(Path(sys.executable).parent.parent)
     port = README_PORT if port_is_free(README_PORT) else free_port()
-    server_env = clean_env() if port == README_PORT else clean_env(PORT=str(port))
-    shell_env = clean_env()
-    if api_token is not None:
-        server_env["API_TOKEN"] = shell_env["API_TOKEN"] = api_token
-    with ServiceProcess(
-        [str(venv_bin("scopelock"))], cwd=tmp_path, env=server_env, port=port
-    ) as service:
+    env = clean_env(**extra) if port == README_PORT else clean_env(PORT=str(port), **extra)
+    with ServiceProcess([str(venv_bin("scopelock"))], cwd=cwd, env=env, port=port) as service:
         service.wait_healthy()
-        for number, block in enumerate(CURL_BLOCKS, 1):
-            script = "set -eo pipefail\n" + block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        for example in chosen:
+            script = example.script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
             result = subprocess.run(
-                ["bash", "-c", script],
-                cwd=tmp_path,
-                env=shell_env,
+                ["bash", "-c", "set -eo pipefail\n" + script],
+                cwd=cwd,
+                env=env,
                 capture_output=True,
                 text=True,
                 timeout=60,
                 check=False,
             )
-            assert result.returncode == 0, f"example {number}:\n{block}\n{result.stderr}"
-            assert result.stdout.strip(), f"example {number} printed nothing"
-        assert service.stop() == 0
+            assert result.returncode == 0, f"example {example.number}:\n{script}\n{result.stderr}"
+            assert result.stdout.strip(), f"example {example.number} printed nothing"
+        assert service.stop() == 0, service.stderr
