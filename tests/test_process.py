@@ -48,13 +48,16 @@ def test_with_no_environment_it_serves_on_sqlite_and_stops_cleanly(
     ) as service:
         health = service.wait_healthy()
         status, created = service.request("POST", "/api/event/log", EVENT)
+        draft_status, draft = service.request("POST", "/api/draft/create", DRAFT)
         exit_code = service.stop(signum)
 
     assert health == {"status": "ok", "database": "ok", "telegram": "disabled"}
     assert status == 201, created
+    assert (draft_status, draft["status"], draft["telegram_sent"]) == (201, "pending", False)
     assert exit_code == 0, service.stderr
     with sqlite3.connect(tmp_path / "scopelock.db") as db:
-        assert db.execute("SELECT event FROM events").fetchall() == [(EVENT["event"],)]
+        events = {event for (event,) in db.execute("SELECT event FROM events")}
+    assert events == {EVENT["event"], "draft.created@1.0"}
     lines = service.log_lines
     assert len([line for line in lines if "Telegram is off" in line]) == 1, lines
     assert all(LOG_LINE.match(line) for line in lines), lines
