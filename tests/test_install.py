@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ def test_the_installed_wheel_runs_from_any_directory(tmp_path: Path) -> None:
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = tmp_path.glob("scopelock-*.whl")
+    # The prompts ship too: an installed service falls back to them (see citizens/directory.py).
+    prompts = {str(path.relative_to(source)) for path in source.glob("citizens/*/CLAUDE.md")}
+    assert prompts
+    assert prompts <= set(zipfile.ZipFile(wheel).namelist())
 
     venv = tmp_path / "venv"
     made = run_once(
