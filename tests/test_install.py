@@ -40,7 +40,8 @@ def test_the_installed_wheel_runs_from_any_directory(tmp_path: Path) -> None:
     # The prompts ship too: an installed service falls back to them (see citizens/directory.py).
     prompts = {str(path.relative_to(source)) for path in source.glob("citizens/*/CLAUDE.md")}
     assert prompts
-    assert prompts <= set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as archive:
+        assert prompts <= set(archive.namelist())
 
     venv = tmp_path / "venv"
     made = run_once(
