@@ -67,6 +67,25 @@ def test_with_no_environment_it_serves_on_sqlite_and_stops_cleanly(
 EVENT = {"event": "process.test@1.0", "payload": {"ok": True}}
 
 
+def test_a_dotenv_in_the_working_directory_configures_it(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / ".env").write_text(
+        f"PORT={port}\nAPI_TOKEN=dotenv-token-6e2d\nDATABASE_URL=sqlite:///./from-dotenv.db\n",
+        encoding="utf-8",
+    )
+    with ServiceProcess(command("scopelock"), cwd=tmp_path, env=clean_env(), port=port) as service:
+        service.wait_healthy()
+        refused, _ = service.request("GET", "/api/drafts")
+        allowed, _ = service.request(
+            "GET", "/api/drafts", headers={"Authorization": "Bearer dotenv-token-6e2d"}
+        )
+        assert service.stop() == 0
+
+    assert (refused, allowed) == (401, 200)
+    assert (tmp_path / "from-dotenv.db").exists()
+    assert not (tmp_path / "scopelock.db").exists()
+
+
 @pytest.mark.parametrize(
     ("launcher", "name", "value"),
     [
