@@ -104,6 +104,14 @@ class OutboxMessage(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # Finds a chat's older pending rows: only a chat's oldest pending row may be sent.
+        Index(
+            "ix_outbox_pending_chat",
+            "chat_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))

@@ -50,8 +50,9 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_ends(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
     async with db() as session, session.begin():
+        # Two chats: one chat's messages are claimed one at a time, in order.
         first = await outbox.enqueue(session=session, chat_id=1, text="a")
-        second = await outbox.enqueue(session=session, chat_id=1, text="b")
+        second = await outbox.enqueue(session=session, chat_id=2, text="b")
     async with db() as session, session.begin():
         claimed = await outbox.claim(session=session, worker="w1", lease=LEASE)
     assert [row.id for row in claimed] == [first, second]
@@ -81,7 +82,8 @@ async def test_concurrent_claims_never_share_a_row(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
     async with db() as session, session.begin():
-        ids = [await outbox.enqueue(session=session, chat_id=1, text=str(n)) for n in range(30)]
+        # One chat each: a chat's next message waits for its head to be sent.
+        ids = [await outbox.enqueue(session=session, chat_id=n, text=str(n)) for n in range(30)]
 
     async def claim_all(worker: str) -> list[int]:
         got: list[int] = []

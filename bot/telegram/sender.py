@@ -1,7 +1,9 @@
 """The outbox sender: delivers every queued operator message once, whatever Telegram does.
 
 Rows are claimed with a lease (see storage/repo/outbox.py), sent, and marked sent with
-Telegram's message id. 5xx answers, timeouts and connection errors are retried with
+Telegram's message id. Only a chat's oldest pending message can be claimed, so each chat gets
+its messages in the order they were queued, whichever path (a request's direct delivery, the
+sweep, another process) sends them. 5xx answers, timeouts and connection errors are retried with
 exponential backoff; a 429 pauses all sending for its `retry_after`; a 400/403 (a message
 Telegram will never take) is marked failed and logged. A send is never cancelled because a
 caller stopped waiting: when Telegram answers late, the answer is still recorded, so the
@@ -46,6 +48,8 @@ class OutboxSender:
         """The last attempt failed and something is still waiting: /health says degraded."""
         self._wake = asyncio.Event()
         self._paused_until = 0.0
+        self._held_back = False
+        """A direct delivery found an older message of its chat still pending."""
         self._sends: set[asyncio.Task[bool]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -148,7 +152,19 @@ class OutboxSender:
             rows = await outbox.claim(
                 session=session, worker=self.worker, lease=self._tuning.lease, outbox_id=outbox_id
             )
-        return bool(rows) and await self._send(rows[0])
+        if not rows:
+            # An older message of the chat is in flight or waits on a retry: the sweep sends
+            # this one after it.
+            self._held_back = True
+            self.kick()
+            return False
+        sent = await self._send(rows[0])
+        if sent and self._held_back:
+            # Messages queued behind this one while it was in flight can go now; the sweep
+            # may have looked (and found this one still claimed) before it was sent.
+            self._held_back = False
+            self.kick()
+        return sent
 
     async def _send(self, row: OutboxMessage) -> bool:
         assert row.id is not None

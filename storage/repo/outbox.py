@@ -5,6 +5,10 @@ own transaction; if that transaction rolls back, nothing is sent, and once it co
 message is sent even if Telegram is down right now or the process restarts. The sender
 claims due rows with a lease, so two processes on one PostgreSQL never send the same row at
 the same time (`FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway).
+
+Messages to one chat go out in the order they were queued: only a chat's oldest pending row
+(its head) can be claimed, so a newer message never overtakes one that waits on a retry, and
+the head's backoff holds back the whole chat.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, type_coerce, update
+from sqlalchemy import case, exists, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Draft, OutboxMessage
 from storage.types import UTCDateTime, utcnow
@@ -60,12 +65,23 @@ async def get(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
     return await session.get(OutboxMessage, outbox_id)
 
 
+def _is_chat_head() -> Any:
+    """The row is the oldest pending message of its chat: nothing queued earlier still waits."""
+    row, older = OutboxMessage, aliased(OutboxMessage)
+    return ~exists().where(
+        older.chat_id == row.chat_id,
+        older.status == "pending",
+        older.id < row.id,  # type: ignore[operator]
+    )
+
+
 def _claimable(now: datetime) -> Any:
     row = OutboxMessage
     return (
         (row.status == "pending")
         & (row.next_attempt_at <= now)
         & or_(row.claimed_until.is_(None), row.claimed_until < now)  # type: ignore[union-attr]
+        & _is_chat_head()
     )
 
 
@@ -77,10 +93,12 @@ async def claim(
     limit: int = 10,
     outbox_id: int | None = None,
 ) -> Sequence[OutboxMessage]:
-    """Claim up to `limit` due messages (or just `outbox_id`, if it is due), oldest first.
+    """Claim up to `limit` due chat heads (or just `outbox_id`, if it is one), oldest first.
 
-    A claimed row is this worker's until `lease` runs out; a worker that dies mid-send thus
-    only delays the message. Each claim counts as one attempt.
+    At most one row per chat: a chat's next message becomes claimable only once its head is
+    sent or given up, which keeps each chat's messages in the order they were queued. A
+    claimed row is this worker's until `lease` runs out; a worker that dies mid-send thus
+    only delays the message (and its chat). Each claim counts as one attempt.
     """
     now = utcnow()
     row = OutboxMessage
@@ -89,7 +107,8 @@ async def claim(
         .where(_claimable(now))
         .order_by(row.next_attempt_at, row.id)  # type: ignore[arg-type]
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        # Locks the candidate rows only; the head test reads the chat's older rows unlocked.
+        .with_for_update(skip_locked=True, of=row)
     )
     if outbox_id is not None:
         candidates = candidates.where(row.id == outbox_id)
@@ -182,14 +201,17 @@ async def release_claims(*, session: AsyncSession, worker: str) -> None:
 
 
 async def next_due_at(*, session: AsyncSession) -> datetime | None:
-    """When the earliest pending message becomes claimable (None: nothing is pending)."""
+    """When the earliest chat head becomes claimable (None: nothing is pending).
+
+    Rows behind a head are left out: they are due, yet wait for it.
+    """
     row = OutboxMessage
     claimable_at = case(
         (row.claimed_until > row.next_attempt_at, row.claimed_until),  # type: ignore[operator]
         else_=row.next_attempt_at,
     )
     earliest = type_coerce(func.min(claimable_at), UTCDateTime())
-    return await session.scalar(select(earliest).where(row.status == "pending"))
+    return await session.scalar(select(earliest).where(row.status == "pending", _is_chat_head()))
 
 
 async def count_pending(*, session: AsyncSession) -> int:

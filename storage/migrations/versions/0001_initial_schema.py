@@ -85,6 +85,13 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.create_index(
+        "ix_outbox_pending_chat",
+        "outbox",
+        ["chat_id", "id"],
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
 
     op.create_table(
         "pending_edits",

@@ -1,0 +1,106 @@
+"""The outbox keeps each chat's messages in the order they were queued, on both backends.
+
+Only a chat's oldest pending message (its head) can be claimed, by id or by a sweep; its
+retry delay holds back the chat; other chats are not held back; concurrent workers that send
+what they claim still hand Telegram each chat's messages in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repo import outbox
+from storage.types import utcnow
+
+pytestmark = pytest.mark.reliability
+
+LEASE = timedelta(seconds=30)
+
+
+async def _queue(db: async_sessionmaker[AsyncSession], *chats: int) -> list[int]:
+    async with db() as session, session.begin():
+        return [await outbox.enqueue(session=session, chat_id=chat, text="m") for chat in chats]
+
+
+async def _claim(
+    db: async_sessionmaker[AsyncSession], worker: str = "w", outbox_id: int | None = None
+) -> list[int]:
+    async with db() as session, session.begin():
+        rows = await outbox.claim(
+            session=session, worker=worker, lease=LEASE, limit=10, outbox_id=outbox_id
+        )
+    return [row.id or 0 for row in rows]
+
+
+async def test_only_the_oldest_pending_message_of_a_chat_can_be_claimed(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    first, second, third, other = await _queue(db, 1, 1, 1, 2)
+    # A direct delivery of a newer message must not overtake the head.
+    assert await _claim(db, outbox_id=second) == []
+    assert await _claim(db) == [first, other]
+    # The head is in flight: its chat waits, even by id.
+    assert await _claim(db, outbox_id=second) == []
+    assert await _claim(db) == []
+    async with db() as session, session.begin():
+        await outbox.mark_sent(session=session, outbox_id=first, message_id=1)
+    assert await _claim(db) == [second]
+    async with db() as session, session.begin():
+        # A message Telegram refuses for good stops holding back its chat.
+        await outbox.mark_failed(session=session, outbox_id=second, error="chat not found")
+    assert await _claim(db, outbox_id=third) == [third]
+
+
+async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    head, follower, other = await _queue(db, 1, 1, 2)
+    assert await _claim(db) == [head, other]
+    later = utcnow() + timedelta(minutes=5)
+    async with db() as session, session.begin():
+        await outbox.reschedule(
+            session=session, outbox_id=head, next_attempt_at=later, error="HTTP 500"
+        )
+        await outbox.mark_sent(session=session, outbox_id=other, message_id=2)
+    # The follower is due, yet waits for its head: the sender must not spin on it.
+    assert await _claim(db, outbox_id=follower) == []
+    assert await _claim(db) == []
+    async with db() as session:
+        due = await outbox.next_due_at(session=session)
+    assert due is not None and abs(due - later) < timedelta(milliseconds=1)
+
+
+async def test_concurrent_workers_send_each_chats_messages_in_order(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    chats = [1, 2, 3]
+    queued = await _queue(db, *(chats[n % 3] for n in range(36)))
+    chat_of = {outbox_id: chats[n % 3] for n, outbox_id in enumerate(queued)}
+    sent: list[int] = []
+    jitter = random.Random(5)
+
+    async def work(worker: str) -> None:
+        idle = 0
+        while idle < 5:
+            async with db() as session, session.begin():
+                rows = await outbox.claim(session=session, worker=worker, lease=LEASE, limit=1)
+            if not rows:
+                idle += 1
+                await asyncio.sleep(0.01)
+                continue
+            idle = 0
+            await asyncio.sleep(jitter.uniform(0, 0.02))  # sends take their time
+            sent.append(rows[0].id or 0)  # Telegram has it from here on
+            async with db() as session, session.begin():
+                await outbox.mark_sent(session=session, outbox_id=rows[0].id or 0, message_id=1)
+
+    await asyncio.gather(*(work(f"w{n}") for n in range(4)))
+    assert sorted(sent) == queued  # each once
+    for chat in chats:
+        in_chat = [outbox_id for outbox_id in sent if chat_of[outbox_id] == chat]
+        assert in_chat == sorted(in_chat)
