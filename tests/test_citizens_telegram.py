@@ -241,3 +241,20 @@ async def test_shutdown_fails_a_running_session_and_the_restart_reports_it(
     # The failure notice was stored in the outbox; the next start delivers it.
     async with citizen_service(settings, fake_telegram) as service:
         await wait_text(service, "session failed", "the failure notice after the restart")
+
+
+async def test_a_missing_cli_fails_the_session_clearly_and_the_service_goes_on(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = citizen_settings(claude_bin=str(tmp_path / "no-claude-here"))
+    async with citizen_service(settings, fake_telegram) as service:
+        service.say("/trigger emma scan")
+        failed = await wait_text(service, "session failed", "the failure notice")
+        assert "was not found (check CLAUDE_BIN)" in failed
+        assert (await service.health())["status"] == "ok"
+        service.say("/trigger emma scan again")
+        await service.fake.wait_for(
+            lambda: sum("session failed" in t for t in texts(service.fake)) == 2,
+            timeout=30,
+            what="the second session to fail too",
+        )
