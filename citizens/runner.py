@@ -54,7 +54,7 @@ class SessionRunner:
         self._poll_interval_s = poll_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
         self._stale_after = timedelta(seconds=stale_after_s)
-        self._host = socket.gethostname()
+        self._host = socket.gethostname()[:60]  # claimed_by holds 100 characters
         self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()

@@ -329,6 +329,13 @@ async def test_a_signed_but_invalid_body_stores_nothing(
     assert await counts(db) == (0, 0, 0)
 
 
+async def test_a_body_over_1_mib_is_413_and_stores_nothing(hooks: TestClient, db: Db) -> None:
+    body = json.dumps({"message": "x" * (1024 * 1024)}).encode()
+    response = await hooks.post("/webhook/trigger/emma", data=body, headers=signed(body))
+    assert response.status == 413
+    assert await counts(db) == (0, 0, 0)
+
+
 async def test_zapier_blank_optional_fields_mean_absent(hooks: TestClient, db: Db) -> None:
     body = upwork_body(job_title="", job_link=" ", zap_meta={"id": 1})
     response = await hooks.post(UPWORK, data=body, headers=signed(body))
