@@ -12,12 +12,12 @@ from bench.runner import Options, log, run
 
 FULL = {
     "sizes": (10_000, 100_000, 1_000_000),
-    "rounds": 3,
-    "seconds": 5,
+    "rounds": 5,
+    "seconds": 3,
     "warmup": 2,
     "notifications": 200,
 }
-QUICK = {"sizes": (10_000, 100_000), "rounds": 2, "seconds": 2, "warmup": 1, "notifications": 50}
+QUICK = {"sizes": (10_000, 100_000), "rounds": 3, "seconds": 2, "warmup": 1, "notifications": 50}
 
 
 def main() -> None:

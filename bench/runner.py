@@ -198,9 +198,14 @@ async def run(options: Options) -> Report:
             await bench.event_queries(url)
             await bench.writes_and_reads(url)
             if bench.selected(NOTIFICATION):
+                count = options.notifications
                 report.notify_p50_ms, report.notify_p99_ms = await notification_latency(
-                    service.base_url, TOKEN, telegram, options.notifications
+                    service.base_url, TOKEN, telegram, count
                 )
+                (
+                    report.ceiling_notify_p50_ms,
+                    report.ceiling_notify_p99_ms,
+                ) = await notification_latency(ceiling.base_url, TOKEN, telegram, count)
                 log(f"{NOTIFICATION}: p50 {report.notify_p50_ms:.1f} ms")
             report.peak_rss_mb = service.peak_rss_mb()
         finally:
