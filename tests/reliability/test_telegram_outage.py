@@ -10,19 +10,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
+import aiohttp
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
+from storage.engine import create_engine
+from storage.models import Draft, OutboxMessage
+from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
+from tests.reliability.service_runs import AUTH, ServiceRun, post, service_env
 from tests.reliability.telegram_faults import (
     BURST,
     FAULTS,
     apply_fault,
     cards_in_order,
+    collapse_repeats,
     failed_sends,
 )
-from tests.telegram_support import Service, free_port, running_service
+from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
@@ -66,3 +75,86 @@ async def test_a_burst_during_a_telegram_outage_arrives_complete_once_and_in_ord
     figures["telegram outage: drafts posted during faults"] += BURST
     figures["telegram outage: failed sendMessage answers survived"] += failed_sends(fake_telegram)
     figures["telegram outage: faults survived"] += FAULTS
+
+
+KILL_AT = 25
+"""The burst position after which the service is killed (`kill -9`) with a send in flight."""
+
+
+async def test_a_kill_during_the_burst_loses_no_card_and_repeats_at_most_the_one_in_flight(
+    settings: Settings,
+    fake_telegram: FakeTelegram,
+    tmp_path: Path,
+    figures: Counter[str],
+) -> None:
+    env = service_env(
+        DATABASE_URL=settings.database_url,
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_CHAT_ID=str(OPERATOR_ID),
+        TELEGRAM_API_BASE_URL=fake_telegram.base_url,
+    )
+    service = ServiceRun(env, tmp_path, free_port())
+    created: list[str] = []
+    engine = create_engine(settings.database_url)
+    async with aiohttp.ClientSession(headers=AUTH) as http:
+        try:
+            await service.start(http)
+            for position in range(KILL_AT):
+                await apply_fault(fake_telegram, position)
+                created.append(await _post_draft(http, service, position))
+            # Telegram takes the next card but answers late: the process dies before it hears.
+            fake_telegram.slow(2.0, method="sendMessage")
+            taken = len(fake_telegram.sent_messages())
+            created.append(await _post_draft(http, service, KILL_AT))
+            await fake_telegram.wait_for(
+                lambda: len(fake_telegram.sent_messages()) > taken,
+                what="a card in flight",
+            )
+            service.kill()
+            in_flight = cards_in_order(fake_telegram)[-1]
+            fake_telegram.slow(0)
+
+            await service.start(http)
+            for position in range(KILL_AT + 1, BURST):
+                await apply_fault(fake_telegram, position)
+                created.append(await _post_draft(http, service, position))
+            await fake_telegram.accept_connections()
+            await fake_telegram.wait_for(
+                lambda: _all_sent(engine, created),
+                timeout=DRAIN_TIMEOUT_S,
+                what="every card sent after the restart",
+            )
+        finally:
+            service.close()
+            await engine.dispose()
+
+    cards = cards_in_order(fake_telegram)
+    position = {draft_id: n for n, draft_id in enumerate(created)}
+    assert [position[d] for d in collapse_repeats(cards)] == list(range(BURST))
+    # Telegram had the card in flight, the database never heard: that one, and only it, twice.
+    assert Counter(cards) - Counter(created) == Counter({in_flight: 1})
+    figures["telegram outage: drafts posted during faults"] += BURST
+    figures["telegram outage: failed sendMessage answers survived"] += failed_sends(fake_telegram)
+    figures["telegram outage: faults survived"] += FAULTS + 1  # and the kill -9
+
+
+async def _post_draft(http: aiohttp.ClientSession, service: ServiceRun, position: int) -> str:
+    body = DRAFT | {"client": f"Client {position}"}
+    key = {"Idempotency-Key": f"burst-{position}"}
+    status, answer = await post(http, f"{service.url}/api/draft/create", body, headers=key)
+    assert status == 201, answer
+    return str(answer["draft_id"])
+
+
+async def _all_sent(engine: AsyncEngine, draft_ids: list[str]) -> bool:
+    """Every draft has its card's message id and no outbox row is pending (read directly)."""
+    async with engine.connect() as connection:
+        pending = await connection.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+        )
+        recorded = await connection.scalar(
+            select(func.count()).select_from(Draft).where(Draft.telegram_message_id.is_not(None))  # type: ignore[union-attr]
+        )
+    return pending == 0 and recorded == len(draft_ids)
