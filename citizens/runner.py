@@ -15,8 +15,9 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot.settings import Settings
 from citizens.directory import citizen_dir, citizens_root
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_CHARS = 4000
 ERROR_TAIL_CHARS = 2000
+RECORD_RETRY_S = 60
 # Secrets of the service that a citizen (an agent reading untrusted text) has no use for.
 WITHHELD_ENV = ("WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "DATABASE_URL")
 # Runner tokens alive in this process: with several runners in one process (tests), a claim
@@ -203,7 +205,28 @@ class SessionRunner:
         return env
 
     async def _record(self, row: CitizenSession, result: ProcessResult) -> None:
+        """Write how the session ended; a database blip is waited out rather than losing the
+        exit code (if it lasts, the reaper records the session failed without it)."""
         status, error = _outcome(result, self._settings.citizen_timeout_s)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(DBAPIError),
+            stop=stop_after_delay(RECORD_RETRY_S),
+            wait=wait_exponential(multiplier=0.5, max=5),
+            before_sleep=lambda state: log.warning(
+                "session %s: recording its end failed (%s); retrying",
+                row.id,
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                await self._write_end(row, status, result, error)
+        self._kick()
+        log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, result.exit_code)
+
+    async def _write_end(
+        self, row: CitizenSession, status: str, result: ProcessResult, error: str | None
+    ) -> None:
         async with self._db() as session, session.begin():
             ended = await session_queue.finish(
                 session=session,
@@ -215,8 +238,6 @@ class SessionRunner:
             )
             if ended is not None:
                 await self._notices.finished(session=session, row=ended)
-        self._kick()
-        log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, result.exit_code)
 
 
 def _outcome(result: ProcessResult, timeout_s: float) -> tuple[str, str | None]:

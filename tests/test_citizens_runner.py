@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
@@ -290,3 +291,48 @@ async def test_no_notice_is_kept_while_telegram_is_off(
     await start_runner(runner_settings, chat_id=7, telegram=False)
     assert (await wait_finished(db, await enqueue(db, "emma", "hi", chat_id=5))).exit_code == 0
     assert await outbox_texts(db) == []
+
+
+async def test_the_end_of_a_session_is_recorded_once_the_database_takes_writes_again(
+    db: Db,
+    runner_settings: Settings,
+    start_runner: Any,
+    backend: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with db() as session, session.begin():
+        for statement in _refuse_completion(backend):
+            await session.execute(text(statement))
+    await start_runner(runner_settings)
+    session_id = await enqueue(db, "emma", "finish while the database refuses")
+    await wait_for(
+        lambda: _async(any("recording its end failed" in m for m in caplog.messages)),
+        "a refused attempt to record the end",
+    )
+    assert (await session_row(db, session_id)).status == "running"
+
+    async with db() as session, session.begin():
+        await session.execute(text(_drop_refusal(backend)))
+
+    row = await wait_finished(db, session_id)
+    assert (row.status, row.exit_code) == ("completed", 0)
+
+
+def _refuse_completion(backend: str) -> list[str]:
+    if backend == "sqlite":
+        return [
+            "CREATE TRIGGER refuse_completion BEFORE UPDATE OF status ON sessions "
+            "WHEN NEW.status = 'completed' BEGIN SELECT RAISE(ABORT, 'read-only, say'); END"
+        ]
+    return [
+        "CREATE FUNCTION refuse_completion() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'read-only, say'; END $$",
+        "CREATE TRIGGER refuse_completion BEFORE UPDATE ON sessions FOR EACH ROW "
+        "WHEN (NEW.status = 'completed') EXECUTE FUNCTION refuse_completion()",
+    ]
+
+
+def _drop_refusal(backend: str) -> str:
+    if backend == "sqlite":
+        return "DROP TRIGGER refuse_completion"
+    return "DROP TRIGGER refuse_completion ON sessions"
