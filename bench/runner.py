@@ -21,6 +21,7 @@ from bench import processes
 from bench.database import EVENT_INTERVAL, fresh_database, seed_events
 from bench.load import Load, Run, require_wrk, run_wrk
 from bench.notify import Telegram, notification_latency
+from bench.plans import explain_event_queries
 from bench.report import Report, Result
 from bench.scenarios import (
     EVENT_QUERY_NAMES,
@@ -84,6 +85,8 @@ class Bench:
             started = time.monotonic()
             added = await seed_events(url, size, origin=origin)
             log(f"seeded {added} events (now {size}) in {time.monotonic() - started:.1f} s")
+            for line in await explain_event_queries(url, size, RESULTS_DIR):
+                log(f"plan: {line}")
             for scenario in await event_query_scenarios(url, size):
                 if self.selected(scenario.name):
                     await same_answers(scenario.load, self.service, self.ceiling)

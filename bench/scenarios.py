@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench.database import EVENT_MIX
+from bench.database import EVENT_MIX, RARE_OLD_EVENT
 from bench.load import Load
 from web.pagination import id_cursor
 
@@ -90,7 +90,8 @@ async def event_query_scenarios(url: str, size: int) -> list[Scenario]:
     finally:
         await connection.close()
     rng = random.Random(size)
-    by_event = tuple(f"/api/events?event={name}&limit={PAGE}" for name, _ in EVENT_MIX)
+    names = [*(name for name, _ in EVENT_MIX), RARE_OLD_EVENT]
+    by_event = tuple(f"/api/events?event={name}&limit={PAGE}" for name in names)
     since = tuple(
         f"/api/events?since={_iso(newest - SINCE_REACH * rng.random())}&limit={PAGE}"
         for _ in range(PATHS_PER_SCENARIO)

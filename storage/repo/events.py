@@ -68,32 +68,35 @@ async def list_page(
     *, session: AsyncSession, where: EventFilter, limit: int, before_id: int | None = None
 ) -> list[EventRow]:
     """Newest first; `before_id` is the keyset cursor (the last id of the previous page)."""
-    match, params = _page_params(where, limit, before_id)
-    query = _page_query(
-        before_id is not None, where.since is not None, where.until is not None, match
-    )
-    return [EventRow(*row) for row in await session.execute(query, params)]
+    statement, params = page_statement(where, limit, before_id)
+    return [EventRow(*row) for row in await session.execute(statement, params)]
 
 
 async def page(
     *, hot: HotPath, where: EventFilter, limit: int, before_id: int | None = None
 ) -> list[EventRow]:
     """`list_page` as a statement of its own, for the API."""
-    match, params = _page_params(where, limit, before_id)
-    statement = _hot_page_query(
-        before_id is not None, where.since is not None, where.until is not None, match
-    )
-    return [EventRow(*row) for row in await hot.fetch(statement, params)]
+    shape, params = _shape_and_params(where, limit, before_id)
+    return [EventRow(*row) for row in await hot.fetch(_hot_page_query(*shape), params)]
 
 
-def _page_params(
+def page_statement(
+    where: EventFilter, limit: int, before_id: int | None = None
+) -> tuple[Select[tuple[int, str, datetime, dict[str, Any]]], dict[str, Any]]:
+    """The statement of a page and its parameters (query-plan checks explain it)."""
+    shape, params = _shape_and_params(where, limit, before_id)
+    return _page_query(*shape), params
+
+
+def _shape_and_params(
     where: EventFilter, limit: int, before_id: int | None
-) -> tuple[Match, dict[str, Any]]:
+) -> tuple[tuple[bool, bool, bool, Match], dict[str, Any]]:
     name, match = where.name, None
     if name is not None:
         match = "exact"
         if name.endswith("*"):
             name, match = name[:-1].translate(_LIKE_ESCAPES) + "%", "prefix"
+    shape = (before_id is not None, where.since is not None, where.until is not None, match)
     params = {
         "limit": limit,
         "before_id": before_id,
@@ -101,7 +104,7 @@ def _page_params(
         "until": where.until,
         "name": name,
     }
-    return match, params
+    return shape, params
 
 
 @functools.cache
