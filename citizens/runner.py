@@ -126,6 +126,8 @@ class SessionRunner:
     async def _loop(self) -> None:
         last_beat = asyncio.get_running_loop().time()
         while not self._stop.is_set():
+            # Cleared before the work, so a wake during it leads to another round at once.
+            self._wake.clear()
             try:
                 await self._claim_all()
                 now = asyncio.get_running_loop().time()
@@ -137,7 +139,6 @@ class SessionRunner:
                 log.exception("citizen runner: cycle failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
-            self._wake.clear()
 
     async def _beat(self) -> None:
         async with self._db() as session, session.begin():
