@@ -38,7 +38,9 @@ class MessageStore:
             "text": check_message_text(params.get("text"), params.get("parse_mode")),
         }
         markup = check_reply_markup(params.get("reply_markup"))
-        if markup is not None:
+        # A Message carries only an inline keyboard: a ForceReply or a reply keyboard acts on
+        # the client and is not echoed (PTB could not parse it as InlineKeyboardMarkup).
+        if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         self._next_id += 1
         self.messages[(chat_id, message["message_id"])] = message
