@@ -104,11 +104,8 @@ class SessionRunner:
         return failed
 
     def _kick(self) -> None:
-        """Wake the outbox sender, unless the service is stopping: the notice is stored and
-        goes out at the next start, and a sender woken just before it is stopped would be
-        cut off in the middle of its work."""
-        if not self._stop.is_set():
-            self._notices.kick()
+        """Wake the outbox sender: the notice was stored with the change it reports."""
+        self._notices.kick()
 
     def _is_abandoned(self, row: CitizenSession, *, older_than: datetime) -> bool:
         host, _, rest = (row.claimed_by or "").partition(":")

@@ -52,6 +52,7 @@ class OutboxSender:
         """A direct delivery found an older message of its chat still pending."""
         self._sends: set[asyncio.Task[bool]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -65,16 +66,23 @@ class OutboxSender:
 
         The send goes on after the wait ends; the sender records its outcome either way.
         """
-        if self._paused():
+        if self._paused() or self._stopping:
             return False
         task = self._spawn(self._claim_and_send(outbox_id))
         done, _ = await asyncio.wait({task}, timeout=self._tuning.deliver_wait_s)
         return task in done and not task.cancelled() and task.exception() is None and task.result()
 
     async def stop(self) -> None:
-        """Stop sweeping; let sends in flight finish briefly; hand back unfinished claims."""
+        """Stop sweeping; let sends in flight finish briefly; hand back unfinished claims.
+
+        The sweep is asked to stop, not cancelled: a task cancelled inside a transaction can
+        leave SQLite's write lock held, and the shutdown would then hang on it.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
+            await asyncio.wait({self._loop_task}, timeout=self._tuning.shutdown_grace_s)
+            self._loop_task.cancel()  # only if the sweep is still stuck after the grace
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._sends:
             await asyncio.wait(set(self._sends), timeout=self._tuning.shutdown_grace_s)
@@ -91,7 +99,7 @@ class OutboxSender:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             # Cleared before the sweep, so a kick during the sweep leads to another one.
             self._wake.clear()
             try:
@@ -112,7 +120,7 @@ class OutboxSender:
         One row per claim keeps each lease as long as one send can take: a batch claimed at
         once could see its last rows' leases run out behind slow sends and be sent twice.
         """
-        while not self._paused():
+        while not self._paused() and not self._stopping:
             async with self._db() as session, session.begin():
                 rows = await outbox.claim(
                     session=session, worker=self.worker, lease=self._tuning.lease, limit=1
