@@ -3,17 +3,22 @@ time from posting a draft to the fake Bot API receiving its notification."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
 
 import aiohttp
+import asyncpg
 
 from bench.scenarios import DRAFT_BODY
 from tests.fake_telegram import Call, FakeTelegram
 
 BOT_TOKEN = "123456:bench-bot-token"
 CHAT_ID = 4242
+CEILING_CHAT_ID = 4243
+"""The ceiling's cards go to a chat of their own, so neither side's queue holds up the other's."""
+DRAIN_POLL_S = 0.05
 WAIT_FOR_CARD_S = 10.0
 
 
@@ -50,6 +55,22 @@ class Telegram:
             if call.method == "sendMessage" and call.ok and draft_id in str(call.params):
                 return call
         return None
+
+
+async def wait_until_delivered(url: str, chat_id: int, timeout_s: float) -> float:
+    """Seconds until no card for `chat_id` waits in the outbox: queued cards are sent."""
+    started = time.monotonic()
+    connection = await asyncpg.connect(url)
+    try:
+        while await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE chat_id = $1 AND status = 'pending'", chat_id
+        ):
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"cards for chat {chat_id} still unsent after {timeout_s} s")
+            await asyncio.sleep(DRAIN_POLL_S)
+    finally:
+        await connection.close()
+    return time.monotonic() - started
 
 
 async def notification_latency(

@@ -11,7 +11,7 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,14 @@ import aiohttp
 from bench import processes
 from bench.database import EVENT_INTERVAL, fresh_database, seed_events
 from bench.load import Load, Run, require_wrk, run_wrk
-from bench.notify import Telegram, notification_latency
+from bench.notify import (
+    CEILING_CHAT_ID,
+    CHAT_ID,
+    DRAIN_POLL_S,
+    Telegram,
+    notification_latency,
+    wait_until_delivered,
+)
 from bench.plans import explain_event_queries
 from bench.report import Report, Result
 from bench.scenarios import (
@@ -35,6 +42,7 @@ from bench.scenarios import (
 TOKEN = "bench-api-token-3c1d0e"
 RESULTS_DIR = Path(__file__).parent / "results"
 NOTIFICATION = "draft created → notification received"
+DRAIN_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,13 @@ class Bench:
 
     def __init__(
         self,
+        url: str,
         options: Options,
         service: processes.Server,
         ceiling: processes.Server,
         report: Report,
     ) -> None:
+        self.url = url
         self.options = options
         self.service = service
         self.ceiling = ceiling
@@ -103,6 +113,16 @@ class Bench:
             await same_answers(scenario.load, self.service, self.ceiling)
             await self.measure(scenario)
 
+    async def drain(self, target: processes.Server, scenario: Scenario) -> float:
+        """Wait for `target`'s queued cards to reach the fake Bot API; how long that took."""
+        if not scenario.notifies:
+            return 0.0
+        chat_id = CHAT_ID if target is self.service else CEILING_CHAT_ID
+        drain_s = await wait_until_delivered(self.url, chat_id, DRAIN_TIMEOUT_S)
+        if drain_s > DRAIN_POLL_S:
+            log(f"{target.name}: the last cards reached Telegram {drain_s:.1f} s after the load")
+        return drain_s
+
     async def load(self, target: processes.Server, scenario: Scenario, seconds: int) -> Run:
         load = scenario.load
         path = load.first_path if load.paths else scenario.name.split()[1]
@@ -115,15 +135,19 @@ class Bench:
         sides = {self.service.name: result.service, self.ceiling.name: result.ceiling}
         for target in (self.service, self.ceiling):
             await self.load(target, scenario, options.warmup_seconds)
+            await self.drain(target, scenario)
         for round_no in range(options.rounds):
             pair = (self.service, self.ceiling)
             for target in pair if round_no % 2 == 0 else reversed(pair):
                 profiler = None
                 if options.profile and target is self.service and round_no == 0:
                     profiler = await start_profiler(target.pid, scenario.label, options.seconds)
-                sides[target.name].runs.append(await self.load(target, scenario, options.seconds))
+                run = await self.load(target, scenario, options.seconds)
                 if profiler is not None:
                     await profiler.wait()
+                # Cards still queued when the load stops are part of the round's work.
+                drain_s = await self.drain(target, scenario)
+                sides[target.name].runs.append(replace(run, seconds=run.seconds + drain_s))
         log(
             f"{scenario.label}: service {result.service.rps:.0f} req/s, "
             f"ceiling {result.ceiling.rps:.0f} req/s ({result.ratio:.0%}), "
@@ -197,7 +221,7 @@ async def run(options: Options) -> Report:
         try:
             await service.start(workdir)
             await ceiling.start(workdir)
-            bench = Bench(options, service, ceiling, report)
+            bench = Bench(url, options, service, ceiling, report)
             await bench.event_queries(url)
             await bench.writes_and_reads(url)
             if bench.selected(NOTIFICATION):
