@@ -63,8 +63,16 @@ async def test_drafts_lists_pending_drafts_with_their_buttons_a_page_at_a_time(
 
         page = await reply_to(service, "/drafts", count=6)
         assert [_draft_of(m) for m in page[:5]] == pending[:5]
-        assert page[5]["text"] == "Showed 1–5 of 6 pending drafts."
+        assert page[5]["text"] == "1 more pending draft."
         [[more]] = page[5]["reply_markup"]["inline_keyboard"]
+
+        # A listed card's buttons decide like the original card's; and deciding a draft of
+        # the first page before asking for the next skips nothing (pages are keyset pages).
+        listed = page[0]
+        tap = callback_query_update(f"reject:{pending[0]}", message_id=listed["message_id"])
+        fake_telegram.inject_update(tap)
+        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "❌ Rejected"
+        assert (await service.draft(pending[0])).status == "rejected"
 
         before = len(fake_telegram.delivered())
         more_tap = callback_query_update(more["callback_data"], message_id=page[5]["message_id"])
@@ -78,13 +86,6 @@ async def test_drafts_lists_pending_drafts_with_their_buttons_a_page_at_a_time(
             )
         )
         assert [_draft_of(m) for m in rest] == pending[5:]
-
-        # A listed card's buttons decide like the original card's.
-        listed = page[0]
-        tap = callback_query_update(f"reject:{pending[0]}", message_id=listed["message_id"])
-        fake_telegram.inject_update(tap)
-        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "❌ Rejected"
-        assert (await service.draft(pending[0])).status == "rejected"
 
 
 def _draft_of(message: dict[str, Any]) -> str:

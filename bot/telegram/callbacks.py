@@ -1,7 +1,7 @@
 """Callback data of inline buttons, built and parsed here and nowhere else.
 
 The draft buttons carry `approve:<draft_id>`, `edit:<draft_id>` and `reject:<draft_id>` (the
-contract); the "more drafts" button of `/drafts` carries `drafts:<offset>`.
+contract); the "more drafts" button of `/drafts` carries `drafts:<id of the last draft shown>`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ DECISIONS = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
 
 DECISION_PATTERN = rf"^({Action.APPROVE}|{Action.REJECT}):"
 EDIT_PATTERN = rf"^{Action.EDIT}:"
-MORE_DRAFTS_PATTERN = rf"^{Action.MORE_DRAFTS}:\d+$"
+MORE_DRAFTS_PATTERN = rf"^{Action.MORE_DRAFTS}:[0-9a-f-]{{36}}$"
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ def draft_keyboard(draft_id: str) -> dict[str, Any]:
     return draft_markup(draft_id).to_dict()
 
 
-def more_drafts_markup(offset: int) -> InlineKeyboardMarkup:
-    button = InlineKeyboardButton("More drafts ▶", callback_data=build(Action.MORE_DRAFTS, offset))
+def more_drafts_markup(last_draft_id: str) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(
+        "More drafts ▶", callback_data=build(Action.MORE_DRAFTS, last_draft_id)
+    )
     return InlineKeyboardMarkup([[button]])

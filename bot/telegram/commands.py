@@ -14,7 +14,6 @@ from storage.repo import drafts, events, leads, outbox
 from storage.repo.events import EventFilter
 
 DRAFTS_PAGE = 5
-MAX_OFFSET = 1_000_000
 RECENT = 10
 EVENT_PREFIX = re.compile(r"^[a-z0-9_.@]{1,49}\*?$")
 
@@ -49,7 +48,7 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def list_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/drafts: the first page of pending drafts."""
     assert update.effective_chat is not None
-    await _send_drafts_page(context, update.effective_chat.id, 0)
+    await _send_drafts_page(context, update.effective_chat.id, None)
 
 
 async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -58,18 +57,21 @@ async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert query is not None and chat is not None
     parsed = callbacks.parse(query.data)
     await query.answer()
-    offset = min(int(parsed.value), MAX_OFFSET) if parsed else 0
-    await _send_drafts_page(context, chat.id, offset)
+    await _send_drafts_page(context, chat.id, parsed.value if parsed else None)
 
 
-async def _send_drafts_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, offset: int) -> None:
+async def _send_drafts_page(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, after_id: str | None
+) -> None:
     """Queue the page's cards, then the "more" button, through the outbox.
 
     Several messages in a row can meet Telegram's flood limits; the outbox sends them in
     order and waits out a 429 instead of losing the rest of the page.
     """
     async with deps(context).db() as session, session.begin():
-        page, total = await drafts.pending_page(session=session, offset=offset, limit=DRAFTS_PAGE)
+        page, remaining = await drafts.pending_page(
+            session=session, after_id=after_id, limit=DRAFTS_PAGE
+        )
         for draft in page:
             await outbox.enqueue(
                 session=session,
@@ -77,13 +79,12 @@ async def _send_drafts_page(context: ContextTypes.DEFAULT_TYPE, chat_id: int, of
                 text=render.draft_card(draft, title="Pending draft"),
                 reply_markup=callbacks.draft_keyboard(draft.id),
             )
-        shown = offset + len(page)
-        if page and shown < total:
+        if remaining:
             await outbox.enqueue(
                 session=session,
                 chat_id=chat_id,
-                text=f"Showed {offset + 1}–{shown} of {total} pending drafts.",
-                reply_markup=callbacks.more_drafts_markup(shown).to_dict(),
+                text=f"{remaining} more pending draft{'s' if remaining > 1 else ''}.",
+                reply_markup=callbacks.more_drafts_markup(page[-1].id).to_dict(),
             )
     if not page:
         await context.bot.send_message(chat_id, "No pending drafts. 🎉")

@@ -95,16 +95,34 @@ async def replace_text(*, session: AsyncSession, draft_id: str, text: str) -> st
 
 
 async def pending_page(
-    *, session: AsyncSession, offset: int, limit: int
+    *, session: AsyncSession, after_id: str | None, limit: int
 ) -> tuple[Sequence[Draft], int]:
-    """Pending drafts, newest first, for paging in chat; and how many are pending in all."""
+    """Pending drafts, newest first, after draft `after_id` (keyset: a draft decided between
+    pages shifts nothing); and how many pending drafts come after this page."""
     pending = Draft.status == "pending"
-    total = await session.scalar(select(func.count()).select_from(Draft).where(pending))
-    rows = await session.scalars(
-        select(Draft)
-        .where(pending)
-        .order_by(Draft.created_at.desc(), Draft.id.desc())  # type: ignore[attr-defined]
-        .offset(offset)
-        .limit(limit)
-    )
-    return rows.all(), int(total or 0)
+    after = await session.get(Draft, after_id) if after_id is not None else None
+    if after is not None:
+        pending = pending & older_than(Draft.created_at, Draft.id, (after.created_at, after.id))
+    rows = (
+        await session.scalars(
+            select(Draft)
+            .where(pending)
+            .order_by(Draft.created_at.desc(), Draft.id.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        )
+    ).all()
+    remaining = 0
+    if len(rows) == limit:
+        last = rows[-1]
+        remaining = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Draft)
+                .where(
+                    Draft.status == "pending",
+                    older_than(Draft.created_at, Draft.id, (last.created_at, last.id)),
+                )
+            )
+            or 0
+        )
+    return rows, remaining
