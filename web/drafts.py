@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from storage.repo import drafts, events, idempotency
-from web.endpoints import Endpoint, HeaderParam, json_response
+from web.endpoints import Endpoint, HeaderParam, json_response, token_header
 from web.errors import ApiError
 from web.keys import DB, HOT, NOTIFIER
 from web.pagination import decode_time_cursor, time_cursor
@@ -23,11 +23,10 @@ from web.schemas import (
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY = 255
 
 
 async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
-    key = _idempotency_key(request)
+    key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
     request_hash = "" if key is None else _request_hash(body)
     try:
         created, outbox_id = await _store_draft(request, body, key, request_hash)
@@ -90,20 +89,6 @@ async def _store_draft(
 def _request_hash(body: DraftCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ApiError(
-            422,
-            "validation_error",
-            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.",
-            [{"field": IDEMPOTENCY_HEADER, "message": "invalid idempotency key"}],
-        )
-    return key
 
 
 async def get_draft(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from web.errors import ApiError
 Security = Literal["bearer", "webhook_hmac", "telegram_secret"] | None
 EndpointHandler = Callable[..., Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+MAX_TOKEN_HEADER = 255
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,18 @@ def validation_error(error: ValidationError, *, status: int, code: str) -> ApiEr
 def add_endpoints(app: web.Application, endpoints: list[Endpoint]) -> None:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.as_aiohttp_handler())
+
+
+def token_header(request: web.Request, name: str, *, meaning: str) -> str | None:
+    """An optional key-like header (1-255 printable characters), or a 422 naming it."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not value.strip() or len(value) > MAX_TOKEN_HEADER or not value.isprintable():
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{name} must be 1-{MAX_TOKEN_HEADER} printable characters.",
+            [{"field": name, "message": f"invalid {meaning}"}],
+        )
+    return value

@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
 from storage.repo import events, session_queue, webhook_deliveries
-from web.endpoints import Endpoint, HeaderParam, json_response, parse_body, read_json_body
+from web.endpoints import (
+    Endpoint,
+    HeaderParam,
+    json_response,
+    parse_body,
+    read_json_body,
+    token_header,
+)
 from web.errors import ApiError
 from web.keys import DB, RUNNER, SETTINGS
 from web.schemas import TEXT_PATTERN, Bounded
@@ -141,7 +148,7 @@ async def _launch(
     prompt: str,
     received: dict[str, Any] | None,
 ) -> web.Response:
-    webhook_id = _webhook_id(request)
+    webhook_id = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
     body_hash = hashlib.sha256(request.path.encode() + b"\n" + raw).hexdigest()
     session_id: str | None = None
     try:
@@ -184,20 +191,6 @@ async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> boo
         return await webhook_deliveries.seen(
             session=session, webhook_id=webhook_id, body_hash=body_hash
         )
-
-
-def _webhook_id(request: web.Request) -> str | None:
-    value = request.headers.get(WEBHOOK_ID_HEADER)
-    if value is None:
-        return None
-    if not value.strip() or len(value) > 255 or not value.isprintable():
-        raise ApiError(
-            422,
-            "validation_error",
-            f"{WEBHOOK_ID_HEADER} must be 1-255 printable characters.",
-            [{"field": WEBHOOK_ID_HEADER, "message": "invalid delivery id"}],
-        )
-    return value
 
 
 _SIGNED_HEADERS = (
