@@ -6,18 +6,22 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import replace
 
 from bench.database import DEFAULT_ADMIN_URL
 from bench.runner import Options, log, run
 
-FULL = {
-    "sizes": (10_000, 100_000, 1_000_000),
-    "rounds": 5,
-    "seconds": 3,
-    "warmup": 2,
-    "notifications": 200,
-}
-QUICK = {"sizes": (10_000, 100_000), "rounds": 3, "seconds": 2, "warmup": 1, "notifications": 50}
+FULL = Options(
+    admin_url=DEFAULT_ADMIN_URL,
+    sizes=(10_000, 100_000, 1_000_000),
+    rounds=5,
+    seconds=3,
+    warmup_seconds=2,
+    notifications=200,
+)
+QUICK = replace(
+    FULL, sizes=(10_000, 100_000), rounds=3, seconds=2, warmup_seconds=1, notifications=50
+)
 
 
 def main() -> None:
@@ -41,14 +45,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     preset = QUICK if args.quick else FULL
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else preset["sizes"]
-    options = Options(
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else preset.sizes
+    options = replace(
+        preset,
         admin_url=args.postgres_url,
         sizes=tuple(sorted(sizes)),
-        rounds=args.rounds or preset["rounds"],
-        seconds=args.seconds or preset["seconds"],
-        warmup_seconds=preset["warmup"],
-        notifications=preset["notifications"],
+        rounds=args.rounds or preset.rounds,
+        seconds=args.seconds or preset.seconds,
         only=args.only,
         profile=args.profile,
     )
