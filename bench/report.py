@@ -69,6 +69,8 @@ class Report:
     ceiling_notify_p50_ms: float | None = None
     ceiling_notify_p99_ms: float | None = None
     peak_rss_mb: float | None = None
+    unsent_cards: dict[str, int] = field(default_factory=lambda: {"service": 0, "ceiling": 0})
+    """Cards a draft round left unsent when its wait for them ran out, by side."""
 
     @property
     def errors(self) -> int:
@@ -101,6 +103,9 @@ class Report:
             lines.append("draft created → notification received: not measured")
         if self.peak_rss_mb is not None:
             lines.append(f"service peak RSS: {self.peak_rss_mb:.0f} MB")
+        for side, unsent in self.unsent_cards.items():
+            if unsent:
+                lines.append(f"{side}: {unsent} cards were still unsent when a round's wait ended")
         return "\n".join(lines)
 
     def targets(self) -> list[tuple[str, bool | None]]:
@@ -161,5 +166,6 @@ class Report:
             "ceiling_notify_p50_ms": self.ceiling_notify_p50_ms,
             "ceiling_notify_p99_ms": self.ceiling_notify_p99_ms,
             "peak_rss_mb": self.peak_rss_mb,
+            "unsent_cards": self.unsent_cards,
             "targets": [{"what": what, "met": met} for what, met in self.targets()],
         }
