@@ -6,6 +6,7 @@ once on SQLite and once on PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,8 +20,10 @@ from bot.settings import Settings
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
 from tests.databases import PostgresDatabases, require_postgres
+from tests.secret_guard import GuardHandler, SecretGuard, installed
 
 API_TOKEN = "test-api-token-5f2a9c"
+TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
 # Fixtures of the citizen tests (fake claude, citizen folders, runners).
 pytest_plugins = ["tests.citizens_support"]
@@ -32,6 +35,33 @@ SERVICE_ENV = [
     "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET", "RENDER_EXTERNAL_URL", "CLAUDE_BIN",
     "CITIZENS_DIR", "CITIZEN_TIMEOUT_S", "BACKEND_API_URL", "ENVIRONMENT", "LOG_LEVEL",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_guard() -> Iterator[GuardHandler]:
+    """Watch logs, HTTP answers and child output for secrets all session (tests/secret_guard)."""
+    guard = SecretGuard()
+    guard.register("API_TOKEN", API_TOKEN)
+    guard.register("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN)
+    with installed(guard) as handler:
+        yield handler
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(secret_guard: GuardHandler, tmp_path: Path) -> Iterator[None]:
+    """Fail the test if a secret appeared anywhere the guard watches while it ran."""
+    root = logging.getLogger()
+    level = root.level
+    # INFO is the service's default level: what it logs there must be clean, raw.
+    root.setLevel(min(level, logging.INFO) or logging.INFO)
+    if secret_guard not in root.handlers:  # configure_logging() replaces the root's handlers
+        root.addHandler(secret_guard)
+    yield
+    root.setLevel(level)
+    secret_guard.guard.scan_files(tmp_path, "*.stderr")
+    leaks = secret_guard.guard.take_findings()
+    if leaks:
+        pytest.fail("a secret leaked: " + "; ".join(sorted(set(leaks))), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -111,9 +141,6 @@ async def api(aiohttp_client: Any, settings: Settings, engine: AsyncEngine) -> T
     client: TestClient = await aiohttp_client(create_app(settings, engine))
     client.session.headers["Authorization"] = f"Bearer {API_TOKEN}"
     return client
-
-
-TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
 
 @pytest.fixture
