@@ -1,9 +1,9 @@
 """A watch over the whole suite: no secret may appear in a log line, an HTTP answer or a child
 process's captured output, in any test.
 
-The secrets are learnt as the tests make them: every `Settings` built in this process, and
-every child process started with API_TOKEN, WEBHOOK_SECRET, TELEGRAM_BOT_TOKEN or
-TELEGRAM_WEBHOOK_SECRET in its environment. What is watched:
+The secrets are learnt as the tests make them: every `Settings` built in this process (its
+four secrets and its database password), and every child process started with API_TOKEN,
+WEBHOOK_SECRET, TELEGRAM_BOT_TOKEN or TELEGRAM_WEBHOOK_SECRET in its environment. What is watched:
 - every log record at INFO and above that reaches the root logger (raw, before any redaction:
   stricter than the service's own output, which also redacts);
 - every HTTP answer body an aiohttp client reads (the `api` TestClient, the in-process and
@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 
@@ -49,6 +50,7 @@ class SecretGuard:
         for name in SECRET_VARIABLES:
             secret = getattr(settings, name.lower())
             self.register(name, secret.get_secret_value() if secret is not None else None)
+        self.register("the DATABASE_URL password", make_url(settings.database_url).password)
 
     def register_env(self, env: Mapping[str, str] | None) -> None:
         for name in SECRET_VARIABLES:
