@@ -85,7 +85,7 @@ class Bench:
     def selected(self, name: str) -> bool:
         return self.options.only is None or self.options.only in name
 
-    async def event_queries(self, url: str) -> None:
+    async def event_queries(self) -> None:
         """The reads of the event log, at each size; the log is topped up between sizes."""
         if not any(self.selected(name) for name in EVENT_QUERY_NAMES):
             return
@@ -94,23 +94,23 @@ class Bench:
         origin = datetime.now(UTC) - EVENT_INTERVAL * max(sizes) - timedelta(hours=1)
         for size in sizes:
             started = time.monotonic()
-            added = await seed_events(url, size, origin=origin)
+            added = await seed_events(self.url, size, origin=origin)
             log(f"seeded {added} events (now {size}) in {time.monotonic() - started:.1f} s")
-            for line in await explain_event_queries(url, size, RESULTS_DIR):
+            for line in await explain_event_queries(self.url, size, RESULTS_DIR):
                 log(f"plan: {line}")
-            for scenario in await event_query_scenarios(url, size):
+            for scenario in await event_query_scenarios(self.url, size):
                 if self.selected(scenario.name):
                     await same_answers(scenario.load, self.service, self.ceiling)
                     await self.measure(scenario)
 
-    async def writes_and_reads(self, url: str) -> None:
+    async def writes_and_reads(self) -> None:
         for scenario in write_scenarios():
             if self.selected(scenario.name):
                 await self.measure(scenario)
         if self.selected(READ_DRAFT):
             if not self.selected("POST /api/draft/create"):
                 await self.load(self.service, write_scenarios()[1], seconds=1)
-            scenario = await read_draft_scenario(url)
+            scenario = await read_draft_scenario(self.url)
             await same_answers(scenario.load, self.service, self.ceiling)
             await self.measure(scenario)
 
@@ -229,8 +229,8 @@ async def run(options: Options) -> Report:
             await service.start(workdir)
             await ceiling.start(workdir)
             bench = Bench(url, options, service, ceiling, report)
-            await bench.event_queries(url)
-            await bench.writes_and_reads(url)
+            await bench.event_queries()
+            await bench.writes_and_reads()
             if bench.selected(NOTIFICATION):
                 count = options.notifications
                 # A card waits behind its chat's earlier ones: time it on an empty queue.
