@@ -27,7 +27,8 @@ from web.signatures import sign
 
 WEBHOOK_SECRET = "whsec-crash-drill-91d4c7"
 CITIZENS = ("rafael", "emma", "daniel")
-ANSWER_WAIT_S = 3.0
+ANSWER_WAIT_S = 15.0
+"""Longest wait for the bot's answer while the service is up (it may wait on a lease)."""
 # (operation, weight)
 MIX = [
     ("draft", 8),
@@ -69,6 +70,8 @@ class Workload:
         self.random = random.Random(seed)
         self.url = ""
         self.on_ack: Callable[[], None] = lambda: None
+        self.alive: Callable[[], bool] = lambda: True
+        """Whether the service still runs: waits for the bot end as soon as it does not."""
         self.failures = 0
         """Operations that got no answer (the service was killed under them)."""
         self._numbers = itertools.count(seed * 10_000)
@@ -200,17 +203,28 @@ class Workload:
         self.ledger.busy.add(draft_id)
         return draft_id, self._card(draft_id) or 0
 
-    async def _answer(self, update: dict[str, Any]) -> str | None:
-        """Inject a tap and wait (bounded) for its callback answer's text."""
+    async def _answer(self, update: dict[str, Any]) -> str:
+        """Inject a tap and wait for its callback answer's text."""
         callback_id = update["callback_query"]["id"]
         self.fake.inject_update(update)
-        deadline = asyncio.get_running_loop().time() + ANSWER_WAIT_S
-        while asyncio.get_running_loop().time() < deadline:
+
+        def answer() -> str | None:
             for call in self.fake.calls_to("answerCallbackQuery"):
                 if call.params.get("callback_query_id") == callback_id:
                     return str(call.params.get("text", ""))
+            return None
+
+        return await self._until(answer, "a callback answer")
+
+    async def _until(self, found: Callable[[], str | None], what: str) -> str:
+        """Poll `found` while the service lives (bounded); TimeoutError once it is gone."""
+        deadline = asyncio.get_running_loop().time() + ANSWER_WAIT_S
+        while self.alive() and asyncio.get_running_loop().time() < deadline:
+            value = found()
+            if value is not None:
+                return value
             await asyncio.sleep(0.02)
-        raise TimeoutError("no callback answer")
+        raise TimeoutError(f"no {what}")
 
     async def _decide(self, n: int) -> None:
         chosen = self._free_draft()
@@ -242,10 +256,9 @@ class Workload:
             await self._edited_card(new_text)
 
     async def _edited_card(self, text: str) -> None:
-        deadline = asyncio.get_running_loop().time() + ANSWER_WAIT_S
-        while asyncio.get_running_loop().time() < deadline:
-            if any(text in params.get("text", "") for params in self.fake.sent_messages()):
-                self._ack()
-                return
-            await asyncio.sleep(0.02)
-        raise TimeoutError("no edited card")
+        def card() -> str | None:
+            sent = self.fake.sent_messages()
+            return text if any(text in params.get("text", "") for params in sent) else None
+
+        await self._until(card, "edited card")
+        self._ack()

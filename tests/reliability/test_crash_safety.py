@@ -69,6 +69,7 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
             for run in range(KILLS):
                 await service.start(http)
                 workload = Workload(http, fake_telegram, ledger, seed=SEED + run)
+                workload.alive = service.alive
                 if run == 0:  # decisions and an edit that must then survive every kill
                     await workload.decide_and_edit(service.url)
                 await workload.open_sessions(service.url)  # the kill finds them running, queued
@@ -85,9 +86,9 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
                 queued_at_kill |= await sessions_in(db, "queued")
 
             await service.start(http)
-            await Workload(http, fake_telegram, ledger, seed=SEED + KILLS).run(
-                service.url, FINAL_OPERATIONS
-            )
+            final = Workload(http, fake_telegram, ledger, seed=SEED + KILLS)
+            final.alive = service.alive
+            await final.run(service.url, FINAL_OPERATIONS)
             await fake_telegram.wait_for(
                 lambda: settled(db), timeout=DRAIN_TIMEOUT_S, what="outbox and queue to empty"
             )
