@@ -1,10 +1,11 @@
 """A scripted, seeded workload for the crash test, and the ledger of what was acknowledged.
 
 Operations: drafts, events, leads (and marking them sent) over the API; trigger and Upwork
-webhooks, signed; approve / reject taps and edits in Telegram (through the fake Bot API, which
-the service polls). An operation counts as acknowledged only when the service said so: a
-201/202/200 answer, a callback answer saying the decision was made, or (for an edit) the
-edited card reaching Telegram. Whatever was acknowledged must survive every `kill -9`.
+webhooks, signed; approve / reject taps, edits and /trigger in Telegram (through the fake Bot
+API, which the service polls). An operation counts as acknowledged only when the service said
+so: a 201/202/200 answer, a callback answer saying the decision was made, the reply naming a
+session queued by /trigger, or (for an edit) the edited card reaching Telegram. Whatever was
+acknowledged must survive every `kill -9`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +39,12 @@ MIX = [
     ("lead_sent", 2),
     ("trigger", 3),
     ("upwork", 2),
+    ("tg_trigger", 2),
     ("decide", 4),
     ("edit", 2),
 ]
 DECIDED = {"✅ Approved": "approved", "❌ Rejected": "rejected"}
+QUEUED = re.compile(r"session <code>([0-9a-f-]{36})</code>")
 
 
 @dataclass
@@ -92,8 +96,8 @@ class Workload:
             body = {"message": f"Long crash drill task {n}\nFAKE:sleep=1.5"}
             await self._webhook(n, f"/webhook/trigger/{citizen}", body)
 
-    async def decide_and_edit(self, url: str) -> None:
-        """Three new drafts: one approved, one rejected, one edited, each acknowledged."""
+    async def operate_in_chat(self, url: str) -> None:
+        """Three new drafts, one approved, one rejected, one edited; and a /trigger."""
         self.url = url
         for _ in range(3):
             await self._draft(next(self._numbers))
@@ -106,6 +110,7 @@ class Workload:
             self.ledger.busy.add(draft_id)
             one = self._edit_one if action == "edit" else self._decide_one
             await one(next(self._numbers), draft_id, action)
+        await self._tg_trigger(next(self._numbers))
 
     async def _lane(self, plan: Any) -> None:
         for name in plan:
@@ -225,6 +230,25 @@ class Workload:
                 return value
             await asyncio.sleep(0.02)
         raise TimeoutError(f"no {what}")
+
+    async def _tg_trigger(self, n: int) -> None:
+        """/trigger in the operator's chat; acknowledged by the reply naming the session."""
+        citizen = self.random.choice(CITIZENS)
+        self.fake.inject_update(
+            message_update(f"/trigger {citizen} Crash drill chat task {n}\nFAKE:sleep=0.2")
+        )
+
+        def reply() -> str | None:
+            # Replies in a private chat quote nothing: any new session named will do, since
+            # every reply acknowledges a session all the same.
+            for params in self.fake.sent_messages():
+                queued = QUEUED.search(str(params.get("text", "")))
+                if queued and queued.group(1) not in self.ledger.sessions:
+                    return queued.group(1)
+            return None
+
+        self.ledger.sessions.append(await self._until(reply, "reply to /trigger"))
+        self._ack()
 
     async def _decide(self, n: int) -> None:
         chosen = self._free_draft()

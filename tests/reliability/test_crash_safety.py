@@ -70,8 +70,8 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
                 await service.start(http)
                 workload = Workload(http, fake_telegram, ledger, seed=SEED + run)
                 workload.alive = service.alive
-                if run == 0:  # decisions and an edit that must then survive every kill
-                    await workload.decide_and_edit(service.url)
+                if run == 0:  # taps, an edit and a /trigger that must survive every kill
+                    await workload.operate_in_chat(service.url)
                 await workload.open_sessions(service.url)  # the kill finds them running, queued
                 kill_after = ledger.acks + chooser.randint(1, OPERATIONS - 4)
 
@@ -111,6 +111,7 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
     assert lost.found == {}, "acknowledged writes are missing after kill -9 and restart"
     assert running_at_kill and queued_at_kill, "the kills found no session running or queued"
     assert ledger.decisions and edits_seen, "the workload made no decision or edit"
+    assert {row.trigger for row in stored.sessions.values()} >= {"telegram", "webhook"}
 
     # One decision per draft at most, and a decided draft has exactly its one event.
     decisions = stored.per_draft("draft.approved@1.0", "draft.rejected@1.0")
