@@ -1,4 +1,4 @@
-"""No one gets in where they don't belong, and no secret gets out.
+"""No one gets in where they don't belong (tests/secret_guard.py keeps the secrets in).
 
 - Strangers in Telegram (another user's private chat, another group) can neither decide, edit,
   list nor trigger: a table of every such action, each refused, nothing changed.
