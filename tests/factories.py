@@ -97,3 +97,20 @@ async def stored_counts(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         "leads": await count_rows(db, Lead),
         "idempotency_keys": await count_rows(db, IdempotencyKey),
     }
+
+
+def database_route_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
+    """One request to every `/api` route that reads or writes the database, valid as sent."""
+    return [
+        ("POST", "/api/draft/create", draft_body()),
+        ("GET", "/api/draft/00000000-0000-0000-0000-000000000000", None),
+        ("GET", "/api/drafts", None),
+        ("POST", "/api/event/log", {"event": "x@1.0", "payload": {}}),
+        ("GET", "/api/events", None),
+        ("POST", "/api/leads", lead_body()),
+        ("GET", "/api/leads", None),
+        ("GET", "/api/lead/1", None),
+        ("PATCH", "/api/lead/1", {"sent": True}),
+        ("GET", "/api/sessions", None),
+        ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
+    ]

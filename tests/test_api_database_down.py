@@ -21,7 +21,7 @@ from bot.settings import Settings
 from storage.engine import create_engine
 from tests.conftest import API_TOKEN
 from tests.databases import ADMIN_URL, _admin, require_postgres, run_sync
-from tests.factories import draft_body, lead_body
+from tests.factories import database_route_requests, draft_body
 from tests.paging import assert_error
 from web.app import create_app
 
@@ -85,19 +85,7 @@ async def test_health_is_503_with_database_error(down_api: TestClient) -> None:
 async def test_every_database_route_is_503_in_the_error_shape(
     down_api: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requests: list[tuple[str, str, dict[str, Any] | None]] = [
-        ("POST", "/api/draft/create", draft_body()),
-        ("GET", "/api/draft/00000000-0000-0000-0000-000000000000", None),
-        ("GET", "/api/drafts", None),
-        ("POST", "/api/event/log", {"event": "x@1.0", "payload": {}}),
-        ("GET", "/api/events", None),
-        ("POST", "/api/leads", lead_body()),
-        ("GET", "/api/leads", None),
-        ("GET", "/api/lead/1", None),
-        ("PATCH", "/api/lead/1", {"sent": True}),
-        ("GET", "/api/sessions", None),
-        ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
-    ]
+    requests = database_route_requests()
     with caplog.at_level(logging.DEBUG):
         for method, path, body in requests:
             async with asyncio.timeout(ANSWER_WITHIN_S):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from tests.conftest import API_TOKEN
-from tests.factories import draft_body, lead_body, stored_counts
+from tests.factories import database_route_requests, draft_body, stored_counts
 from tests.paging import assert_error
 from web.app import create_app
 
@@ -20,20 +20,7 @@ MIB = 1024 * 1024
 JSON = {"Content-Type": "application/json"}
 
 # Every authenticated route, with a request that would succeed given the token.
-AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("POST", "/api/draft/create", draft_body()),
-    ("GET", "/api/draft/00000000-0000-0000-0000-000000000000", None),
-    ("GET", "/api/drafts", None),
-    ("POST", "/api/event/log", {"event": "x@1.0", "payload": {}}),
-    ("GET", "/api/events", None),
-    ("POST", "/api/leads", lead_body()),
-    ("GET", "/api/leads", None),
-    ("GET", "/api/lead/1", None),
-    ("PATCH", "/api/lead/1", {"sent": True}),
-    ("GET", "/api/sessions", None),
-    ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
-    ("GET", "/api/openapi.json", None),
-]
+AUTHENTICATED = [*database_route_requests(), ("GET", "/api/openapi.json", None)]
 
 
 async def test_every_api_route_refuses_missing_or_wrong_token_and_stores_nothing(
