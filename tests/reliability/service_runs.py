@@ -16,8 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, TELEGRAM_TOKEN
 from tests.service_process import ServiceProcess, clean_env
+from tests.telegram_updates import OPERATOR_ID
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = [sys.executable, "-m", "tests.reliability.launch_service"]
@@ -30,6 +31,17 @@ def service_env(**values: str) -> dict[str, str]:
     """The child's environment: the test's (service variables stripped) plus `values`."""
     return clean_env(
         PYTHONPATH=str(REPO), PTB_TIMEDELTA="true", API_TOKEN=API_TOKEN, HOST="127.0.0.1", **values
+    )
+
+
+def bot_service_env(database_url: str, telegram_api: str, **values: str) -> dict[str, str]:
+    """`service_env` with the bot on, talking to the fake Bot API at `telegram_api`."""
+    return service_env(
+        DATABASE_URL=database_url,
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_CHAT_ID=str(OPERATOR_ID),
+        TELEGRAM_API_BASE_URL=telegram_api,
+        **values,
     )
 
 

@@ -21,14 +21,12 @@ import pytest
 from bot.settings import Settings
 from storage.engine import create_engine, session_factory
 from tests.citizens_support import FakeClaude
-from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.crash_checks import losses, read_back, sessions_in, settled
 from tests.reliability.crash_workload import WEBHOOK_SECRET, Ledger, Workload
-from tests.reliability.service_runs import AUTH, ServiceRun, service_env
+from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env
 from tests.reliability.telegram_faults import cards_in_order
 from tests.service_process import free_port
-from tests.telegram_updates import OPERATOR_ID
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(150)]
 
@@ -48,11 +46,9 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
     tmp_path: Path,
     figures: Counter[str],
 ) -> None:
-    env = service_env(
-        DATABASE_URL=settings.database_url,
-        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-        TELEGRAM_CHAT_ID=str(OPERATOR_ID),
-        TELEGRAM_API_BASE_URL=fake_telegram.base_url,
+    env = bot_service_env(
+        settings.database_url,
+        fake_telegram.base_url,
         WEBHOOK_SECRET=WEBHOOK_SECRET,
         CLAUDE_BIN=str(fake_claude.bin),
         CITIZENS_DIR=str(citizens_home),

@@ -20,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from storage.engine import create_engine
 from storage.models import Draft, OutboxMessage
-from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
-from tests.reliability.service_runs import AUTH, ServiceRun, post, service_env
+from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env, post
 from tests.reliability.telegram_faults import (
     BURST,
     FAULTS,
@@ -87,11 +86,9 @@ async def test_a_kill_during_the_burst_loses_no_card_and_repeats_at_most_the_one
     tmp_path: Path,
     figures: Counter[str],
 ) -> None:
-    env = service_env(
-        DATABASE_URL=settings.database_url,
-        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-        TELEGRAM_CHAT_ID=str(OPERATOR_ID),
-        TELEGRAM_API_BASE_URL=fake_telegram.base_url,
+    env = bot_service_env(
+        settings.database_url,
+        fake_telegram.base_url,
     )
     service = ServiceRun(env, tmp_path, free_port())
     created: list[str] = []

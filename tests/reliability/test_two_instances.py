@@ -24,14 +24,13 @@ from sqlalchemy import select
 from storage.engine import create_engine, session_factory
 from storage.models import CitizenSession, Draft, Event
 from tests.citizens_support import FakeClaude
-from tests.conftest import TELEGRAM_TOKEN
 from tests.databases import PostgresDatabases
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.crash_workload import CITIZENS
-from tests.reliability.service_runs import AUTH, ServiceRun, post, service_env
+from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env, post
 from tests.reliability.telegram_faults import cards_in_order
 from tests.service_process import free_port
-from tests.telegram_updates import OPERATOR_ID, callback_query_update
+from tests.telegram_updates import callback_query_update
 from web.signatures import sign
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
@@ -62,11 +61,9 @@ async def test_two_instances_send_each_card_once_run_each_session_once_decide_on
     figures: Counter[str],
 ) -> None:
     ports = [free_port(), free_port()]
-    env = service_env(
-        DATABASE_URL=postgres_url,
-        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-        TELEGRAM_CHAT_ID=str(OPERATOR_ID),
-        TELEGRAM_API_BASE_URL=fake_telegram.base_url,
+    env = bot_service_env(
+        postgres_url,
+        fake_telegram.base_url,
         TELEGRAM_MODE="webhook",
         # Behind one public URL in production; here Telegram's own deliveries go to the first.
         TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{ports[0]}/webhook/telegram",
