@@ -52,14 +52,19 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
     return FakeClaude(bin=wrapper, log=log)
 
 
-@pytest.fixture
-def citizens_home(tmp_path: Path) -> Path:
-    """The test settings' CITIZENS_DIR, with rafael, emma and daniel in it."""
-    root = tmp_path / "citizens"
+def make_citizens_dir(parent: Path) -> Path:
+    """`parent/citizens` with rafael, emma and daniel in it, each with a CLAUDE.md."""
+    root = parent / "citizens"
     for name in CITIZENS:
         (root / name).mkdir(parents=True)
         (root / name / "CLAUDE.md").write_text(f"# {name}\n")
     return root
+
+
+@pytest.fixture
+def citizens_home(tmp_path: Path) -> Path:
+    """The test settings' CITIZENS_DIR."""
+    return make_citizens_dir(tmp_path)
 
 
 RunnerFactory = Callable[..., Awaitable[SessionRunner]]

@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 from bot.settings import Settings
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
+from tests.citizens_support import make_citizens_dir
 from tests.conftest import API_TOKEN
 from tests.databases import PostgresDatabases
 from tests.reliability.bad_inputs import (
@@ -86,15 +87,13 @@ async def service(
     if request.param == "postgresql":
         databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
         url = databases.new_database()
-    for name in ("rafael", "emma", "daniel"):
-        (home / "citizens" / name).mkdir(parents=True)
-        (home / "citizens" / name / "CLAUDE.md").write_text(f"# {name}\n")
+    citizens_dir = make_citizens_dir(home)
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=url,
         api_token=API_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
-        citizens_dir=home / "citizens",
+        citizens_dir=citizens_dir,
         environment="test",
     )
     engine = create_engine(settings.database_url)

@@ -25,6 +25,7 @@ from bot.settings import Settings
 from storage.engine import create_engine, session_factory
 from storage.models import CitizenSession
 from storage.types import utcnow
+from tests.citizens_support import make_citizens_dir
 from tests.conftest import API_TOKEN
 from tests.databases import PostgresDatabases, run_sync
 from tests.reliability.live_server import live_server
@@ -67,15 +68,13 @@ async def seed_sessions(url: str) -> None:
 def fuzz_settings(postgres_databases: PostgresDatabases, tmp_path: Path) -> Iterator[Settings]:
     """Settings on a fresh PostgreSQL database of this test's own."""
     url = postgres_databases.new_database()
-    for name in ("rafael", "emma", "daniel"):
-        (tmp_path / "citizens" / name).mkdir(parents=True)
-        (tmp_path / "citizens" / name / "CLAUDE.md").write_text(f"# {name}\n")
+    citizens_dir = make_citizens_dir(tmp_path)
     yield Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=url,
         api_token=API_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
-        citizens_dir=tmp_path / "citizens",
+        citizens_dir=citizens_dir,
         environment="test",
     )
     postgres_databases.drop(url)
