@@ -46,7 +46,7 @@ class Telegram:
             "--telegram-url",
             f"{self.fake.base_url}/bot{BOT_TOKEN}",
             "--chat-id",
-            str(CHAT_ID),
+            str(CEILING_CHAT_ID),
         ]
 
     def card_of(self, draft_id: str, start: int) -> Call | None:
