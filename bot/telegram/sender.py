@@ -1,13 +1,15 @@
 """The outbox sender: delivers every queued operator message once, whatever Telegram does.
 
-Rows are claimed with a lease (see storage/repo/outbox.py), sent, and marked sent with
-Telegram's message id. Only a chat's oldest pending message can be claimed, so each chat gets
-its messages in the order they were queued, whichever path (a request's direct delivery, the
-sweep, another process) sends them. 5xx answers, timeouts and connection errors are retried with
-exponential backoff; a 429 pauses all sending for its `retry_after`; a 400/403 (a message
-Telegram will never take) is marked failed and logged. A send is never cancelled because a
-caller stopped waiting: when Telegram answers late, the answer is still recorded, so the
-slow-but-delivered case does not lead to a second copy.
+The sender claims due rows with a lease (see storage/repo/outbox.py): a chat's oldest pending
+message and those queued behind it, which it sends one after another, in order, recording
+each with Telegram's message id before the next goes out. So each chat gets its messages in
+the order they were queued, however many processes send, and a burst costs one claim, not
+one per message. A request that queued a message waits for it here, for a short while
+(`deliver`). 5xx answers, timeouts and connection errors are retried with exponential
+backoff; a 429 pauses all sending for its `retry_after`; a 400/403 (a message Telegram will
+never take) is marked failed and logged. A send is never cancelled because a caller stopped
+waiting: when Telegram answers late, the answer is still recorded, so the slow-but-delivered
+case does not lead to a second copy.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
+CHATS_PER_CLAIM = 10
+RUN_PER_CHAT = 32
+"""At most this many of one chat's messages per claim: a burst goes out on a few claims."""
+
 
 class OutboxSender:
     def __init__(
@@ -48,9 +54,9 @@ class OutboxSender:
         """The last attempt failed and something is still waiting: /health says degraded."""
         self._wake = asyncio.Event()
         self._paused_until = 0.0
-        self._held_back = False
-        """A direct delivery found an older message of its chat still pending."""
-        self._sends: set[asyncio.Task[bool]] = set()
+        self._waiters: dict[int, asyncio.Future[bool]] = {}
+        """Requests waiting for their message: resolved True once it is sent and recorded."""
+        self._sends: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -62,15 +68,23 @@ class OutboxSender:
         self._wake.set()
 
     async def deliver(self, outbox_id: int) -> bool:
-        """Send `outbox_id` now if it is due; True once Telegram has it (within a short wait).
+        """Have `outbox_id` sent now; True once Telegram has it (within a short wait).
 
-        The send goes on after the wait ends; the sender records its outcome either way.
+        The message stays queued after the wait ends; the sender sends it all the same.
         """
+        self.kick()
         if self._paused() or self._stopping:
             return False
-        task = self._spawn(self._claim_and_send(outbox_id))
-        done, _ = await asyncio.wait({task}, timeout=self._tuning.deliver_wait_s)
-        return task in done and not task.cancelled() and task.exception() is None and task.result()
+        waiter = self._waiters.setdefault(outbox_id, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(waiter), timeout=self._tuning.deliver_wait_s
+            )
+        except TimeoutError:
+            return False
+        finally:
+            if self._waiters.get(outbox_id) is waiter:
+                del self._waiters[outbox_id]
 
     async def stop(self) -> None:
         """Stop sweeping; let sends in flight finish briefly; hand back unfinished claims.
@@ -115,20 +129,27 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _sweep(self) -> None:
-        """Send every due message, oldest first, one claim at a time.
-
-        One row per claim keeps each lease as long as one send can take: a batch claimed at
-        once could see its last rows' leases run out behind slow sends and be sent twice.
-        """
+        """Claim due messages and send them, each chat's in order, until none is due."""
+        loop = asyncio.get_running_loop()
         while not self._paused() and not self._stopping:
             async with self._db() as session, session.begin():
                 rows = await outbox.claim(
-                    session=session, worker=self.worker, lease=self._tuning.lease, limit=1
+                    session=session,
+                    worker=self.worker,
+                    lease=self._tuning.lease,
+                    limit=CHATS_PER_CLAIM,
+                    run=RUN_PER_CHAT,
                 )
             if not rows:
                 return
+            # A claimed row may be sent only while its lease outlasts the longest send.
+            send_by = loop.time() + self._tuning.claim_window_s
+            runs: dict[int, list[OutboxMessage]] = {}
+            for row in rows:
+                runs.setdefault(row.chat_id, []).append(row)
+            sends = [self._spawn(self._send_run(run, send_by)) for run in runs.values()]
             # Shielded: stopping the sweep must not cut a send off mid-request.
-            await asyncio.shield(self._spawn(self._send(rows[0])))
+            await asyncio.shield(asyncio.gather(*sends, return_exceptions=True))
 
     async def _idle_wait(self) -> float:
         """Seconds until the next due message, at most the idle check interval."""
@@ -141,40 +162,62 @@ class OutboxSender:
             wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
         return max(wait, self._paused_until - asyncio.get_running_loop().time(), 0.01)
 
-    # --- one message ---
+    # --- one chat's run ---
 
-    def _spawn(self, coroutine: object) -> asyncio.Task[bool]:
-        task: asyncio.Task[bool] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
         self._sends.add(task)
         task.add_done_callback(self._finished)
         return task
 
-    def _finished(self, task: asyncio.Task[bool]) -> None:
+    def _finished(self, task: asyncio.Task[None]) -> None:
         self._sends.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.failing = True
             log.warning("outbox send failed: %s", task.exception())
 
-    async def _claim_and_send(self, outbox_id: int) -> bool:
-        async with self._db() as session, session.begin():
-            rows = await outbox.claim(
-                session=session, worker=self.worker, lease=self._tuning.lease, outbox_id=outbox_id
-            )
+    async def _send_run(self, run: list[OutboxMessage], send_by: float) -> None:
+        """Send one chat's claimed messages in order; at the first that fails (or once the
+        claim is too old, or the sender pauses or stops), hand back the rest unsent."""
+        loop = asyncio.get_running_loop()
+        for position, row in enumerate(run):
+            if self._stopping or self._paused() or loop.time() > send_by:
+                await self._release(run[position:])
+                return
+            if not await self._send(row):
+                await self._release(run[position + 1 :])
+                return
+
+    async def _release(self, rows: list[OutboxMessage]) -> None:
         if not rows:
-            # An older message of the chat is in flight or waits on a retry: the sweep sends
-            # this one after it.
-            self._held_back = True
-            self.kick()
-            return False
-        sent = await self._send(rows[0])
-        if sent and self._held_back:
-            # Messages queued behind this one while it was in flight can go now; the sweep
-            # may have looked (and found this one still claimed) before it was sent.
-            self._held_back = False
-            self.kick()
-        return sent
+            return
+        for row in rows:
+            self._settle(row, sent=False)
+        try:
+            async with self._db() as session, session.begin():
+                await outbox.release_claims(
+                    session=session, worker=self.worker, ids=[row.id or 0 for row in rows]
+                )
+        except Exception as error:  # their leases run out; the sweep retries then
+            log.warning("could not hand back outbox claims: %s", type(error).__name__)
+        self.kick()
+
+    def _settle(self, row: OutboxMessage, *, sent: bool) -> None:
+        """Tell a request waiting for `row` how it went."""
+        waiter = self._waiters.pop(row.id or 0, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(sent)
 
     async def _send(self, row: OutboxMessage) -> bool:
+        """Send one claimed message and record the outcome; True once it is sent."""
+        sent = False
+        try:
+            sent = await self._attempt(row)
+        finally:
+            self._settle(row, sent=sent)
+        return sent
+
+    async def _attempt(self, row: OutboxMessage) -> bool:
         assert row.id is not None
         try:
             message = await self._bot.send_message(
@@ -218,11 +261,12 @@ class OutboxSender:
     async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
         assert row.id is not None
         self.failing = True
-        delay = delay or timedelta(seconds=self._tuning.backoff_s(row.attempts))
+        attempts = row.attempts + 1  # this one included
+        delay = delay or timedelta(seconds=self._tuning.backoff_s(attempts))
         log.warning(
             "outbox message %s not delivered (attempt %s): %s; retrying in %.1fs",
             row.id,
-            row.attempts,
+            attempts,
             error,
             delay.total_seconds(),
         )

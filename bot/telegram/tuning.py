@@ -26,12 +26,19 @@ class TelegramTuning:
     """Longest wait between attempts to reach Telegram at start-up."""
     shutdown_grace_s: float = 5.0
     """How long a stop waits for sends already in flight."""
+    claim_window_s: float = 5.0
+    """How long after a claim its messages may still be sent; the rest are handed back."""
 
     @property
     def lease(self) -> timedelta:
-        """How long a claimed outbox row stays ours: longer than any one send can take."""
-        seconds = self.connect_timeout_s + self.write_timeout_s + self.read_timeout_s
-        return timedelta(seconds=seconds + self.pool_timeout_s + 5)
+        """How long claimed outbox rows stay ours: the claim window plus the longest send."""
+        longest_send = (
+            self.pool_timeout_s
+            + self.connect_timeout_s
+            + self.write_timeout_s
+            + self.read_timeout_s
+        )
+        return timedelta(seconds=self.claim_window_s + longest_send)
 
     def backoff_s(self, attempts: int) -> float:
         """The wait before attempt `attempts + 1` of a message that failed `attempts` times."""

@@ -6,9 +6,13 @@ message is sent even if Telegram is down right now or the process restarts. The 
 claims due rows with a lease, so two processes on one PostgreSQL never send the same row at
 the same time (`FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway).
 
-Messages to one chat go out in the order they were queued: only a chat's oldest pending row
-(its head) can be claimed, so a newer message never overtakes one that waits on a retry, and
-the head's backoff holds back the whole chat.
+Messages to one chat go out in the order they were queued. A claim starts at a chat's oldest
+pending row (its head) and may take the rows queued behind it as one run, which the sender
+sends in order; rows behind a head are never claimed on their own. So a newer message never
+overtakes one that waits on a retry, and the head's backoff holds back the whole chat.
+
+The statements are built once, at import: building them (the head test's alias above all)
+cost more than running them.
 """
 
 from __future__ import annotations
@@ -17,14 +21,80 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from storage.models import Draft, OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
 ERROR_MAX_CHARS = 500
+
+OUTBOX = OutboxMessage.__table__
+_OLDER = OUTBOX.alias("older")
+# Written into the SQL, not bound: only then can a generic plan use the partial indexes.
+_STATUS_PENDING = literal("pending", literal_execute=True)
+_PENDING = OUTBOX.c.status == _STATUS_PENDING
+_NOW = bindparam("now", type_=UTCDateTime())
+_FREE = or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < _NOW)
+_IS_CHAT_HEAD = ~exists().where(
+    _OLDER.c.chat_id == OUTBOX.c.chat_id,
+    _OLDER.c.status == _STATUS_PENDING,
+    _OLDER.c.id < OUTBOX.c.id,
+)
+"""The row is the oldest pending message of its chat: nothing queued earlier still waits."""
+
+_DUE_HEADS = (
+    select(OUTBOX.c.id, OUTBOX.c.chat_id)
+    .where(_PENDING, OUTBOX.c.next_attempt_at <= _NOW, _FREE, _IS_CHAT_HEAD)
+    .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+    .limit(bindparam("chats"))
+    # Locks the heads only; the head test reads the chat's older rows unlocked.
+    .with_for_update(skip_locked=True, of=OUTBOX)
+)
+_QUEUED_BEHIND = (
+    select(OUTBOX.c.id, OUTBOX.c.claimed_until)
+    .where(OUTBOX.c.chat_id == bindparam("chat_id"), _PENDING, OUTBOX.c.id > bindparam("head"))
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("run"))
+    .with_for_update(of=OUTBOX)
+)
+_TAKE = (
+    update(OutboxMessage)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _PENDING, _FREE)
+    .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"))
+    .returning(OutboxMessage)
+    .execution_options(synchronize_session=False)
+)
+_MARK_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"), OUTBOX.c.status != "sent")
+    .values(
+        status="sent",
+        message_id=bindparam("message_id"),
+        sent_at=_NOW,
+        attempts=OUTBOX.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+        last_error=None,
+    )
+    .returning(OUTBOX.c.draft_id)
+)
+_SET_CARD = (
+    update(Draft.__table__)
+    .where(Draft.__table__.c.id == bindparam("draft_id"))
+    .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+)
 
 
 async def enqueue(
@@ -65,62 +135,38 @@ async def get(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
     return await session.get(OutboxMessage, outbox_id)
 
 
-def _is_chat_head() -> Any:
-    """The row is the oldest pending message of its chat: nothing queued earlier still waits."""
-    row, older = OutboxMessage, aliased(OutboxMessage)
-    return ~exists().where(
-        older.chat_id == row.chat_id,
-        older.status == "pending",
-        older.id < row.id,  # type: ignore[operator]
-    )
-
-
-def _claimable(now: datetime) -> Any:
-    row = OutboxMessage
-    return (
-        (row.status == "pending")
-        & (row.next_attempt_at <= now)
-        & or_(row.claimed_until.is_(None), row.claimed_until < now)  # type: ignore[union-attr]
-        & _is_chat_head()
-    )
-
-
 async def claim(
     *,
     session: AsyncSession,
     worker: str,
     lease: timedelta,
     limit: int = 10,
-    outbox_id: int | None = None,
+    run: int = 1,
 ) -> Sequence[OutboxMessage]:
-    """Claim up to `limit` due chat heads (or just `outbox_id`, if it is one), oldest first.
+    """Claim the due heads of up to `limit` chats, oldest first, each with up to `run - 1` of
+    the messages queued behind it; the rows come back in queue order.
 
-    At most one row per chat: a chat's next message becomes claimable only once its head is
-    sent or given up, which keeps each chat's messages in the order they were queued. A
-    claimed row is this worker's until `lease` runs out; a worker that dies mid-send thus
-    only delays the message (and its chat). Each claim counts as one attempt.
+    The claimed rows are this worker's until `lease` runs out: a worker that dies mid-send
+    only delays its messages (and their chats). Send a chat's rows in order, and hand back
+    with `release_claims` those left unsent once one fails.
     """
     now = utcnow()
-    row = OutboxMessage
-    candidates = (
-        select(row.id)
-        .where(_claimable(now))
-        .order_by(row.next_attempt_at, row.id)  # type: ignore[arg-type]
-        .limit(limit)
-        # Locks the candidate rows only; the head test reads the chat's older rows unlocked.
-        .with_for_update(skip_locked=True, of=row)
-    )
-    if outbox_id is not None:
-        candidates = candidates.where(row.id == outbox_id)
-    ids = list((await session.scalars(candidates)).all())
+    heads = (await session.execute(_DUE_HEADS, {"now": now, "chats": limit})).all()
+    ids: list[int] = []
+    for head, chat_id in heads:
+        ids.append(head)
+        if run > 1:
+            behind = await session.execute(
+                _QUEUED_BEHIND, {"chat_id": chat_id, "head": head, "run": run - 1}
+            )
+            for row_id, claimed_until in behind:
+                if claimed_until is not None and claimed_until >= now:
+                    break  # held by another worker (it cannot be, but order comes first)
+                ids.append(row_id)
     if not ids:
         return []
     claimed = await session.scalars(
-        update(row)
-        .where(row.id.in_(ids), _claimable(now))  # type: ignore[union-attr]
-        .values(claimed_by=worker, claimed_until=now + lease, attempts=row.attempts + 1)
-        .returning(row)
-        .execution_options(synchronize_session=False)
+        _TAKE, {"ids": ids, "now": now, "worker": worker, "until": now + lease}
     )
     return sorted(claimed.all(), key=lambda message: message.id or 0)
 
@@ -130,44 +176,26 @@ async def mark_sent(*, session: AsyncSession, outbox_id: int, message_id: int) -
 
     Returns False when the row was already marked sent (nothing is changed then).
     """
-    now = utcnow()
-    row = OutboxMessage
-    draft_id = (
-        await session.execute(
-            update(row)
-            .where(row.id == outbox_id, row.status != "sent")
-            .values(
-                status="sent",
-                message_id=message_id,
-                sent_at=now,
-                claimed_by=None,
-                claimed_until=None,
-                last_error=None,
-            )
-            .returning(row.draft_id)
-        )
-    ).one_or_none()
-    if draft_id is None:
+    values = {"outbox_id": outbox_id, "message_id": message_id, "now": utcnow()}
+    sent = (await session.execute(_MARK_SENT, values)).one_or_none()
+    if sent is None:
         return False
-    if draft_id[0] is not None:
-        await session.execute(
-            update(Draft)
-            .where(Draft.id == draft_id[0])  # type: ignore[arg-type]
-            .values(telegram_message_id=message_id, updated_at=now)
-        )
+    if sent.draft_id is not None:
+        await session.execute(_SET_CARD, {**values, "draft_id": sent.draft_id})
     return True
 
 
 async def reschedule(
     *, session: AsyncSession, outbox_id: int, next_attempt_at: datetime, error: str
 ) -> None:
-    """Release the claim and try again at `next_attempt_at`."""
+    """Count the failed attempt, release the claim and try again at `next_attempt_at`."""
     row = OutboxMessage
     await session.execute(
         update(row)
         .where(row.id == outbox_id, row.status == "pending")
         .values(
             next_attempt_at=next_attempt_at,
+            attempts=row.attempts + 1,
             claimed_by=None,
             claimed_until=None,
             last_error=error[:ERROR_MAX_CHARS],
@@ -183,6 +211,7 @@ async def mark_failed(*, session: AsyncSession, outbox_id: int, error: str) -> N
         .where(row.id == outbox_id, row.status == "pending")
         .values(
             status="failed",
+            attempts=row.attempts + 1,
             claimed_by=None,
             claimed_until=None,
             last_error=error[:ERROR_MAX_CHARS],
@@ -190,14 +219,15 @@ async def mark_failed(*, session: AsyncSession, outbox_id: int, error: str) -> N
     )
 
 
-async def release_claims(*, session: AsyncSession, worker: str) -> None:
-    """Hand back every row `worker` still holds (on shutdown), due again at once."""
+async def release_claims(
+    *, session: AsyncSession, worker: str, ids: Sequence[int] | None = None
+) -> None:
+    """Hand back the rows `worker` still holds (only `ids`, when given), due again at once."""
     row = OutboxMessage
-    await session.execute(
-        update(row)
-        .where(row.claimed_by == worker, row.status == "pending")
-        .values(claimed_by=None, claimed_until=None)
-    )
+    statement = update(row).where(row.claimed_by == worker, row.status == "pending")
+    if ids is not None:
+        statement = statement.where(row.id.in_(ids))  # type: ignore[union-attr]
+    await session.execute(statement.values(claimed_by=None, claimed_until=None))
 
 
 async def next_due_at(*, session: AsyncSession) -> datetime | None:
@@ -205,18 +235,13 @@ async def next_due_at(*, session: AsyncSession) -> datetime | None:
 
     Rows behind a head are left out: they are due, yet wait for it.
     """
-    row = OutboxMessage
     claimable_at = case(
-        (row.claimed_until > row.next_attempt_at, row.claimed_until),  # type: ignore[operator]
-        else_=row.next_attempt_at,
+        (OUTBOX.c.claimed_until > OUTBOX.c.next_attempt_at, OUTBOX.c.claimed_until),
+        else_=OUTBOX.c.next_attempt_at,
     )
     earliest = type_coerce(func.min(claimable_at), UTCDateTime())
-    return await session.scalar(select(earliest).where(row.status == "pending", _is_chat_head()))
+    return await session.scalar(select(earliest).where(_PENDING, _IS_CHAT_HEAD))
 
 
 async def count_pending(*, session: AsyncSession) -> int:
-    row = OutboxMessage
-    return int(
-        await session.scalar(select(func.count()).select_from(row).where(row.status == "pending"))
-        or 0
-    )
+    return int(await session.scalar(select(func.count()).select_from(OUTBOX).where(_PENDING)) or 0)

@@ -1,8 +1,9 @@
 """The outbox keeps each chat's messages in the order they were queued, on both backends.
 
-Only a chat's oldest pending message (its head) can be claimed, by id or by a sweep; its
-retry delay holds back the chat; other chats are not held back; concurrent workers that send
-what they claim still hand Telegram each chat's messages in order.
+A claim starts at a chat's oldest pending message (its head), alone or with the run queued
+behind it, never behind a head that is held or waits; the head's retry delay holds back the
+chat; other chats are not held back; concurrent workers that send what they claim still hand
+Telegram each chat's messages in order.
 """
 
 from __future__ import annotations
@@ -28,38 +29,54 @@ async def _queue(db: async_sessionmaker[AsyncSession], *chats: int) -> list[int]
 
 
 async def _claim(
-    db: async_sessionmaker[AsyncSession], worker: str = "w", outbox_id: int | None = None
+    db: async_sessionmaker[AsyncSession], worker: str = "w", run: int = 1
 ) -> list[int]:
     async with db() as session, session.begin():
-        rows = await outbox.claim(
-            session=session, worker=worker, lease=LEASE, limit=10, outbox_id=outbox_id
-        )
+        rows = await outbox.claim(session=session, worker=worker, lease=LEASE, limit=10, run=run)
     return [row.id or 0 for row in rows]
+
+
+async def _sent(db: async_sessionmaker[AsyncSession], *outbox_ids: int) -> None:
+    async with db() as session, session.begin():
+        for outbox_id in outbox_ids:
+            await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=1)
 
 
 async def test_only_the_oldest_pending_message_of_a_chat_can_be_claimed(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
     first, second, third, other = await _queue(db, 1, 1, 1, 2)
-    # A direct delivery of a newer message must not overtake the head.
-    assert await _claim(db, outbox_id=second) == []
     assert await _claim(db) == [first, other]
-    # The head is in flight: its chat waits, even by id.
-    assert await _claim(db, outbox_id=second) == []
+    # The head is in flight: its chat waits.
     assert await _claim(db) == []
-    async with db() as session, session.begin():
-        await outbox.mark_sent(session=session, outbox_id=first, message_id=1)
+    await _sent(db, first)
     assert await _claim(db) == [second]
     async with db() as session, session.begin():
         # A message Telegram refuses for good stops holding back its chat.
         await outbox.mark_failed(session=session, outbox_id=second, error="chat not found")
-    assert await _claim(db, outbox_id=third) == [third]
+    assert await _claim(db) == [third]
+
+
+async def test_a_claim_takes_a_run_from_the_head_and_never_starts_behind_a_held_head(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    first, second, other, third, fourth = await _queue(db, 1, 1, 2, 1, 1)
+    assert await _claim(db, run=3) == [first, second, other, third]
+    assert await _claim(db, worker="w2", run=3) == []
+    await _sent(db, first, other)
+    # The run's rest is handed back, but its head (`second`) is still held: the chat waits.
+    async with db() as session, session.begin():
+        await outbox.release_claims(session=session, worker="w", ids=[third])
+    assert await _claim(db, worker="w2", run=3) == []
+    async with db() as session, session.begin():
+        await outbox.release_claims(session=session, worker="w")
+    assert await _claim(db, worker="w2", run=3) == [second, third, fourth]
 
 
 async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
-    head, follower, other = await _queue(db, 1, 1, 2)
+    head, _, other = await _queue(db, 1, 1, 2)
     assert await _claim(db) == [head, other]
     later = utcnow() + timedelta(minutes=5)
     async with db() as session, session.begin():
@@ -68,15 +85,15 @@ async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
         )
         await outbox.mark_sent(session=session, outbox_id=other, message_id=2)
     # The follower is due, yet waits for its head: the sender must not spin on it.
-    assert await _claim(db, outbox_id=follower) == []
-    assert await _claim(db) == []
+    assert await _claim(db, run=2) == []
     async with db() as session:
         due = await outbox.next_due_at(session=session)
     assert due is not None and abs(due - later) < timedelta(milliseconds=1)
 
 
+@pytest.mark.parametrize("run", [1, 4])
 async def test_concurrent_workers_send_each_chats_messages_in_order(
-    db: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession], run: int
 ) -> None:
     chats = [1, 2, 3]
     queued = await _queue(db, *(chats[n % 3] for n in range(36)))
@@ -88,16 +105,18 @@ async def test_concurrent_workers_send_each_chats_messages_in_order(
         idle = 0
         while idle < 5:
             async with db() as session, session.begin():
-                rows = await outbox.claim(session=session, worker=worker, lease=LEASE, limit=1)
+                rows = await outbox.claim(
+                    session=session, worker=worker, lease=LEASE, limit=1, run=run
+                )
             if not rows:
                 idle += 1
                 await asyncio.sleep(0.01)
                 continue
             idle = 0
-            await asyncio.sleep(jitter.uniform(0, 0.02))  # sends take their time
-            sent.append(rows[0].id or 0)  # Telegram has it from here on
-            async with db() as session, session.begin():
-                await outbox.mark_sent(session=session, outbox_id=rows[0].id or 0, message_id=1)
+            for row in rows:  # one chat's run, in queue order
+                await asyncio.sleep(jitter.uniform(0, 0.02))  # sends take their time
+                sent.append(row.id or 0)  # Telegram has it from here on
+                await _sent(db, row.id or 0)
 
     await asyncio.gather(*(work(f"w{n}") for n in range(4)))
     assert sorted(sent) == queued  # each once
