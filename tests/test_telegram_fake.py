@@ -21,8 +21,8 @@ from telegram.error import (
     RetryAfter,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
 
+from bot.telegram.aiohttp_request import AiohttpRequest
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import free_port
@@ -33,8 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 async def bot(fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
-    request = HTTPXRequest(connect_timeout=1, read_timeout=1, write_timeout=1)
-    async with Bot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", request=request) as b:
+    """PTB on the transport the service uses (httpx would log the token-bearing URLs)."""
+    timeouts = {"connect_timeout": 1, "read_timeout": 1, "write_timeout": 1}
+    async with Bot(
+        TELEGRAM_TOKEN,
+        base_url=f"{fake_telegram.base_url}/bot",
+        request=AiohttpRequest(**timeouts),
+        get_updates_request=AiohttpRequest(**timeouts),
+    ) as b:
         yield b
 
 

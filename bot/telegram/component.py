@@ -18,10 +18,10 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, Defaults
-from telegram.request import HTTPXRequest
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from bot.settings import Settings
+from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.commands import COMMANDS
 from bot.telegram.deps import DEPS_KEY, BotDeps
 from bot.telegram.handlers import register_handlers
@@ -131,9 +131,6 @@ class TelegramComponent:
 
 def build_application(settings: Settings, tuning: TelegramTuning) -> Application:  # type: ignore[type-arg]
     assert settings.telegram_bot_token is not None
-    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
     base = settings.telegram_api_base_url.rstrip("/")
     timeouts = {
         "connect_timeout": tuning.connect_timeout_s,
@@ -147,14 +144,14 @@ def build_application(settings: Settings, tuning: TelegramTuning) -> Application
         .base_file_url(f"{base}/file/bot")
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .request(
-            HTTPXRequest(
+            AiohttpRequest(
                 connection_pool_size=CONCURRENT_UPDATES + 8,
                 read_timeout=tuning.read_timeout_s,
                 **timeouts,
             )
         )
         # getUpdates adds its long-poll duration to this read timeout.
-        .get_updates_request(HTTPXRequest(read_timeout=tuning.connect_timeout_s, **timeouts))
+        .get_updates_request(AiohttpRequest(read_timeout=tuning.connect_timeout_s, **timeouts))
         .concurrent_updates(CONCURRENT_UPDATES)
     )
     if settings.telegram_mode == "webhook":
