@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
-from storage.models import Draft, Event
+from storage.models import Draft, Event, OutboxMessage
+from storage.repo.draft_intake import Card
 from storage.types import utcnow
 from tests.conftest import API_TOKEN
 from tests.factories import OMIT, draft_body, event_names, stored_counts
@@ -327,12 +328,12 @@ class DeliveringNotifier:
     status = "ok"
 
     def __init__(self) -> None:
-        self.enqueued: list[str] = []
+        self.carded: list[str] = []
         self.delivered: list[int | None] = []
 
-    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
-        self.enqueued.append(draft.id)
-        return len(self.enqueued)
+    def card(self, draft: Draft) -> Card | None:
+        self.carded.append(draft.id)
+        return Card(chat_id=42, text=f"card of {draft.id}")
 
     async def deliver(self, outbox_id: int | None) -> bool:
         self.delivered.append(outbox_id)
@@ -353,6 +354,12 @@ async def test_delivered_notification_is_reported_and_replayed_without_a_second_
     created = await first.json()
     assert created["telegram_sent"] is True
     assert await again.read() == await first.read()
-    assert notifier.enqueued == [created["draft_id"]]
-    assert notifier.delivered == [1]
     assert (await stored_counts(db))["drafts"] == 1
+    async with db() as session:
+        [card] = (await session.scalars(select(OutboxMessage))).all()
+    assert (card.draft_id, card.chat_id, card.text) == (
+        created["draft_id"],
+        42,
+        f"card of {created['draft_id']}",
+    )
+    assert notifier.delivered == [card.id]

@@ -1,15 +1,20 @@
-"""Hot-path statements: the same results on SQLite and PostgreSQL, each its own transaction."""
+"""Hot-path statements and writes: the same results on SQLite and PostgreSQL, each its own
+transaction."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.hotpath import HotPath
-from storage.models import Event
-from storage.repo import events
+from storage.models import Draft, Event, OutboxMessage
+from storage.repo import draft_intake, drafts, events
+from storage.repo.draft_intake import Card
 from storage.repo.events import EventFilter
 
 
@@ -64,3 +69,66 @@ async def test_pages_agree_with_the_session_listing(
         3,
         0,
     ]
+
+
+def _new_draft() -> Draft:
+    return drafts.new(
+        client="Acme",
+        job_title="Bot",
+        message="Hi",
+        draft_text="Hello ☃",
+        confidence=80,
+        context={"link": "https://example.com"},
+    )
+
+
+async def test_a_draft_its_event_and_its_card_are_written_together(
+    engine: AsyncEngine, db: async_sessionmaker[AsyncSession]
+) -> None:
+    draft = _new_draft()
+    card = Card(chat_id=42, text="<b>card</b>", reply_markup={"inline_keyboard": []})
+
+    outbox_id = await draft_intake.store(hot=HotPath(engine), draft=draft, card=card)
+
+    async with db() as session:
+        stored = await session.get(Draft, draft.id)
+        [event] = (await session.scalars(select(Event))).all()
+        queued = await session.get(OutboxMessage, outbox_id)
+    assert stored is not None and stored.model_dump() == draft.model_dump()
+    assert (event.event, event.timestamp, event.payload) == (
+        "draft.created@1.0",
+        draft.created_at,
+        {
+            "draft_id": draft.id,
+            "client": "Acme",
+            "job_title": "Bot",
+            "citizen": "rafael",
+            "confidence": 80,
+        },
+    )
+    assert queued is not None
+    assert (queued.chat_id, queued.text, queued.reply_markup, queued.draft_id) == (
+        42,
+        "<b>card</b>",
+        {"inline_keyboard": []},
+        draft.id,
+    )
+    assert (queued.status, queued.attempts, queued.next_attempt_at) == (
+        "pending",
+        0,
+        draft.created_at,
+    )
+
+
+async def test_a_failing_write_leaves_nothing_behind(
+    engine: AsyncEngine, db: async_sessionmaker[AsyncSession]
+) -> None:
+    hot = HotPath(engine)
+    draft = _new_draft()
+    assert await draft_intake.store(hot=hot, draft=draft, card=None) is None
+    # The same id again: the draft's insert fails, so its event must not be written either.
+    with pytest.raises((IntegrityError, asyncpg.UniqueViolationError)):
+        await draft_intake.store(hot=hot, draft=draft, card=Card(chat_id=1, text="x"))
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(Event)) == 1
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

@@ -7,26 +7,27 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.hotpath import HotPath
 from storage.models import Draft, OutboxMessage
-from storage.repo import drafts, outbox
+from storage.repo import draft_intake, drafts, outbox
 from storage.types import utcnow
 
 LEASE = timedelta(seconds=30)
 
 
 async def _draft(db: async_sessionmaker[AsyncSession]) -> str:
+    draft = drafts.new(
+        client="Acme",
+        job_title="Build a bot",
+        message="Hi",
+        draft_text="Hello",
+        confidence=80,
+        context={},
+    )
     async with db() as session, session.begin():
-        draft = await drafts.create(
-            session=session,
-            client="Acme",
-            job_title="Build a bot",
-            message="Hi",
-            draft_text="Hello",
-            confidence=80,
-            context={},
-        )
+        await draft_intake.store_in(session=session, draft=draft, card=None)
     return draft.id
 
 
@@ -102,15 +103,14 @@ async def test_concurrent_claims_never_share_a_row(
 
 
 async def test_mark_sent_stores_the_message_id_on_the_draft_once(
-    db: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
+    hot = HotPath(engine)
     draft_id = await _draft(db)
     async with db() as session, session.begin():
         outbox_id = await outbox.enqueue(session=session, chat_id=1, text="x", draft_id=draft_id)
-    async with db() as session, session.begin():
-        assert await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=77)
-    async with db() as session, session.begin():
-        assert not await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=78)
+    assert await outbox.mark_sent(hot=hot, outbox_id=outbox_id, message_id=77)
+    assert not await outbox.mark_sent(hot=hot, outbox_id=outbox_id, message_id=78)
     async with db() as session:
         draft = await session.get(Draft, draft_id)
         row = await outbox.get(session=session, outbox_id=outbox_id)

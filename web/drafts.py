@@ -8,7 +8,9 @@ import json
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from storage.repo import drafts, events, idempotency
+from storage.models import Draft
+from storage.repo import draft_intake, drafts, idempotency
+from storage.repo.draft_intake import Card
 from web.endpoints import Endpoint, HeaderParam, json_response, token_header
 from web.errors import ApiError
 from web.keys import DB, HOT, NOTIFIER
@@ -27,14 +29,20 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
-    request_hash = "" if key is None else _request_hash(body)
-    try:
-        created, outbox_id = await _store_draft(request, body, key, request_hash)
-    except IntegrityError:
-        if key is None:
-            raise
-        # Another request claimed the same key first; answer as its replay.
-        created, outbox_id = await _store_draft(request, body, key, request_hash)
+    fields = body.model_dump()
+    fields["context"] = fields["context"] or {}
+    draft = drafts.new(**fields)
+    card = request.app[NOTIFIER].card(draft)
+    created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
+    if key is None:
+        outbox_id = await draft_intake.store(hot=request.app[HOT], draft=draft, card=card)
+    else:
+        request_hash = _request_hash(body)
+        try:
+            created, outbox_id = await _store_once(request, draft, card, key, request_hash)
+        except IntegrityError:
+            # Another request claimed the same key first; answer as its replay.
+            created, outbox_id = await _store_once(request, draft, card, key, request_hash)
     if outbox_id is not None and await request.app[NOTIFIER].deliver(outbox_id):
         created = created.model_copy(update={"telegram_sent": True})
         if key is not None:
@@ -45,44 +53,28 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     return json_response(created, status=201)
 
 
-async def _store_draft(
-    request: web.Request, body: DraftCreate, key: str | None, request_hash: str
+async def _store_once(
+    request: web.Request, draft: Draft, card: Card | None, key: str, request_hash: str
 ) -> tuple[DraftCreated, int | None]:
-    """Store the draft, its event and its notification together; or replay the key's answer."""
+    """Store the draft under an idempotency key, or replay the key's first answer."""
     async with request.app[DB]() as session, session.begin():
-        if key is not None:
-            seen = await idempotency.get(session=session, key=key)
-            if seen is not None:
-                if seen.request_hash != request_hash:
-                    raise ApiError(
-                        422,
-                        "idempotency_key_reused",
-                        f"{IDEMPOTENCY_HEADER} was already used with a different body.",
-                    )
-                return DraftCreated.model_validate(seen.response), None
-        fields = body.model_dump()
-        fields["context"] = fields["context"] or {}
-        draft = await drafts.create(session=session, **fields)
-        await events.append(
-            session=session,
-            event="draft.created@1.0",
-            payload={
-                "draft_id": draft.id,
-                "client": draft.client,
-                "job_title": draft.job_title,
-                "citizen": draft.citizen,
-                "confidence": draft.confidence,
-            },
-        )
-        outbox_id = await request.app[NOTIFIER].enqueue(session=session, draft=draft)
+        seen = await idempotency.get(session=session, key=key)
+        if seen is not None:
+            if seen.request_hash != request_hash:
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    f"{IDEMPOTENCY_HEADER} was already used with a different body.",
+                )
+            return DraftCreated.model_validate(seen.response), None
+        outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
         created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
-        if key is not None:
-            await idempotency.claim(
-                session=session,
-                key=key,
-                request_hash=request_hash,
-                response=created.model_dump(mode="json"),
-            )
+        await idempotency.claim(
+            session=session,
+            key=key,
+            request_hash=request_hash,
+            response=created.model_dump(mode="json"),
+        )
     return created, outbox_id
 
 

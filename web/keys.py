@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from storage.hotpath import HotPath
 from storage.models import Draft
+from storage.repo.draft_intake import Card
 
 TelegramStatus = Literal["ok", "disabled", "degraded"]
 
@@ -20,8 +21,8 @@ class DraftNotifier(Protocol):
     @property
     def status(self) -> TelegramStatus: ...
 
-    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
-        """Record the notification in the caller's transaction; returns its outbox id."""
+    def card(self, draft: Draft) -> Card | None:
+        """The draft's card for the operator, to store with the draft; None: nobody to tell."""
 
     async def deliver(self, outbox_id: int | None) -> bool:
         """Try to send it now, within a short bound; True once Telegram has it."""
@@ -35,7 +36,7 @@ class DisabledNotifier:
 
     status: TelegramStatus = "disabled"
 
-    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
+    def card(self, draft: Draft) -> Card | None:
         return None
 
     async def deliver(self, outbox_id: int | None) -> bool:

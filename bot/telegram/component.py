@@ -29,6 +29,7 @@ from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import session_factory
+from storage.hotpath import HotPath
 from web.endpoints import Endpoint
 from web.telegram_webhook import telegram_webhook_endpoints
 
@@ -46,7 +47,9 @@ class TelegramComponent:
         self.settings = settings
         self.tuning = tuning or TelegramTuning()
         self.application = build_application(settings, self.tuning)
-        self.sender = OutboxSender(self.application.bot, session_factory(engine), self.tuning)
+        self.sender = OutboxSender(
+            self.application.bot, session_factory(engine), HotPath(engine), self.tuning
+        )
         self.application.bot_data[DEPS_KEY] = BotDeps(
             settings=settings, db=session_factory(engine), sender=self.sender
         )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.settings import Settings
 from bot.telegram import callbacks, render
 from bot.telegram.sender import OutboxSender
 from storage.models import Draft
-from storage.repo import outbox
+from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
 
@@ -27,16 +25,14 @@ class TelegramNotifier:
         """ "degraded" while Telegram is unreachable or messages wait on failed attempts."""
         return "degraded" if self._sender.failing or not self._bot_ready() else "ok"
 
-    async def enqueue(self, *, session: AsyncSession, draft: Draft) -> int | None:
-        """Queue the draft's card in the caller's transaction; None without an operator chat."""
+    def card(self, draft: Draft) -> Card | None:
+        """The draft's card for the operator's chat; None without one."""
         if self._chat_id is None:
             return None
-        return await outbox.enqueue(
-            session=session,
+        return Card(
             chat_id=self._chat_id,
             text=render.draft_card(draft),
             reply_markup=callbacks.draft_keyboard(draft.id),
-            draft_id=draft.id,
         )
 
     async def deliver(self, outbox_id: int | None) -> bool:

@@ -31,6 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
 from bot.telegram.tuning import TelegramTuning
+from storage.hotpath import HotPath
 from storage.models import OutboxMessage
 from storage.repo import outbox
 from storage.types import utcnow
@@ -44,10 +45,15 @@ RUN_PER_CHAT = 32
 
 class OutboxSender:
     def __init__(
-        self, bot: Bot, db: async_sessionmaker[AsyncSession], tuning: TelegramTuning
+        self,
+        bot: Bot,
+        db: async_sessionmaker[AsyncSession],
+        hot: HotPath,
+        tuning: TelegramTuning,
     ) -> None:
         self._bot = bot
         self._db = db
+        self._hot = hot
         self._tuning = tuning
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.failing = False
@@ -251,10 +257,9 @@ class OutboxSender:
             reraise=True,
         ):
             with attempt:
-                async with self._db() as session, session.begin():
-                    await outbox.mark_sent(
-                        session=session, outbox_id=row.id, message_id=message.message_id
-                    )
+                await outbox.mark_sent(
+                    hot=self._hot, outbox_id=row.id, message_id=message.message_id
+                )
         self.failing = False
         return True
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.hotpath import HotPath, HotStatement
@@ -17,19 +17,13 @@ from storage.types import utcnow
 
 DRAFTS = Draft.__table__
 _COLUMNS = tuple(column.name for column in DRAFTS.columns)
-_INSERT = insert(DRAFTS).values({name: bindparam(name) for name in _COLUMNS})
 _READ_BY_ID = HotStatement(select(DRAFTS).where(DRAFTS.c.id == bindparam("draft_id")))
 
 
-async def create(*, session: AsyncSession, **fields: Any) -> Draft:
-    """Insert a new draft; the returned object is not tracked by the session.
-
-    A plain INSERT: the ORM's unit of work costs several times the statement on this path.
-    """
+def new(**fields: Any) -> Draft:
+    """A new pending draft with its id and times, not stored yet (see `draft_intake`)."""
     now = utcnow()
-    draft = Draft(id=str(uuid.uuid4()), created_at=now, updated_at=now, **fields)
-    await session.execute(_INSERT, {name: getattr(draft, name) for name in _COLUMNS})
-    return draft
+    return Draft(id=str(uuid.uuid4()), created_at=now, updated_at=now, **fields)
 
 
 async def get(*, session: AsyncSession, draft_id: str) -> Draft | None:

@@ -35,12 +35,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.hotpath import HotPath, HotStatement
 from storage.models import Draft, OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
 ERROR_MAX_CHARS = 500
 
 OUTBOX = OutboxMessage.__table__
+DRAFTS = Draft.__table__
 _OLDER = OUTBOX.alias("older")
 # Written into the SQL, not bound: only then can a generic plan use the partial indexes.
 _STATUS_PENDING = literal("pending", literal_execute=True)
@@ -88,13 +90,23 @@ _MARK_SENT = (
         claimed_until=None,
         last_error=None,
     )
-    .returning(OUTBOX.c.draft_id)
+    .returning(OUTBOX.c.id, OUTBOX.c.draft_id)
 )
 _SET_CARD = (
-    update(Draft.__table__)
-    .where(Draft.__table__.c.id == bindparam("draft_id"))
+    update(DRAFTS)
+    .where(DRAFTS.c.id == bindparam("draft_id"))
     .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
 )
+_MARKED_SENT = _MARK_SENT.cte("sent")
+_MARK_SENT_WITH_CARD = HotStatement(
+    select(_MARKED_SENT.c.id).add_cte(
+        update(DRAFTS)
+        .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
+        .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+        .cte("card")
+    )
+)
+"""`_MARK_SENT` and `_SET_CARD` as one statement, for PostgreSQL."""
 
 
 async def enqueue(
@@ -171,18 +183,21 @@ async def claim(
     return sorted(claimed.all(), key=lambda message: message.id or 0)
 
 
-async def mark_sent(*, session: AsyncSession, outbox_id: int, message_id: int) -> bool:
-    """Record Telegram's message id; a draft card's id is copied onto the draft.
+async def mark_sent(*, hot: HotPath, outbox_id: int, message_id: int) -> bool:
+    """Record Telegram's message id, as a transaction of its own; a draft card's id is copied
+    onto the draft. Returns False when the row was already marked sent (nothing changes then).
 
-    Returns False when the row was already marked sent (nothing is changed then).
+    Each message of a chat waits for the one before it to be recorded: on PostgreSQL this is
+    one statement, a single round trip.
     """
     values = {"outbox_id": outbox_id, "message_id": message_id, "now": utcnow()}
-    sent = (await session.execute(_MARK_SENT, values)).one_or_none()
-    if sent is None:
-        return False
-    if sent.draft_id is not None:
-        await session.execute(_SET_CARD, {**values, "draft_id": sent.draft_id})
-    return True
+    if hot.on_asyncpg:
+        return await hot.fetchrow(_MARK_SENT_WITH_CARD, values) is not None
+    async with hot.engine.begin() as connection:
+        sent = (await connection.execute(_MARK_SENT, values)).one_or_none()
+        if sent is not None and sent.draft_id is not None:
+            await connection.execute(_SET_CARD, {**values, "draft_id": sent.draft_id})
+    return sent is not None
 
 
 async def reschedule(

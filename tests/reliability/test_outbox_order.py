@@ -13,8 +13,9 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.hotpath import HotPath
 from storage.repo import outbox
 from storage.types import utcnow
 
@@ -36,20 +37,19 @@ async def _claim(
     return [row.id or 0 for row in rows]
 
 
-async def _sent(db: async_sessionmaker[AsyncSession], *outbox_ids: int) -> None:
-    async with db() as session, session.begin():
-        for outbox_id in outbox_ids:
-            await outbox.mark_sent(session=session, outbox_id=outbox_id, message_id=1)
+async def _sent(engine: AsyncEngine, *outbox_ids: int) -> None:
+    for outbox_id in outbox_ids:
+        await outbox.mark_sent(hot=HotPath(engine), outbox_id=outbox_id, message_id=1)
 
 
 async def test_only_the_oldest_pending_message_of_a_chat_can_be_claimed(
-    db: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
     first, second, third, other = await _queue(db, 1, 1, 1, 2)
     assert await _claim(db) == [first, other]
     # The head is in flight: its chat waits.
     assert await _claim(db) == []
-    await _sent(db, first)
+    await _sent(engine, first)
     assert await _claim(db) == [second]
     async with db() as session, session.begin():
         # A message Telegram refuses for good stops holding back its chat.
@@ -58,12 +58,12 @@ async def test_only_the_oldest_pending_message_of_a_chat_can_be_claimed(
 
 
 async def test_a_claim_takes_a_run_from_the_head_and_never_starts_behind_a_held_head(
-    db: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
     first, second, other, third, fourth = await _queue(db, 1, 1, 2, 1, 1)
     assert await _claim(db, run=3) == [first, second, other, third]
     assert await _claim(db, worker="w2", run=3) == []
-    await _sent(db, first, other)
+    await _sent(engine, first, other)
     # The run's rest is handed back, but its head (`second`) is still held: the chat waits.
     async with db() as session, session.begin():
         await outbox.release_claims(session=session, worker="w", ids=[third])
@@ -74,7 +74,7 @@ async def test_a_claim_takes_a_run_from_the_head_and_never_starts_behind_a_held_
 
 
 async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
-    db: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
     head, _, other = await _queue(db, 1, 1, 2)
     assert await _claim(db) == [head, other]
@@ -83,7 +83,7 @@ async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
         await outbox.reschedule(
             session=session, outbox_id=head, next_attempt_at=later, error="HTTP 500"
         )
-        await outbox.mark_sent(session=session, outbox_id=other, message_id=2)
+    await _sent(engine, other)
     # The follower is due, yet waits for its head: the sender must not spin on it.
     assert await _claim(db, run=2) == []
     async with db() as session:
@@ -93,7 +93,7 @@ async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
 
 @pytest.mark.parametrize("run", [1, 4])
 async def test_concurrent_workers_send_each_chats_messages_in_order(
-    db: async_sessionmaker[AsyncSession], run: int
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine, run: int
 ) -> None:
     chats = [1, 2, 3]
     queued = await _queue(db, *(chats[n % 3] for n in range(36)))
@@ -116,7 +116,7 @@ async def test_concurrent_workers_send_each_chats_messages_in_order(
             for row in rows:  # one chat's run, in queue order
                 await asyncio.sleep(jitter.uniform(0, 0.02))  # sends take their time
                 sent.append(row.id or 0)  # Telegram has it from here on
-                await _sent(db, row.id or 0)
+                await _sent(engine, row.id or 0)
 
     await asyncio.gather(*(work(f"w{n}") for n in range(4)))
     assert sorted(sent) == queued  # each once
