@@ -153,11 +153,15 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, fake: FakeTelegram, *, wait_ready: bool = True
+    settings: Settings,
+    fake: FakeTelegram,
+    *,
+    wait_ready: bool = True,
+    tuning: TelegramTuning = FAST,
 ) -> AsyncIterator[Service]:
     """serve() in this loop until the block ends; `settings.port` must be a free port."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, telegram_tuning=FAST))
+    task = asyncio.create_task(serve(settings, stop, telegram_tuning=tuning))
     engine = create_engine(settings.database_url)
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:
         service = Service(settings, http, session_factory(engine), fake)

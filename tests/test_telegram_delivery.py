@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Callable
 
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
+from tests.reliability.telegram_faults import cards_in_order
 from tests.telegram_support import FAST, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 
 def cards_per_draft(fake: FakeTelegram) -> dict[str, int]:
     """How many cards Telegram accepted for each draft id."""
-    counts: dict[str, int] = {}
-    for params in fake.sent_messages():
-        for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
-            for button in row:
-                if button["callback_data"].startswith("approve:"):
-                    draft_id = button["callback_data"].removeprefix("approve:")
-                    counts[draft_id] = counts.get(draft_id, 0) + 1
-    return counts
+    return dict(Counter(cards_in_order(fake)))
 
 
 async def all_recorded(service: Service, draft_ids: list[str]) -> bool:
@@ -158,3 +154,25 @@ async def test_two_processes_on_one_database_send_each_card_once(
 def _gaps(fake: FakeTelegram) -> list[float]:
     times = [c.at for c in fake.calls_to("sendMessage", ok=None)]
     return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+async def test_a_burst_longer_than_a_claim_goes_out_complete_once_and_in_order(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    # Each send takes 0.1 s and a claim's rows may be sent for 0.25 s: a run of queued cards
+    # is handed back part-way and claimed again, more than once. The leases are long (a 60 s
+    # read timeout), so a row not handed back would hold up the burst past the wait below.
+    tuning = dataclasses.replace(FAST, claim_window_s=0.25, read_timeout_s=60.0)
+    settings = telegram_settings(port=free_port())
+    async with running_service(settings, fake_telegram, tuning=tuning) as service:
+        fake_telegram.slow(0.1, method="sendMessage")
+        created = await asyncio.gather(
+            *(service.post_draft(client=f"Client {n}") for n in range(8))
+        )
+        ids = [c["draft_id"] for c in created]
+        await fake_telegram.wait_for(lambda: all_recorded(service, ids), timeout=20)
+        queued = [row.draft_id for row in await service.outbox()]
+
+    assert cards_in_order(fake_telegram) == queued
+    assert sorted(queued) == sorted(ids)
+    assert len(fake_telegram.calls_to("sendMessage", ok=None)) == 8  # no attempt failed

@@ -138,6 +138,9 @@ class OutboxSender:
         """Claim due messages and send them, each chat's in order, until none is due."""
         loop = asyncio.get_running_loop()
         while not self._paused() and not self._stopping:
+            # Rows may be sent only while their lease outlasts the longest send: the lease
+            # starts within the claim, so the window is counted from before it.
+            send_by = loop.time() + self._tuning.claim_window_s
             async with self._db() as session, session.begin():
                 rows = await outbox.claim(
                     session=session,
@@ -148,8 +151,6 @@ class OutboxSender:
                 )
             if not rows:
                 return
-            # A claimed row may be sent only while its lease outlasts the longest send.
-            send_by = loop.time() + self._tuning.claim_window_s
             runs: dict[int, list[OutboxMessage]] = {}
             for row in rows:
                 runs.setdefault(row.chat_id, []).append(row)
