@@ -17,8 +17,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
@@ -91,7 +93,12 @@ class HotPath:
             async with self.engine.connect() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection
                 assert driver is not None
-                return await driver.fetch(statement.postgres_sql, *statement.postgres_args(params))
+                args = statement.postgres_args(params)
+                try:
+                    return await driver.fetch(statement.postgres_sql, *args)
+                except asyncpg.IntegrityConstraintViolationError as error:
+                    # As SQLAlchemy reports it, so callers see one error on both databases.
+                    raise IntegrityError(statement.postgres_sql, None, error) from error
         async with self.engine.begin() as connection:
             return (await connection.execute(statement.core, params)).all()
 
