@@ -65,7 +65,7 @@ _DUE_HEADS = (
     .with_for_update(skip_locked=True, of=OUTBOX)
 )
 _QUEUED_BEHIND = (
-    select(OUTBOX.c.id, OUTBOX.c.claimed_until)
+    select(OUTBOX.c.id, OUTBOX.c.claimed_until, OUTBOX.c.next_attempt_at)
     .where(OUTBOX.c.chat_id == bindparam("chat_id"), _PENDING, OUTBOX.c.id > bindparam("head"))
     .order_by(OUTBOX.c.id)
     .limit(bindparam("run"))
@@ -171,9 +171,9 @@ async def claim(
             behind = await session.execute(
                 _QUEUED_BEHIND, {"chat_id": chat_id, "head": head, "run": run - 1}
             )
-            for row_id, claimed_until in behind:
-                if claimed_until is not None and claimed_until >= now:
-                    break  # held by another worker (it cannot be, but order comes first)
+            for row_id, claimed_until, next_attempt_at in behind:
+                if (claimed_until is not None and claimed_until >= now) or next_attempt_at > now:
+                    break  # held, or waiting out a retry: the run ends before it
                 ids.append(row_id)
     if not ids:
         return []

@@ -73,6 +73,23 @@ async def test_a_claim_takes_a_run_from_the_head_and_never_starts_behind_a_held_
     assert await _claim(db, worker="w2", run=3) == [second, third, fourth]
 
 
+async def test_a_run_ends_before_a_message_that_waits_out_a_retry(
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    # A message can sit behind a head with a retry pending when an older one commits late.
+    first, waiting, _ = await _queue(db, 1, 1, 1)
+    async with db() as session, session.begin():
+        await outbox.reschedule(
+            session=session,
+            outbox_id=waiting,
+            next_attempt_at=utcnow() + timedelta(minutes=5),
+            error="HTTP 500",
+        )
+    assert await _claim(db, run=3) == [first]
+    await _sent(engine, first)
+    assert await _claim(db, run=3) == []  # `waiting` is the head now, and not due
+
+
 async def test_the_heads_backoff_holds_back_its_chat_and_sets_the_next_due_time(
     db: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
