@@ -59,7 +59,9 @@ class HotStatement:
 class HotWrite:
     """Writes that commit together; they share one namespace of bind parameters.
 
-    The rows the last statement returns are the write's result.
+    The rows the last statement returns are the write's result. As one PostgreSQL statement
+    the writes all see the database as it was before it: none may need another's rows (foreign
+    keys are fine; they are checked at the statement's end).
     """
 
     def __init__(self, *statements: UpdateBase) -> None:

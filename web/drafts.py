@@ -39,10 +39,14 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     else:
         request_hash = _request_hash(body)
         try:
-            created, outbox_id = await _store_once(request, draft, card, key, request_hash)
+            created, outbox_id = await _store_once(
+                request, draft, card, created, key, request_hash
+            )
         except IntegrityError:
             # Another request claimed the same key first; answer as its replay.
-            created, outbox_id = await _store_once(request, draft, card, key, request_hash)
+            created, outbox_id = await _store_once(
+                request, draft, card, created, key, request_hash
+            )
     if outbox_id is not None and await request.app[NOTIFIER].deliver(outbox_id):
         created = created.model_copy(update={"telegram_sent": True})
         if key is not None:
@@ -54,9 +58,15 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
 
 
 async def _store_once(
-    request: web.Request, draft: Draft, card: Card | None, key: str, request_hash: str
+    request: web.Request,
+    draft: Draft,
+    card: Card | None,
+    created: DraftCreated,
+    key: str,
+    request_hash: str,
 ) -> tuple[DraftCreated, int | None]:
-    """Store the draft under an idempotency key, or replay the key's first answer."""
+    """Store the draft under an idempotency key with its answer `created`, or replay the
+    key's first answer."""
     async with request.app[DB]() as session, session.begin():
         seen = await idempotency.get(session=session, key=key)
         if seen is not None:
@@ -68,7 +78,6 @@ async def _store_once(
                 )
             return DraftCreated.model_validate(seen.response), None
         outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
-        created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
         await idempotency.claim(
             session=session,
             key=key,
