@@ -103,16 +103,21 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings as the service would build them, with test overrides and no `.env`."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "database_url": database_url,
-            "api_token": API_TOKEN,
-            "citizens_dir": tmp_path / "citizens",
-            "environment": "test",
-        }
-        values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return settings_for(database_url, tmp_path / "citizens", **overrides)
 
     return make
+
+
+def settings_for(database_url: str, citizens_dir: Path, **overrides: Any) -> Settings:
+    """Settings with the test API token, `environment="test"` and no `.env`."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "api_token": API_TOKEN,
+        "citizens_dir": citizens_dir,
+        "environment": "test",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture

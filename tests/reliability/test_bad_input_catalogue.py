@@ -20,11 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from bot.settings import Settings
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
 from tests.citizens_support import make_citizens_dir
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, settings_for
 from tests.databases import PostgresDatabases
 from tests.reliability.bad_inputs import (
     CASES,
@@ -88,14 +87,7 @@ async def service(
         databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
         url = databases.new_database()
     citizens_dir = make_citizens_dir(home)
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
-        api_token=API_TOKEN,
-        webhook_secret=WEBHOOK_SECRET,
-        citizens_dir=citizens_dir,
-        environment="test",
-    )
+    settings = settings_for(url, citizens_dir, webhook_secret=WEBHOOK_SECRET)
     engine = create_engine(settings.database_url)
     await upgrade_to_head(engine)
     app = create_app(settings, engine, extra_endpoints=WEBHOOK_ENDPOINTS)

@@ -26,7 +26,7 @@ from storage.engine import create_engine, session_factory
 from storage.models import CitizenSession
 from storage.types import utcnow
 from tests.citizens_support import make_citizens_dir
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, settings_for
 from tests.databases import PostgresDatabases, run_sync
 from tests.reliability.live_server import live_server
 from tests.reliability.schemathesis_hooks import SECRET_VARIABLE
@@ -69,14 +69,7 @@ def fuzz_settings(postgres_databases: PostgresDatabases, tmp_path: Path) -> Iter
     """Settings on a fresh PostgreSQL database of this test's own."""
     url = postgres_databases.new_database()
     citizens_dir = make_citizens_dir(tmp_path)
-    yield Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
-        api_token=API_TOKEN,
-        webhook_secret=WEBHOOK_SECRET,
-        citizens_dir=citizens_dir,
-        environment="test",
-    )
+    yield settings_for(url, citizens_dir, webhook_secret=WEBHOOK_SECRET)
     postgres_databases.drop(url)
 
 
