@@ -103,7 +103,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings as the service would build them, with test overrides and no `.env`."""
 
     def make(**overrides: Any) -> Settings:
-        return settings_for(database_url, tmp_path / "citizens", **overrides)
+        citizens_dir = overrides.pop("citizens_dir", tmp_path / "citizens")
+        return settings_for(database_url, citizens_dir, **overrides)
 
     return make
 
