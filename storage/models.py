@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Text,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
@@ -203,6 +213,26 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _now_field()
     sent_at: datetime | None = _optional_time_field()
+    edit_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """When set, the row edits that message of the chat (text and buttons) instead of sending."""
+    reply_to_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    silent: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """Sent with `disable_notification` (the operator's phone stays quiet)."""
+
+
+class DraftMessage(SQLModel, table=True):
+    """A Telegram message that shows a draft (its card, a `/drafts` listing, a copy): every
+    one is edited when the draft changes."""
+
+    __tablename__ = "draft_messages"
+    __table_args__ = (Index("ix_draft_messages_draft_id", "draft_id"),)
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    message_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    created_at: datetime = _now_field()
 
 
 class PendingEdit(SQLModel, table=True):
