@@ -69,6 +69,8 @@ async def test_approving_delivers_the_signed_reply_and_marks_the_draft_sent(
     ]
     assert thread["waiting_since"] is None
     assert "✅ Approved by Nicolas" in str(card["text"])
+    edits = [c.params["text"] for c in fake_telegram.calls_to("editMessageText")]
+    assert "📤 <b>Delivering…</b>" in edits[0]  # shown at the approval, before any attempt
     assert "reply_markup" not in card
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -80,8 +81,8 @@ def test_the_waits_grow_and_the_last_one_repeats() -> None:
     assert tuning.give_up_after_s == 24 * 3600
 
 
-def delivery(**fields: object) -> Delivery:
-    values: dict[str, object] = {
+def delivery(**fields: Any) -> Delivery:
+    values: dict[str, Any] = {
         "draft_id": "d",
         "webhook_id": "msg_x",
         "status": "pending",

@@ -92,7 +92,7 @@ async def _approver_name(session: AsyncSession, draft: Draft) -> str | None:
     rows = await session.scalars(
         select(Event)
         .where(
-            Event.event == "draft.approved@1.0",
+            Event.event == "draft.approved@1.0",  # type: ignore[arg-type]
             Event.timestamp >= draft.decided_at - timedelta(minutes=1),  # type: ignore[arg-type]
         )
         .order_by(Event.id)  # type: ignore[arg-type]

@@ -98,6 +98,7 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop; attempts in flight get a short grace; unfinished claims are handed back."""
         self._stopping = True
+        deliveries.disable(self._engine)
         self._wake.set()
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=self._tuning.shutdown_grace_s)

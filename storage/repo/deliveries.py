@@ -45,7 +45,7 @@ def _waker(session: AsyncSession) -> Callable[[], None] | None:
     if bind is None:
         return None
     engine = bind.sync_engine if isinstance(bind, AsyncEngine) else bind.engine
-    return _enabled.get(engine)
+    return _enabled.get(engine)  # type: ignore[arg-type]
 
 
 async def queue_delivery(*, session: AsyncSession, draft_id: str) -> None:
@@ -58,7 +58,7 @@ async def queue_delivery(*, session: AsyncSession, draft_id: str) -> None:
     if wake is None:
         return
     under_way = await session.scalar(
-        select(Delivery.id)
+        select(Delivery.id)  # type: ignore[call-overload]
         .where(Delivery.draft_id == draft_id, Delivery.status.in_(ACTIVE))  # type: ignore[attr-defined]
         .limit(1)
     )
@@ -83,7 +83,7 @@ async def latest(*, session: AsyncSession, draft_id: str) -> Delivery | None:
     """The draft's most recent delivery (a redelivery is newer than the one that failed)."""
     return await session.scalar(
         select(Delivery)
-        .where(Delivery.draft_id == draft_id)
+        .where(Delivery.draft_id == draft_id)  # type: ignore[arg-type]
         .order_by(Delivery.id.desc())  # type: ignore[union-attr]
         .limit(1)
     )
@@ -98,9 +98,9 @@ async def claim(
 ) -> Sequence[Delivery]:
     """Claim up to `limit` due deliveries for `worker` until `lease` runs out, oldest due first."""
     now = utcnow()
-    free = or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now)  # type: ignore[union-attr]
+    free = or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now)  # type: ignore[union-attr, operator, arg-type]
     due = (
-        select(Delivery.id)
+        select(Delivery.id)  # type: ignore[call-overload]
         .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, free)  # type: ignore[arg-type]
         .order_by(Delivery.next_attempt_at, Delivery.id)  # type: ignore[arg-type]
         .limit(limit)
@@ -111,7 +111,7 @@ async def claim(
         return []
     claimed = await session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == "pending", free)  # type: ignore[union-attr]
+        .where(Delivery.id.in_(ids), Delivery.status == "pending", free)  # type: ignore[union-attr, arg-type]
         .values(claimed_by=worker, claimed_until=now + lease)
         .returning(Delivery)
         .execution_options(synchronize_session=False)
@@ -126,7 +126,9 @@ async def set_body(*, session: AsyncSession, delivery_id: int, body: str) -> str
         .where(Delivery.id == delivery_id, Delivery.body.is_(None))  # type: ignore[arg-type, union-attr]
         .values(body=body)
     )
-    stored = await session.scalar(select(Delivery.body).where(Delivery.id == delivery_id))  # type: ignore[arg-type]
+    stored = await session.scalar(
+        select(Delivery.body).where(Delivery.id == delivery_id)  # type: ignore[call-overload]
+    )
     return stored or body
 
 
@@ -208,7 +210,7 @@ async def release_claims(*, session: AsyncSession, worker: str) -> None:
 async def next_due_at(*, session: AsyncSession) -> datetime | None:
     """When the earliest pending delivery falls due (None: nothing is pending)."""
     rows = await session.execute(
-        select(Delivery.next_attempt_at, Delivery.claimed_until)
+        select(Delivery.next_attempt_at, Delivery.claimed_until)  # type: ignore[call-overload]
         .where(Delivery.status == "pending")  # type: ignore[arg-type]
         .order_by(Delivery.next_attempt_at)  # type: ignore[arg-type]
         .limit(1)
