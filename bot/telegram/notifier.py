@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.settings import Settings
 from bot.telegram import callbacks, render
 from bot.telegram.sender import OutboxSender
 from storage.models import Draft
+from storage.repo import outbox
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
@@ -41,3 +44,22 @@ class TelegramNotifier:
     def kick(self) -> None:
         """Rows were queued with `storage.repo.outbox.enqueue`: send them now."""
         self._sender.kick()
+
+    async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
+        """Queue the edit that shows the draft's new state on its card (buttons only while
+        it is pending)."""
+        if self._chat_id is None or draft.telegram_message_id is None:
+            return
+        pending = draft.status == "pending"
+        footer = ""
+        if draft.status in ("approved", "rejected"):
+            footer = render.decision_footer(
+                draft.status, render.who(None, draft.decided_by), draft.decided_at
+            )
+        await outbox.enqueue(
+            session=session,
+            chat_id=self._chat_id,
+            text=render.draft_card(draft, title="Draft", footer=footer),
+            reply_markup=callbacks.draft_keyboard(draft.id) if pending else None,
+            edit_message_id=draft.telegram_message_id,
+        )
