@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Draft, DraftFeedback
-from storage.repo import drafts, events
+from storage.repo import deliveries, drafts, events
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Outcome:
 
 async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Actor) -> Outcome:
     """Approve or reject a pending draft; of many concurrent decisions exactly one changes it
-    and writes `draft.<status>@1.0`."""
+    and writes `draft.<status>@1.0`. An approval also queues the reply's delivery (when the
+    process delivers, see storage/repo/deliveries.py)."""
     decided = await drafts.decide(
         session=session, draft_id=draft_id, status=status, decided_by=actor.user_id
     )
@@ -52,6 +53,8 @@ async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Ac
             "via": actor.via,
         },
     )
+    if status == "approved":
+        await deliveries.queue_delivery(session=session, draft_id=draft_id)
     return Outcome(decided, changed=True)
 
 
