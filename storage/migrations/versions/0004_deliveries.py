@@ -1,6 +1,6 @@
 """Deliveries of approved replies to the delivery webhook, durable across restarts.
 
-Revision ID: 0005_deliveries
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_deliveries"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
