@@ -91,6 +91,7 @@ SL.api = async function (method, path, body) {
 // --- formatting ---
 SL.waited = function (since, now) {
   const minutes = Math.max(0, Math.floor((Date.parse(now) - Date.parse(since)) / 60000));
+  if (minutes < 1) return "just now";
   if (minutes < 60) return minutes + " min";
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return hours + " h " + String(minutes % 60).padStart(2, "0") + " min";
