@@ -3,6 +3,7 @@ the buttons, first decision wins, and a stale page is told so. On both databases
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -282,3 +283,21 @@ async def test_a_thread_shows_its_history(app_client: TestClient, api: TestClien
     [draft] = thread["drafts"]
     assert draft["status"] == "rejected"
     assert [(f["kind"], f["text"]) for f in draft["feedback"]] == [("reject_reason", "Too long")]
+
+
+async def test_of_many_decisions_at_once_exactly_one_wins(
+    app_client: TestClient, api: TestClient, db: DB
+) -> None:
+    draft_id = await new_draft(api)
+    bodies = [{"action": "approve"}, {"action": "reject", "reason": "No"}] * 4
+    bodies.append({"action": "redraft", "instruction": "Shorter"})
+
+    answers = await asyncio.gather(*(act(app_client, draft_id, **body) for body in bodies))
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (len(bodies) - 1)
+    names = [name for name, _ in await events_of(db, draft_id)]
+    decisions = [n for n in names if n != "draft.feedback@1.0"]
+    assert len(decisions) == 1
+    [winner] = [answer for status, answer in answers if status == 200]
+    assert (await stored(db, draft_id)).status == winner["status"]
