@@ -14,6 +14,8 @@ from typing import Any
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 
+Browser = webdriver.Chrome
+
 CHROMIUM = os.environ.get("SCOPELOCK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SCOPELOCK_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARGUMENTS = (
@@ -77,7 +79,7 @@ def require_browser() -> None:
 
 
 @contextmanager
-def phone_browser(init_data: str, *, dark: bool = False) -> Iterator[webdriver.Chrome]:
+def phone_browser(init_data: str, *, dark: bool = False) -> Iterator[Browser]:
     require_browser()
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
     options = webdriver.ChromeOptions()
@@ -90,8 +92,11 @@ def phone_browser(init_data: str, *, dark: bool = False) -> Iterator[webdriver.C
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*telegram.org*"]})
-        config = {"initData": init_data, "scheme": "dark" if dark else "light"}
-        config["theme"] = DARK if dark else LIGHT
+        config = {
+            "initData": init_data,
+            "scheme": "dark" if dark else "light",
+            "theme": DARK if dark else LIGHT,
+        }
         driver.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument", {"source": STUB % json.dumps(config)}
         )
@@ -100,7 +105,7 @@ def phone_browser(init_data: str, *, dark: bool = False) -> Iterator[webdriver.C
         driver.quit()
 
 
-def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+def console_errors(driver: Browser) -> list[dict[str, Any]]:
     """Errors the page logged (CSP violations among them), but the blocked telegram.org
     script and the favicon no page here has."""
     return [

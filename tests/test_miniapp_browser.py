@@ -14,14 +14,13 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.settings import Settings
 from storage.models import Thread, ThreadMessage
 from storage.types import utcnow
-from tests.browser import DARK, LIGHT, console_errors, phone_browser
+from tests.browser import DARK, LIGHT, Browser, console_errors, phone_browser
 from tests.fake_telegram import FakeTelegram
 from tests.miniapp_support import init_data
 from tests.telegram_support import Service, free_port, running_service
@@ -35,7 +34,7 @@ LONG_DRAFT = "Hi Jane,\n\n" + PARAGRAPH * 12 + "\nBest,\nNicolas"
 NEW_DRAFT = "Hello Jane,\n\n" + PARAGRAPH * 13 + "\nShall we talk on Tuesday?\nNicolas"
 
 
-def wait(driver: WebDriver, timeout: float = 15) -> WebDriverWait:  # type: ignore[type-arg]
+def wait(driver: Browser, timeout: float = 15) -> WebDriverWait:  # type: ignore[type-arg]
     return WebDriverWait(driver, timeout)
 
 
@@ -69,7 +68,7 @@ async def test_edit_a_long_draft_then_save_and_approve_it(
         draft_id = created["draft_id"]
         await fake_telegram.wait_for(lambda: service.card(draft_id), what="the card")
 
-        def operator_edits(driver: WebDriver) -> dict[str, Any]:
+        def operator_edits(driver: Browser) -> dict[str, Any]:
             driver.get(f"{service.url}/app")
             item = wait(driver).until(
                 ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-draft="{draft_id}"]'))
@@ -96,7 +95,7 @@ async def test_edit_a_long_draft_then_save_and_approve_it(
                 what="the card showing the new text",
             )
 
-            def operator_approves(driver: WebDriver) -> None:
+            def operator_approves(driver: Browser) -> None:
                 text = driver.find_element(By.ID, "draft-text")
                 text.send_keys(Keys.CONTROL, Keys.END)
                 text.send_keys(" See you!")
@@ -127,13 +126,13 @@ async def test_a_draft_changed_meanwhile_is_flagged_and_the_text_kept(
     async with running_service(settings, fake_telegram) as service:
         draft_id = (await service.post_draft(draft_text=LONG_DRAFT))["draft_id"]
 
-        def open_and_type(driver: WebDriver) -> None:
+        def open_and_type(driver: Browser) -> None:
             driver.get(f"{service.url}/app?draft={draft_id}")
             text = wait(driver).until(ec.element_to_be_clickable((By.ID, "draft-text")))
             text.send_keys(Keys.CONTROL, Keys.END)
             text.send_keys(" Mine.")
 
-        def save(driver: WebDriver) -> str:
+        def save(driver: Browser) -> str:
             driver.find_element(By.ID, "save").click()
             banner = wait(driver).until(ec.visibility_of_element_located((By.ID, "banner")))
             value = driver.find_element(By.ID, "draft-text").get_attribute("value")
@@ -185,7 +184,7 @@ async def test_screenshots_at_phone_size_in_both_themes(
             "webhook retry issue I have fixed before.",
         )
 
-        def shoot(driver: WebDriver, theme: dict[str, str], name: str) -> str:
+        def shoot(driver: Browser, theme: dict[str, str], name: str) -> str:
             driver.get(f"{service.url}/app")
             wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".item")))
             driver.save_screenshot(str(out / f"miniapp-list-{name}.png"))

@@ -20,6 +20,10 @@ def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for row in card.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
 
 
+def has_card(service: Service, draft_id: str) -> bool:
+    return any(draft_id in message["text"] for message in service.fake.messages.values())
+
+
 async def mini_app(service: Service, draft_id: str, **body: Any) -> dict[str, Any]:
     async with service.http.post(
         f"{service.url}/app/api/draft/{draft_id}", json=body, headers=headers()
@@ -78,8 +82,10 @@ async def test_the_card_follows_what_the_mini_app_does(
     async with running_service(settings, fake_telegram) as service:
         edited, approved = [(await service.post_draft())["draft_id"] for _ in range(2)]
         rejected, redrafted = [(await service.post_draft())["draft_id"] for _ in range(2)]
-        for draft_id in (edited, approved, rejected, redrafted):
-            await fake_telegram.wait_for(lambda d=draft_id: service.card(d), what="the cards")
+        await fake_telegram.wait_for(
+            lambda: all(has_card(service, d) for d in (edited, approved, rejected, redrafted)),
+            what="the cards",
+        )
 
         await mini_app(service, edited, action="edit", text="A better reply 🚀")
         await mini_app(service, approved, action="approve", text="Approved as written here")

@@ -25,7 +25,7 @@ async def pending(*, session: AsyncSession, limit: int = MAX_PENDING) -> list[Wa
     rows: Sequence[Draft] = (
         await session.scalars(
             select(Draft)
-            .where(Draft.status == "pending")
+            .where(Draft.status == "pending")  # type: ignore[arg-type]
             .order_by(Draft.created_at, Draft.id)  # type: ignore[arg-type]
             .limit(limit)
         )
@@ -49,7 +49,7 @@ async def last_client_messages(
     if not thread_ids:
         return {}
     rows = await session.execute(
-        select(ThreadMessage.thread_id, func.max(ThreadMessage.at))
+        select(ThreadMessage.thread_id, func.max(ThreadMessage.at))  # type: ignore[call-overload]
         .where(
             ThreadMessage.thread_id.in_(thread_ids),  # type: ignore[attr-defined]
             ThreadMessage.direction == "in",

@@ -92,7 +92,9 @@ async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor:
         assert body.text is not None
         return await draft_actions.edit(**common, text=body.text)
     if body.text is not None:  # Save and approve: the new text first, in this transaction
-        current = await session.scalar(select(Draft.draft_text).where(Draft.id == draft_id))  # type: ignore[arg-type]
+        current = await session.scalar(
+            select(Draft.draft_text).where(Draft.id == draft_id)  # type: ignore[call-overload]
+        )
         if body.text != current:
             edited = await draft_actions.edit(**common, text=body.text)
             if not edited.changed:
@@ -110,7 +112,7 @@ async def _lock(session: AsyncSession, draft_id: str) -> tuple[str, Any]:
     if is_storable(draft_id):
         row = (
             await session.execute(
-                select(Draft.status, Draft.updated_at)
+                select(Draft.status, Draft.updated_at)  # type: ignore[call-overload]
                 .where(Draft.id == draft_id)  # type: ignore[arg-type]
                 .with_for_update()
             )
