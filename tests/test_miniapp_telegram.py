@@ -115,3 +115,33 @@ async def test_the_card_follows_what_the_mini_app_does(
             what="the redrafted card without buttons",
         )
         assert (await service.draft(redrafted)).status == "superseded"
+
+
+async def test_drafts_listing_cards_open_the_editor_too(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port(), public_url=PUBLIC)
+    async with running_service(settings, fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        service.say("/drafts")
+
+        def listed() -> dict[str, Any] | None:
+            cards = [m for m in fake_telegram.delivered() if "Pending draft" in m["text"]]
+            return cards[-1] if cards else None
+
+        card = await fake_telegram.wait_for(listed, what="the /drafts card")
+        urls = [b["web_app"]["url"] for b in buttons(card) if "web_app" in b]
+        assert urls == [f"{PUBLIC}/app?draft={draft_id}"]
+
+
+async def test_a_chat_that_refuses_the_menu_button_does_not_stop_the_bot(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    # A user of TELEGRAM_ALLOWED_USER_IDS who never opened the bot: "chat not found".
+    fake_telegram.fail_next("setChatMenuButton", 400, description="Bad Request: chat not found")
+    settings = telegram_settings(
+        port=free_port(), public_url=PUBLIC, telegram_allowed_user_ids=str(ALLOWED_ID)
+    )
+    async with running_service(settings, fake_telegram) as service:
+        assert (await service.health())["telegram"] == "ok"
+        assert list(fake_telegram.menu_buttons) == [ALLOWED_ID]
