@@ -222,3 +222,54 @@ async def test_screenshots_at_phone_size_in_both_themes(
 def _rgb(hex_color: str) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
+
+
+async def test_reject_with_a_reason_and_redraft_with_an_instruction(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port())
+    async with running_service(settings, fake_telegram) as service:
+        rejected = (await service.post_draft(client="Marco Rossi"))["draft_id"]
+        redrafted = (await service.post_draft(client="Lena Fischer"))["draft_id"]
+
+        def decide(driver: Browser, draft_id: str, button: str, fill: Callable[[], None]) -> None:
+            wait(driver).until(
+                ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-draft="{draft_id}"]'))
+            ).click()
+            wait(driver).until(ec.element_to_be_clickable((By.ID, button))).click()
+            fill()
+            driver.find_element(By.ID, f"confirm-{button}").click()
+            wait(driver).until(ec.invisibility_of_element_located((By.ID, "draft-text")))
+
+        def operator(driver: Browser) -> list[str]:
+            driver.get(f"{service.url}/app")
+            decide(
+                driver,
+                rejected,
+                "reject",
+                lambda: driver.find_element(By.XPATH, '//button[text()="Not a fit"]').click(),
+            )
+            decide(
+                driver,
+                redrafted,
+                "redraft",
+                lambda: driver.find_element(By.ID, "instruction").send_keys("Ask for the budget"),
+            )
+            wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".empty")))
+            return [str(e["message"]) for e in console_errors(driver)]
+
+        with phone_browser(init_data()) as driver:
+            assert await asyncio.to_thread(operator, driver) == []
+
+        assert (await service.draft(rejected)).status == "rejected"
+        assert (await service.draft(redrafted)).status == "superseded"
+        found = {
+            (e.event, e.payload.get("text") or e.payload.get("instruction"))
+            for e in await service.events()
+            if e.payload.get("draft_id") in (rejected, redrafted)
+        }
+        assert ("draft.feedback@1.0", "Not a fit") in found
+        assert ("draft.redraft_requested@1.0", "Ask for the budget") in found
+        await fake_telegram.wait_for(
+            lambda: "Rejected" in service.card(rejected)["text"], what="the rejected card"
+        )
