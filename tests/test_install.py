@@ -40,8 +40,11 @@ def test_the_installed_wheel_runs_from_any_directory(tmp_path: Path) -> None:
     # The prompts ship too: an installed service falls back to them (see citizens/directory.py).
     prompts = {str(path.relative_to(source)) for path in source.glob("citizens/*/CLAUDE.md")}
     assert prompts
+    # So do the Mini App's pages (web/miniapp/pages.py serves them from the package).
+    pages = {str(path.relative_to(source)) for path in source.glob("web/miniapp/static/*")}
+    assert "web/miniapp/static/index.html" in pages
     with zipfile.ZipFile(wheel) as archive:
-        assert prompts <= set(archive.namelist())
+        assert prompts | pages <= set(archive.namelist())
 
     venv = tmp_path / "venv"
     made = run_once(

@@ -79,7 +79,12 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 session=session,
                 chat_id=chat.id,
                 text=render.draft_card(draft, title="Edited draft"),
-                reply_markup=callbacks.draft_keyboard(draft.id),
+                reply_markup=callbacks.with_mini_app(
+                    callbacks.draft_keyboard(draft.id),
+                    draft.id,
+                    chat_id=chat.id,
+                    mini_app_url=deps(context).settings.mini_app_url,
+                ),
                 draft_id=draft.id,
             )
     if pending is None:

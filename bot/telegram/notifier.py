@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ class TelegramNotifier:
         self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
     ) -> None:
         self._chat_id = settings.telegram_chat_id
+        self._mini_app_url = settings.mini_app_url
         self._sender = sender
         self._bot_ready = bot_ready
 
@@ -35,7 +37,7 @@ class TelegramNotifier:
         return Card(
             chat_id=self._chat_id,
             text=render.draft_card(draft),
-            reply_markup=callbacks.draft_keyboard(draft.id),
+            reply_markup=self._keyboard(draft.id, self._chat_id),
         )
 
     async def deliver(self, outbox_id: int | None) -> bool:
@@ -60,6 +62,14 @@ class TelegramNotifier:
             session=session,
             chat_id=self._chat_id,
             text=render.draft_card(draft, title="Draft", footer=footer),
-            reply_markup=callbacks.draft_keyboard(draft.id) if pending else None,
+            reply_markup=self._keyboard(draft.id, self._chat_id) if pending else None,
             edit_message_id=draft.telegram_message_id,
+        )
+
+    def _keyboard(self, draft_id: str, chat_id: int) -> dict[str, Any]:
+        return callbacks.with_mini_app(
+            callbacks.draft_keyboard(draft_id),
+            draft_id,
+            chat_id=chat_id,
+            mini_app_url=self._mini_app_url,
         )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Draft, DraftFeedback
 from storage.repo import deliveries, drafts, events
+from storage.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,72 @@ async def edit(*, session: AsyncSession, draft_id: str, text: str, actor: Actor)
     )
     await session.flush()
     return Outcome(draft, changed=True)
+
+
+# --- Minimal versions for the Mini App (branch `miniapp`). ---
+# RECONCILE AT MERGE: threads-loop builds the full `reject_reason` and `redraft` (the redraft
+# also queues a session of the draft's citizen on its thread). Keep their versions; these only
+# do the state change, its event and its feedback row, with the same names and signatures.
+
+
+async def reject_reason(
+    *, session: AsyncSession, draft_id: str, reason: str, actor: Actor
+) -> Outcome:
+    """Record why a rejected draft was rejected: feedback `reject_reason` and
+    `draft.feedback@1.0`. A draft that is not rejected is left alone."""
+    draft = await drafts.get(session=session, draft_id=draft_id)
+    if draft is None or draft.status != "rejected":
+        return Outcome(draft, changed=False)
+    await _feedback(session, draft_id, "reject_reason", reason, actor)
+    return Outcome(draft, changed=True)
+
+
+async def redraft(
+    *, session: AsyncSession, draft_id: str, instruction: str, actor: Actor
+) -> Outcome:
+    """Supersede a pending draft with the operator's instruction for the next one:
+    `draft.redraft_requested@1.0` and feedback `redraft`."""
+    now = utcnow()
+    result = await session.scalars(
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .values(status="superseded", decided_by=actor.user_id, decided_at=now, updated_at=now)
+        .returning(Draft)
+        .execution_options(synchronize_session=False)
+    )
+    superseded = result.one_or_none()
+    if superseded is None:
+        return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
+    await events.append(
+        session=session,
+        event="draft.redraft_requested@1.0",
+        payload={
+            "draft_id": draft_id,
+            "instruction": instruction,
+            "requested_by": actor.user_id,
+            "via": actor.via,
+        },
+    )
+    session.add(
+        DraftFeedback(draft_id=draft_id, kind="redraft", text=instruction, by_user=actor.user_id)
+    )
+    await session.flush()
+    return Outcome(superseded, changed=True)
+
+
+async def _feedback(
+    session: AsyncSession, draft_id: str, kind: str, text: str, actor: Actor
+) -> None:
+    await events.append(
+        session=session,
+        event="draft.feedback@1.0",
+        payload={
+            "draft_id": draft_id,
+            "kind": kind,
+            "text": text,
+            "by": actor.user_id,
+            "via": actor.via,
+        },
+    )
+    session.add(DraftFeedback(draft_id=draft_id, kind=kind, text=text, by_user=actor.user_id))
+    await session.flush()
