@@ -17,7 +17,15 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import access, callbacks, commands, decisions, edits, trigger
+from bot.telegram import (
+    access,
+    callbacks,
+    commands,
+    decisions,
+    edits,
+    lead_cards,
+    trigger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     )
     application.add_handler(
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(lead_cards.act_on_lead, pattern=callbacks.LEAD_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 

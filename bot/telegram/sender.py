@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,11 +51,15 @@ class OutboxSender:
         db: async_sessionmaker[AsyncSession],
         hot: HotPath,
         tuning: TelegramTuning,
+        *,
+        quiet: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`quiet()` says whether it is quiet hours now: messages then arrive silently."""
         self._bot = bot
         self._db = db
         self._hot = hot
         self._tuning = tuning
+        self._quiet = quiet
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.failing = False
         """The last attempt failed and something is still waiting: /health says degraded."""
@@ -278,7 +283,7 @@ class OutboxSender:
             chat_id=row.chat_id,
             text=row.text,
             parse_mode=ParseMode.HTML,
-            disable_notification=row.silent or None,
+            disable_notification=row.silent or self._quiet() or None,
             reply_parameters=None
             if row.reply_to_message_id is None
             else ReplyParameters(row.reply_to_message_id, allow_sending_without_reply=True),

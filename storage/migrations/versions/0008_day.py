@@ -1,0 +1,35 @@
+"""The operator's day: a draft remembers its reminder; one digest row per day; leads are
+found by link.
+
+Revision ID: 0008
+Revises: 0003
+Create Date: 2026-12-01
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("drafts") as batch:
+        batch.add_column(sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "digests",
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_leads_link", "leads", ["link"], postgresql_using="hash")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_leads_link", "leads")
+    op.drop_table("digests")
+    with op.batch_alter_table("drafts") as batch:
+        batch.drop_column("reminded_at")
