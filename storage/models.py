@@ -222,6 +222,10 @@ class OutboxMessage(SQLModel, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     """Sent with `disable_notification` (the operator's phone stays quiet)."""
+    edit_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """Edit the message that outbox row became (queued earlier to the same chat)."""
+    reply_to_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """Reply to the message that outbox row became."""
 
 
 class DraftMessage(SQLModel, table=True):
@@ -340,6 +344,8 @@ class CitizenSession(SQLModel, table=True):
     turns: int | None = None
     result: str | None = Field(default=None, sa_column=Column(Text))
     waiting_reason: str | None = Field(default=None, max_length=100)
+    notice_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """The outbox row of the session's one Telegram notice, edited as the session goes."""
 
 
 class WebhookDelivery(SQLModel, table=True):
