@@ -1,8 +1,11 @@
-"""What the operator's Telegram chat is told about a session: it started, it ended.
+"""What the operator's Telegram chat is told about a session: one message, edited as it goes.
 
-Notices are written to the durable outbox in the same transaction as the status change they
-report, then the sender is kicked; so a notice is never lost and never sent for a change that
-rolled back.
+The notice is sent silently when the session is queued (or, if nobody queued one, when it
+starts) and then edited in place: running, then completed or failed with its duration and
+cost. A failure is also announced by a short reply to the notice, which does notify. Every
+message is written to the durable outbox in the same transaction as the change it reports,
+then the sender is kicked; so a notice is never lost and never sent for a change that rolled
+back.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CitizenSession
@@ -18,6 +22,8 @@ from storage.repo.session_queue import duration_s
 
 SHOWN_OUTPUT_CHARS = 1500
 SHOWN_ERROR_CHARS = 800
+SHOWN_FAILURE_CHARS = 300
+ANNOUNCED_PER_ROUND = 20
 
 
 class SessionNotices:
@@ -37,35 +43,101 @@ class SessionNotices:
         self._default_chat_id = default_chat_id
         self._kick = kick
 
+    def chat_of(self, row: CitizenSession) -> int | None:
+        return (row.notify_chat_id or self._default_chat_id) if self._enabled else None
+
+    async def announce_queued(self, *, session: AsyncSession) -> int:
+        """Send the notice of every queued session that has none yet; returns how many.
+
+        Rows are locked while their notice is queued (skipped by other processes), so each
+        session gets one notice however many processes announce."""
+        if not self._enabled:
+            return 0
+        rows = (
+            await session.scalars(
+                select(CitizenSession)
+                .where(
+                    CitizenSession.status == "queued",
+                    CitizenSession.notice_outbox_id.is_(None),  # type: ignore[union-attr]
+                )
+                .order_by(CitizenSession.created_at)  # type: ignore[arg-type]
+                .limit(ANNOUNCED_PER_ROUND)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            await queue_notice(session=session, row=row, chat_id=self.chat_of(row))
+        return len(rows)
+
     async def started(self, *, session: AsyncSession, row: CitizenSession) -> None:
-        await self._send(session, row, started_text(row))
+        await self._show(session, row)
 
     async def finished(self, *, session: AsyncSession, row: CitizenSession) -> None:
-        await self._send(session, row, finished_text(row))
+        await self._show(session, row)
+        chat_id = self.chat_of(row)
+        if row.status == "failed" and chat_id is not None:
+            await outbox.enqueue(
+                session=session,
+                chat_id=chat_id,
+                text=failure_text(row),
+                reply_to_outbox_id=row.notice_outbox_id,
+            )
 
     def kick(self) -> None:
         self._kick()
 
-    async def _send(self, session: AsyncSession, row: CitizenSession, text: str) -> None:
-        chat_id = row.notify_chat_id or self._default_chat_id
-        if self._enabled and chat_id is not None:
-            await outbox.enqueue(session=session, chat_id=chat_id, text=text)
+    async def _show(self, session: AsyncSession, row: CitizenSession) -> None:
+        chat_id = self.chat_of(row)
+        if chat_id is None:
+            return
+        if row.notice_outbox_id is None:
+            await queue_notice(session=session, row=row, chat_id=chat_id)
+        else:
+            await outbox.enqueue(
+                session=session,
+                chat_id=chat_id,
+                text=notice_text(row),
+                edit_outbox_id=row.notice_outbox_id,
+            )
 
 
-def started_text(row: CitizenSession) -> str:
-    return (
-        f"▶️ <b>{html.escape(row.citizen)}</b> session started\n"
-        f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}"
+async def queue_notice(
+    *, session: AsyncSession, row: CitizenSession, chat_id: int | None, ahead: int | None = None
+) -> int | None:
+    """Queue the session's notice (silent) and remember it on the row; its outbox id."""
+    if chat_id is None:
+        return None
+    outbox_id = await outbox.enqueue(
+        session=session, chat_id=chat_id, text=notice_text(row, ahead=ahead), silent=True
     )
+    row.notice_outbox_id = outbox_id
+    session.add(row)
+    await session.flush()
+    return outbox_id
+
+
+def notice_text(row: CitizenSession, *, ahead: int | None = None) -> str:
+    """The notice as the session stands now: queued, running, completed or failed."""
+    name = f"<b>{html.escape(row.citizen)}</b>"
+    ident = f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}"
+    if row.status == "queued":
+        where = "" if ahead is None else (" · starting now" if ahead == 0 else f" · {ahead} ahead")
+        if row.waiting_reason:
+            where = f" · waiting: {html.escape(row.waiting_reason)}"
+        return f"🕐 {name} session queued{where}\n{ident}"
+    if row.status == "running":
+        return f"▶️ {name} session running\n{ident}"
+    return finished_text(row)
 
 
 def finished_text(row: CitizenSession) -> str:
     ok = row.status == "completed"
     exit_text = "no exit code" if row.exit_code is None else f"exit {row.exit_code}"
+    cost = f" · ${row.cost_usd:.2f}" if row.cost_usd is not None else ""
     lines = [
         f"{'✅' if ok else '❌'} <b>{html.escape(row.citizen)}</b> session {row.status} "
-        f"after {format_duration(duration_s(row))} ({exit_text})",
-        f"<code>{html.escape(row.id)}</code>",
+        f"after {format_duration(duration_s(row))} ({exit_text}){cost}",
+        f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}",
     ]
     if row.error:
         lines.append(html.escape(_tail(row.error, SHOWN_ERROR_CHARS)))
@@ -73,6 +145,11 @@ def finished_text(row: CitizenSession) -> str:
     if output:
         lines.append(f"<pre>{html.escape(_tail(output, SHOWN_OUTPUT_CHARS))}</pre>")
     return "\n".join(lines)
+
+
+def failure_text(row: CitizenSession) -> str:
+    reason = html.escape(_tail(row.error or "no reason recorded", SHOWN_FAILURE_CHARS))
+    return f"❌ The <b>{html.escape(row.citizen)}</b> session failed: {reason}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -126,6 +126,7 @@ class SessionRunner:
             # Cleared before the work, so a wake during it leads to another round at once.
             self._wake.clear()
             try:
+                await self._announce_queued()
                 await self._claim_all()
                 now = asyncio.get_running_loop().time()
                 if now - last_beat >= self._heartbeat_interval_s:
@@ -136,6 +137,12 @@ class SessionRunner:
                 log.exception("citizen runner: cycle failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+
+    async def _announce_queued(self) -> None:
+        async with self._db() as session, session.begin():
+            announced = await self._notices.announce_queued(session=session)
+        if announced:
+            self._kick()
 
     async def _beat(self) -> None:
         async with self._db() as session, session.begin():

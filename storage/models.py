@@ -109,6 +109,8 @@ class Draft(SQLModel, table=True):
     session_id: str | None = Field(default=None, max_length=36)
     """The citizen session that posted the draft (a session token's drafts)."""
     sent_at: datetime | None = _optional_time_field()
+    reminded_at: datetime | None = _optional_time_field()
+    """When the operator was reminded that its client waits (once per draft)."""
 
 
 class Thread(SQLModel, table=True):
@@ -221,6 +223,10 @@ class OutboxMessage(SQLModel, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     """Sent with `disable_notification` (the operator's phone stays quiet)."""
+    edit_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """Edit the message that outbox row became (queued earlier to the same chat)."""
+    reply_to_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """Reply to the message that outbox row became."""
 
 
 class DraftMessage(SQLModel, table=True):
@@ -292,6 +298,8 @@ class Lead(SQLModel, table=True):
         CheckConstraint("pain IS NULL OR (pain >= 1 AND pain <= 10)", name="ck_leads_pain"),
         Index("ix_leads_decision_id", "decision", "id"),
         Index("ix_leads_platform_id", "platform", "id"),
+        # Hash: a btree entry would refuse a long link (2,000 characters may pass 2,700 bytes).
+        Index("ix_leads_link", "link", postgresql_using="hash"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
@@ -372,6 +380,8 @@ class CitizenSession(SQLModel, table=True):
     turns: int | None = None
     result: str | None = Field(default=None, sa_column=Column(Text))
     waiting_reason: str | None = Field(default=None, max_length=100)
+    notice_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """The outbox row of the session's one Telegram notice, edited as the session goes."""
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -388,3 +398,14 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class Digest(SQLModel, table=True):
+    """A daily digest sent (or being sent): one row per day, so one digest a day however many
+    processes run."""
+
+    __tablename__ = "digests"
+
+    day: str = Field(primary_key=True, max_length=10)
+    """The operator's date (`TIMEZONE`), YYYY-MM-DD."""
+    sent_at: datetime = _now_field()

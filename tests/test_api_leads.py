@@ -161,7 +161,7 @@ async def test_invalid_patch_is_422_and_changes_nothing(api: TestClient, db: DB)
 
 
 async def test_list_is_newest_first_and_filters(api: TestClient) -> None:
-    go_upwork = await create(api, decision="GO", platform="upwork")
+    go_upwork = await create(api, decision="GO", platform="Upwork")
     nogo_upwork = await create(api, decision="NO-GO", platform="upwork")
     go_contra = await create(api, decision="GO", platform="contra")
     nogo_contra = await create(api, decision="NO-GO", platform="contra")
@@ -175,11 +175,34 @@ async def test_list_is_newest_first_and_filters(api: TestClient) -> None:
     assert await ids(decision="GO") == [go_contra, go_upwork]
     assert await ids(decision="NO-GO") == [nogo_contra, nogo_upwork]
     assert await ids(platform="upwork") == [nogo_upwork, go_upwork]
-    assert await ids(platform="Upwork") == []
+    assert await ids(platform="UPWORK") == [nogo_upwork, go_upwork]
     assert await ids(sent="true") == [go_contra]
     assert await ids(sent="false") == [nogo_contra, nogo_upwork, go_upwork]
     assert await ids(decision="GO", platform="contra", sent="true") == [go_contra]
     assert await ids(decision="NO-GO", sent="true") == []
+
+
+async def test_platform_is_stored_lower_case(api: TestClient) -> None:
+    lead_id = await create(api, platform="UpWork")
+    assert (await (await api.get(f"/api/lead/{lead_id}")).json())["platform"] == "upwork"
+
+
+async def test_a_known_link_answers_the_existing_lead_and_writes_nothing(
+    api: TestClient, db: DB
+) -> None:
+    link = "https://www.upwork.com/jobs/~0123"
+    first = await create(api, link=link)
+    before = await stored_counts(db)
+
+    again = await api.post("/api/leads", json=lead_body(link=link, title="Same job, again"))
+
+    assert again.status == 200
+    assert await again.json() == {"lead_id": first, "duplicate": True}
+    assert await stored_counts(db) == before
+    other = await create(api, link=link + "5")
+    leads, _ = await fetch_page(api, "/api/leads", "leads", link=link)
+    assert [lead["id"] for lead in leads] == [first]
+    assert other != first
 
 
 async def test_pages_hold_every_lead_once_and_stay_stable_while_leads_arrive(

@@ -76,9 +76,11 @@ async def test_session_runs_the_cli_as_an_argument_list_in_the_citizen_folder(
         "citizen.session.started@1.0",
         "citizen.session.completed@1.0",
     ]
+    # One notice (queued, or running when the runner claimed it first), then its edits.
     sent = await outbox_texts(db)
-    assert [chat for chat, _ in sent] == [4242, 4242]
-    assert "started" in sent[0][1] and "completed" in sent[1][1]
+    assert {chat for chat, _ in sent} == {4242}
+    assert "queued" in sent[0][1] or "running" in sent[0][1]
+    assert "running" in sent[-2][1] and "completed" in sent[-1][1]
 
 
 async def test_secrets_of_the_service_are_not_handed_to_citizens(
@@ -158,8 +160,9 @@ async def test_a_failing_cli_records_its_exit_code_and_stderr(
     assert "exited with code 3" in (row.error or "") and "boom <at> the end" in (row.error or "")
     payload = (await session_events(db, session_id))[-1][1]
     assert payload["exit_code"] == 3 and "boom" in payload["error"]
-    chat, report = (await outbox_texts(db))[-1]
+    *_, (chat, report), (reply_chat, reply) = await outbox_texts(db)
     assert chat == 7 and "exit 3" in report and "boom &lt;at&gt; the end" in report
+    assert reply_chat == 7 and "failed: exited with code 3" in reply
 
 
 async def test_output_is_kept_bounded_with_its_end(
@@ -282,7 +285,9 @@ async def test_notices_go_to_the_triggering_chat_and_nowhere_while_telegram_is_o
     await start_runner(runner_settings, chat_id=7)
     await wait_finished(db, await enqueue(db, "emma", "from the operator chat"))
     await wait_finished(db, await enqueue(db, "emma", "from a group", chat_id=-100))
-    assert [chat for chat, _ in await outbox_texts(db)] == [7, 7, -100, -100]
+    chats = [chat for chat, _ in await outbox_texts(db)]
+    assert list(dict.fromkeys(chats)) == [7, -100]
+    assert chats.count(7) >= 2 and chats.count(-100) >= 2
 
 
 async def test_no_notice_is_kept_while_telegram_is_off(

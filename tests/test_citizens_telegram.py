@@ -76,7 +76,14 @@ async def citizen_service(settings: Settings, fake: FakeTelegram) -> AsyncIterat
 
 
 def texts(fake: FakeTelegram, chat_id: int = OPERATOR_ID) -> list[str]:
-    return [message["text"] for message in fake.sent_messages(chat_id)]
+    """Every text sent or edited into the chat, in order, as the bot wrote it (HTML)."""
+    return [
+        call.params["text"]
+        for call in fake.calls
+        if call.ok
+        and call.method in ("sendMessage", "editMessageText")
+        and call.params.get("chat_id") == chat_id
+    ]
 
 
 async def wait_text(service: Service, needle: str, what: str) -> str:
@@ -135,7 +142,7 @@ async def test_webhook_to_session_to_draft_to_telegram(
         assert "A reply drafted by the fake claude." in card["text"]
         ended = await wait_text(service, "session completed", "the end notice")
         assert session_id in ended and "exit 0" in ended and "fake claude done" in ended
-        assert any(session_id in t and "started" in t for t in texts(service.fake))
+        assert any(session_id in t and "running" in t for t in texts(service.fake))
 
     [call] = fake_claude.calls()
     assert call["argv"][0] == "--print" and call["argv"][2] == "--continue"
@@ -154,11 +161,32 @@ async def test_trigger_answers_at_once_then_reports_start_and_end(
         ended = await wait_text(service, "session completed", "the end notice")
         assert "exit 0" in ended and "fake claude done" in ended
         order = texts(service.fake)
-        started = next(i for i, t in enumerate(order) if "session started" in t)
+        started = next(i for i, t in enumerate(order) if "session running" in t)
         assert order.index(ack) < started < order.index(ended)
 
     [call] = fake_claude.calls()
     assert call["argv"][1].endswith("\n--scan the new <posts> & rank them")
+
+
+async def test_a_session_is_one_silent_message_edited_in_place_and_a_failure_is_loud(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger emma rank the posts")
+        await wait_text(service, "session completed", "the end notice")
+        service.say("/trigger daniel build it\nFAKE:exit=3")
+        await wait_text(service, "session failed:", "the failure reply")
+
+    sent = [m for m in fake_telegram.sent_messages(OPERATOR_ID) if "session" in m["text"]]
+    emma_notice, daniel_notice, failure = sent
+    assert emma_notice["disable_notification"] is True
+    assert daniel_notice["disable_notification"] is True
+    assert "daniel" in failure["text"] and not failure.get("disable_notification")
+    notices = {m["text"]: m for m in fake_telegram.messages.values() if "session" in m["text"]}
+    final = [text for text in notices if "session completed" in text or "after" in text]
+    assert len(final) == 2  # each session's one message, edited to its end
+    failure_reply_to = failure["reply_parameters"]["message_id"]
+    assert "failed after" in fake_telegram.message(OPERATOR_ID, failure_reply_to)["text"]
 
 
 async def test_a_failing_session_is_reported_with_its_exit_code_and_stderr(
@@ -176,9 +204,9 @@ async def test_a_second_trigger_of_a_busy_citizen_says_it_is_queued(
     gate = tmp_path / "gate"
     async with citizen_service(citizen_settings(), fake_telegram) as service:
         service.say(f"/trigger rafael first\nFAKE:wait-for={gate}")
-        await wait_text(service, "session started", "the first session to start")
+        await wait_text(service, "session running", "the first session to start")
         service.say("/trigger rafael second")
-        ack = await wait_text(service, "queued, 1 ahead of it", "the queued acknowledgement")
+        ack = await wait_text(service, "1 ahead", "the queued acknowledgement")
         assert "rafael" in ack
         gate.touch()
         await service.fake.wait_for(
@@ -234,7 +262,7 @@ async def test_shutdown_fails_a_running_session_and_the_restart_reports_it(
     settings = citizen_settings()
     async with citizen_service(settings, fake_telegram) as service:
         service.say("/trigger daniel long job\nFAKE:child\nFAKE:sleep=60")
-        await wait_text(service, "session started", "the session to start")
+        await wait_text(service, "session running", "the session to start")
     async with service.db() as session:
         [row] = (await session.scalars(select(CitizenSession))).all()
     assert row.status == "failed" and "shut down" in (row.error or "")
@@ -254,7 +282,7 @@ async def test_a_missing_cli_fails_the_session_clearly_and_the_service_goes_on(
         assert (await service.health())["status"] == "ok"
         service.say("/trigger emma scan again")
         await service.fake.wait_for(
-            lambda: sum("session failed" in t for t in texts(service.fake)) == 2,
+            lambda: sum("session failed after" in t for t in texts(service.fake)) == 2,
             timeout=30,
             what="the second session to fail too",
         )

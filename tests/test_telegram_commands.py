@@ -33,6 +33,11 @@ async def post_lead(service: Service, **fields: Any) -> None:
     } | fields
     async with service.http.post(f"{service.url}/api/leads", json=lead) as response:
         assert response.status == 201, await response.text()
+    if lead["decision"] == "GO":  # its card arrives before anything else is asked
+        await service.fake.wait_for(
+            lambda: any("GO lead" in m["text"] for m in service.fake.delivered()),
+            what="the GO lead's card",
+        )
 
 
 async def test_start_and_help_list_the_commands_registered_with_set_my_commands(
@@ -100,7 +105,13 @@ async def test_leads_lists_recent_leads_optionally_by_decision(
         [none] = await reply_to(service, "/leads")
         assert none["text"] == "No leads yet."
         await post_lead(service)
-        await post_lead(service, title="Scraper & crawler", decision="NO-GO", reason="Too vague")
+        await post_lead(
+            service,
+            title="Scraper & crawler",
+            decision="NO-GO",
+            reason="Too vague",
+            link="https://upwork.example/j/3",
+        )
 
         [all_leads] = await reply_to(service, "/leads")
         [go] = await reply_to(service, "/leads go")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from storage.hotpath import HotPath
-from storage.models import Draft
+from storage.models import Draft, Lead
 from storage.repo.draft_intake import Card
 
 TelegramStatus = Literal["ok", "disabled", "degraded"]
@@ -23,6 +23,9 @@ class DraftNotifier(Protocol):
 
     def card(self, draft: Draft) -> Card | None:
         """The draft's card for the operator, to store with the draft; None: nobody to tell."""
+
+    def lead_card(self, lead: Lead) -> Card | None:
+        """A new lead's card for the operator (GO leads only); None: nothing to send."""
 
     async def deliver(self, outbox_id: int | None) -> bool:
         """Try to send it now, within a short bound; True once Telegram has it."""
@@ -41,6 +44,9 @@ class DisabledNotifier:
     status: TelegramStatus = "disabled"
 
     def card(self, draft: Draft) -> Card | None:
+        return None
+
+    def lead_card(self, lead: Lead) -> Card | None:
         return None
 
     async def deliver(self, outbox_id: int | None) -> bool:

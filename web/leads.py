@@ -4,17 +4,39 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage.repo import events, leads
+from storage.repo import events, leads, outbox
 from web.endpoints import Endpoint, json_response
 from web.errors import ApiError
-from web.keys import DB
+from web.keys import DB, NOTIFIER
 from web.pagination import decode_id_cursor, id_cursor
-from web.schemas import LeadCreate, LeadCreated, LeadOut, LeadPage, LeadPatch, LeadsQuery
+from web.schemas import (
+    LeadCreate,
+    LeadCreated,
+    LeadDuplicate,
+    LeadOut,
+    LeadPage,
+    LeadPatch,
+    LeadsQuery,
+)
 
 
 async def create_lead(request: web.Request, body: LeadCreate) -> web.Response:
+    notifier = request.app[NOTIFIER]
     async with request.app[DB]() as session, session.begin():
+        if body.link is not None:
+            known = await leads.by_link(session=session, link=body.link)
+            if known is not None:
+                assert known.id is not None
+                return json_response(LeadDuplicate(lead_id=known.id))
         lead = await leads.create(session=session, **body.model_dump())
+        card = notifier.lead_card(lead)
+        if card is not None:
+            await outbox.enqueue(
+                session=session,
+                chat_id=card.chat_id,
+                text=card.text,
+                reply_markup=card.reply_markup,
+            )
         await events.append(
             session=session,
             event="lead.tracked@1.0",
@@ -26,6 +48,8 @@ async def create_lead(request: web.Request, body: LeadCreate) -> web.Response:
                 "decision": lead.decision,
             },
         )
+    if card is not None:
+        notifier.kick()
     assert lead.id is not None
     return json_response(LeadCreated(lead_id=lead.id), status=201)
 
@@ -74,6 +98,7 @@ async def list_leads(request: web.Request, query: LeadsQuery) -> web.Response:
             decision=query.decision,
             platform=query.platform,
             sent=query.sent,
+            link=query.link,
             limit=query.limit + 1,
             before_id=before_id,
         )
@@ -87,8 +112,9 @@ ENDPOINTS = [
         "POST",
         "/api/leads",
         create_lead,
-        "Record an evaluated lead.",
-        responses={201: LeadCreated},
+        "Record an evaluated lead; a GO lead is shown to the operator. A `link` tracked "
+        "already answers 200 with the existing lead's id.",
+        responses={201: LeadCreated, 200: LeadDuplicate},
         errors=(400, 401, 413, 415, 422, 503),
         body=LeadCreate,
     ),

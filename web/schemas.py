@@ -271,8 +271,14 @@ class EventPage(Response):
 Decision = Literal["GO", "NO-GO"]
 
 
+def _lower(value: str) -> str:
+    return value.lower()
+
+
 class LeadCreate(RequestBody):
-    platform: Bounded(50)  # type: ignore[valid-type]
+    platform: Annotated[Bounded(50), AfterValidator(_lower)] = Field(  # type: ignore[valid-type]
+        description="Stored lower-case."
+    )
     title: Bounded(500)  # type: ignore[valid-type]
     budget: Bounded(100)  # type: ignore[valid-type]
     decision: Decision
@@ -288,6 +294,13 @@ class LeadPatch(RequestBody):
 
 class LeadCreated(Response):
     lead_id: int
+
+
+class LeadDuplicate(Response):
+    """The lead's `link` is tracked already: its id, and nothing was written."""
+
+    lead_id: int
+    duplicate: Literal[True] = True
 
 
 class LeadOut(Response):
@@ -307,8 +320,11 @@ class LeadOut(Response):
 
 class LeadsQuery(Query):
     decision: Decision | None = None
-    platform: Annotated[Text, StringConstraints(max_length=50)] | None = None
+    platform: Annotated[Text, StringConstraints(max_length=50)] | None = Field(
+        default=None, description="Matched case-insensitively."
+    )
     sent: bool | None = None
+    link: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 

@@ -18,6 +18,9 @@ class Action(StrEnum):
     EDIT = "edit"
     REJECT = "reject"
     MORE_DRAFTS = "drafts"
+    PROPOSE = "propose"
+    LEAD_SENT = "lead_sent"
+    LEAD_SKIP = "lead_skip"
 
 
 DECISIONS = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
@@ -26,6 +29,7 @@ DECISIONS = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
 DECISION_PATTERN = rf"^({Action.APPROVE}|{Action.REJECT}):"
 EDIT_PATTERN = rf"^{Action.EDIT}:"
 MORE_DRAFTS_PATTERN = rf"^{Action.MORE_DRAFTS}:[0-9a-f-]{{36}}$"
+LEAD_PATTERN = rf"^({Action.PROPOSE}|{Action.LEAD_SENT}|{Action.LEAD_SKIP}):[0-9]{{1,18}}$"
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,13 @@ def more_drafts_markup(last_draft_id: str) -> InlineKeyboardMarkup:
         "More drafts ▶", callback_data=build(Action.MORE_DRAFTS, last_draft_id)
     )
     return InlineKeyboardMarkup([[button]])
+
+
+def lead_keyboard(lead_id: int) -> dict[str, Any]:
+    """A GO lead's buttons, in the Bot API's JSON form."""
+    buttons = [
+        InlineKeyboardButton("✍️ Propose", callback_data=build(Action.PROPOSE, lead_id)),
+        InlineKeyboardButton("📨 Sent", callback_data=build(Action.LEAD_SENT, lead_id)),
+        InlineKeyboardButton("⏭ Skip", callback_data=build(Action.LEAD_SKIP, lead_id)),
+    ]
+    return InlineKeyboardMarkup([buttons]).to_dict()

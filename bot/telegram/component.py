@@ -20,6 +20,8 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, Defaults
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from bot.day.clock import in_quiet_hours
+from bot.day.loop import OperatorDay
 from bot.settings import Settings
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.commands import COMMANDS
@@ -31,6 +33,7 @@ from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import session_factory
 from storage.hotpath import HotPath
+from storage.types import utcnow
 from web.endpoints import Endpoint
 from web.telegram_webhook import telegram_webhook_endpoints
 
@@ -49,12 +52,22 @@ class TelegramComponent:
         self.tuning = tuning or TelegramTuning()
         self.application = build_application(settings, self.tuning)
         self.sender = OutboxSender(
-            self.application.bot, session_factory(engine), HotPath(engine), self.tuning
+            self.application.bot,
+            session_factory(engine),
+            HotPath(engine),
+            self.tuning,
+            quiet=lambda: in_quiet_hours(settings, utcnow()),
         )
         self.application.bot_data[DEPS_KEY] = BotDeps(
             settings=settings, db=session_factory(engine), sender=self.sender
         )
         self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
+        self.day = OperatorDay(
+            settings,
+            session_factory(engine),
+            kick=self.sender.kick,
+            tick_s=self.tuning.day_tick_s,
+        )
         self.ready = False
         """Telegram was reached and updates flow (polling started, or webhook set)."""
         self._connecting: asyncio.Task[None] | None = None
@@ -70,6 +83,7 @@ class TelegramComponent:
 
     async def start(self) -> None:
         self.sender.start()
+        self.day.start()
         self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")
 
     async def feed_update(self, document: dict[str, Any]) -> bool:
@@ -124,6 +138,7 @@ class TelegramComponent:
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
         self.ready = False
+        await self.day.stop()
         application = self.application
         if application.updater is not None and application.updater.running:
             await application.updater.stop()

@@ -18,7 +18,15 @@ from telegram.ext import (
 )
 
 from bot.delivery.redeliver import redeliver_handler
-from bot.telegram import access, callbacks, commands, decisions, edits, trigger
+from bot.telegram import (
+    access,
+    callbacks,
+    commands,
+    decisions,
+    edits,
+    lead_cards,
+    trigger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
     )
     application.add_handler(redeliver_handler())
+    application.add_handler(
+        CallbackQueryHandler(lead_cards.act_on_lead, pattern=callbacks.LEAD_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
     # Last: any other text is the new text of an edit pending in that chat.

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from bot.telegram import callbacks, render
+from bot.telegram import callbacks, lead_cards, render
 from bot.telegram.sender import OutboxSender
-from storage.models import Draft
+from storage.models import Draft, Lead
 from storage.repo import outbox
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
@@ -38,6 +38,16 @@ class TelegramNotifier:
             chat_id=self._chat_id,
             text=render.draft_card(draft),
             reply_markup=self._keyboard(draft.id, self._chat_id),
+        )
+
+    def lead_card(self, lead: Lead) -> Card | None:
+        """A GO lead's card with its buttons; NO-GO leads send nothing (the digest counts them)."""
+        if self._chat_id is None or lead.decision != "GO" or lead.id is None:
+            return None
+        return Card(
+            chat_id=self._chat_id,
+            text=lead_cards.lead_card(lead),
+            reply_markup=callbacks.lead_keyboard(lead.id),
         )
 
     async def deliver(self, outbox_id: int | None) -> bool:

@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,11 +51,15 @@ class OutboxSender:
         db: async_sessionmaker[AsyncSession],
         hot: HotPath,
         tuning: TelegramTuning,
+        *,
+        quiet: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`quiet()` says whether it is quiet hours now: messages then arrive silently."""
         self._bot = bot
         self._db = db
         self._hot = hot
         self._tuning = tuning
+        self._quiet = quiet
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.failing = False
         """The last attempt failed and something is still waiting: /health says degraded."""
@@ -260,11 +265,12 @@ class OutboxSender:
     async def _deliver_row(self, row: OutboxMessage) -> int:
         """Send (or edit) the row's message; returns the id of the message it is now."""
         markup = {"reply_markup": row.reply_markup} if row.reply_markup else None
-        if row.edit_message_id is not None:
+        edit_id, reply_id = await self._referenced(row)
+        if edit_id is not None:
             try:
                 await self._bot.edit_message_text(
                     chat_id=row.chat_id,
-                    message_id=row.edit_message_id,
+                    message_id=edit_id,
                     text=row.text,
                     parse_mode=ParseMode.HTML,
                     api_kwargs=markup,
@@ -273,18 +279,34 @@ class OutboxSender:
                 # Already showing exactly this (a copy edited twice): the edit has happened.
                 if "not modified" not in str(error).lower():
                     raise
-            return row.edit_message_id
+            return edit_id
         message = await self._bot.send_message(
             chat_id=row.chat_id,
             text=row.text,
             parse_mode=ParseMode.HTML,
-            disable_notification=row.silent or None,
+            disable_notification=row.silent or self._quiet() or None,
             reply_parameters=None
-            if row.reply_to_message_id is None
-            else ReplyParameters(row.reply_to_message_id, allow_sending_without_reply=True),
+            if reply_id is None
+            else ReplyParameters(reply_id, allow_sending_without_reply=True),
             api_kwargs=markup,
         )
         return message.message_id
+
+    async def _referenced(self, row: OutboxMessage) -> tuple[int | None, int | None]:
+        """The message ids the row edits and replies to (by id, or by the outbox row)."""
+        edit_id, reply_id = row.edit_message_id, row.reply_to_message_id
+        if row.edit_outbox_id is None and row.reply_to_outbox_id is None:
+            return edit_id, reply_id
+        async with self._db() as session:
+            if row.edit_outbox_id is not None:
+                edit_id = await outbox.sent_message_id(
+                    session=session, outbox_id=row.edit_outbox_id
+                )
+            if row.reply_to_outbox_id is not None:
+                reply_id = await outbox.sent_message_id(
+                    session=session, outbox_id=row.reply_to_outbox_id
+                )
+        return edit_id, reply_id
 
     async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
         assert row.id is not None

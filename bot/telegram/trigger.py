@@ -1,7 +1,7 @@
 """/trigger <citizen> <message>: queue a citizen session from the operator's chat.
 
-The answer comes at once (starting now, or queued behind others); the runner reports the
-session's start and end to this chat through the outbox.
+The answer is the session's notice (starting now, or queued behind others), which the runner
+then edits in place as the session starts and ends.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.telegram.deps import deps
 from bot.telegram.render import esc
-from citizens import prompts
+from citizens import notices, prompts
 from citizens.directory import citizen_dir, citizens_root, known_citizens
 from storage.repo import session_queue
 
@@ -60,14 +60,12 @@ async def trigger_citizen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             notify_chat_id=chat.id,
         )
         ahead = await session_queue.count_ahead(session=session, row=row)
+        # The answer is the session's notice itself, edited as the session goes.
+        notice = await notices.queue_notice(session=session, row=row, chat_id=chat.id, ahead=ahead)
     runner = context.bot_data.get(RUNNER_KEY)
     if runner is not None:
         runner.wake()
-    where = "starting now" if ahead == 0 else f"queued, {ahead} ahead of it"
-    await message.reply_text(
-        f"🕐 <b>{esc(name)}</b> session <code>{esc(row.id)}</code>: {where}.\n"
-        "I will tell you when it starts and when it ends."
-    )
+    await bot.sender.deliver(notice or 0)
 
 
 def _usage(root: Path) -> str:

@@ -28,6 +28,8 @@ class TelegramTuning:
     """How long a stop waits for sends already in flight."""
     claim_window_s: float = 5.0
     """How long after a claim its messages may still be sent; the rest are handed back."""
+    day_tick_s: float = 30.0
+    """How often reminders and the digest are looked at."""
 
     @property
     def lease(self) -> timedelta:

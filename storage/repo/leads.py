@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Lead
@@ -24,6 +24,15 @@ async def get(*, session: AsyncSession, lead_id: int, for_update: bool = False) 
     return await session.get(Lead, lead_id, with_for_update=for_update)
 
 
+async def by_link(*, session: AsyncSession, link: str) -> Lead | None:
+    """The oldest lead tracked with this link."""
+    return (
+        await session.scalars(
+            select(Lead).where(Lead.link == link).order_by(Lead.id).limit(1)  # type: ignore[arg-type]
+        )
+    ).first()
+
+
 async def set_sent(*, session: AsyncSession, lead: Lead, sent: bool) -> None:
     lead.sent = sent
     lead.updated_at = utcnow()
@@ -37,6 +46,7 @@ async def list_page(
     decision: str | None = None,
     platform: str | None = None,
     sent: bool | None = None,
+    link: str | None = None,
     limit: int,
     before_id: int | None = None,
 ) -> Sequence[Lead]:
@@ -45,7 +55,10 @@ async def list_page(
     if decision is not None:
         query = query.where(Lead.decision == decision)
     if platform is not None:
-        query = query.where(Lead.platform == platform)
+        # Stored lower-case (older rows too, once written through the API since).
+        query = query.where(func.lower(Lead.platform) == platform.lower())
+    if link is not None:
+        query = query.where(Lead.link == link)
     if sent is not None:
         query = query.where(Lead.sent == sent)
     if before_id is not None:

@@ -119,6 +119,8 @@ async def enqueue(
     edit_message_id: int | None = None,
     reply_to_message_id: int | None = None,
     silent: bool = False,
+    edit_outbox_id: int | None = None,
+    reply_to_outbox_id: int | None = None,
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -129,6 +131,9 @@ async def enqueue(
     With `edit_message_id` the row edits that message instead (text and buttons; no
     `reply_markup` removes the buttons) — leave `draft_id` unset on edits.
     `reply_to_message_id` sends it as a reply; `silent` sends it without a notification.
+    `edit_outbox_id` / `reply_to_outbox_id` name the message by the outbox row queued for it
+    earlier (to the same chat, so sent before this one); if that row was never sent, this one
+    is sent as a new message.
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
     now = utcnow()
@@ -142,6 +147,8 @@ async def enqueue(
             edit_message_id=edit_message_id,
             reply_to_message_id=reply_to_message_id,
             silent=silent,
+            edit_outbox_id=edit_outbox_id,
+            reply_to_outbox_id=reply_to_outbox_id,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -150,6 +157,13 @@ async def enqueue(
         .returning(OutboxMessage.id)
     )
     return int(result.scalar_one())
+
+
+async def sent_message_id(*, session: AsyncSession, outbox_id: int) -> int | None:
+    """The Telegram message id an outbox row became, once sent."""
+    return await session.scalar(
+        select(OUTBOX.c.message_id).where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "sent")
+    )
 
 
 async def get(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:

@@ -1,0 +1,1 @@
+"""The operator's day: reminders of waiting clients, quiet hours and the daily digest."""

@@ -1,0 +1,167 @@
+"""The daily digest: what waits now, and how the day before went (CONTRACT §10)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.day.clock import day_bounds, waited
+from bot.settings import Settings
+from bot.telegram.render import esc
+from storage.models import CitizenSession, Draft, Event, Lead, Thread, ThreadMessage
+
+OUTCOMES = {
+    "draft.created@1.0": "created",
+    "draft.approved@1.0": "approved",
+    "draft.edited@1.0": "edited",
+    "draft.rejected@1.0": "rejected",
+    "draft.redraft_requested@1.0": "redrafted",
+    "draft.superseded@1.0": "superseded",
+    "draft.sent@1.0": "sent",
+}
+WAITING_SHOWN = 10
+
+
+@dataclass
+class DayNumbers:
+    day: date
+    outcomes: dict[str, int] = field(default_factory=dict)
+    response_times_s: list[float] = field(default_factory=list)
+    sessions: list[tuple[str, int, float]] = field(default_factory=list)
+    """(citizen, sessions started, their cost in USD), by citizen."""
+    leads_go: int = 0
+    leads_no_go: int = 0
+    leads_sent: int = 0
+
+    @property
+    def median_response_s(self) -> float | None:
+        return statistics.median(self.response_times_s) if self.response_times_s else None
+
+
+async def waiting_drafts(*, session: AsyncSession) -> Sequence[tuple[Draft, datetime]]:
+    """Pending drafts, the longest-waiting client first, with when the client started waiting."""
+    since = func.coalesce(Thread.waiting_since, Draft.created_at)
+    rows = await session.execute(
+        select(Draft, since)
+        .outerjoin(Thread, Thread.id == Draft.thread_id)  # type: ignore[arg-type]
+        .where(Draft.status == "pending")
+        .order_by(since, Draft.id)
+    )
+    return [(draft, moment) for draft, moment in rows.all()]
+
+
+async def day_numbers(*, session: AsyncSession, settings: Settings, day: date) -> DayNumbers:
+    start, end = day_bounds(settings, day)
+    numbers = DayNumbers(day)
+    in_day = (Event.timestamp >= start, Event.timestamp < end)
+    counted = await session.execute(
+        select(Event.event, func.count())
+        .where(*in_day, Event.event.in_(list(OUTCOMES)))  # type: ignore[attr-defined]
+        .group_by(Event.event)
+    )
+    numbers.outcomes = {OUTCOMES[name]: count for name, count in counted.all()}
+    numbers.response_times_s = await _response_times(session, start, end)
+    sessions = await session.execute(
+        select(
+            CitizenSession.citizen,
+            func.count(),
+            func.coalesce(func.sum(CitizenSession.cost_usd), 0.0),
+        )
+        .where(CitizenSession.started_at >= start, CitizenSession.started_at < end)  # type: ignore[operator]
+        .group_by(CitizenSession.citizen)
+        .order_by(CitizenSession.citizen)
+    )
+    numbers.sessions = [(c, int(n), float(cost)) for c, n, cost in sessions.all()]
+    decisions = await session.execute(
+        select(Lead.decision, func.count())
+        .where(Lead.created_at >= start, Lead.created_at < end)  # type: ignore[operator]
+        .group_by(Lead.decision)
+    )
+    by_decision: dict[str, int] = {d: int(n) for d, n in decisions.all()}
+    numbers.leads_go, numbers.leads_no_go = by_decision.get("GO", 0), by_decision.get("NO-GO", 0)
+    numbers.leads_sent = int(
+        await session.scalar(select(func.count()).where(*in_day, Event.event == "lead.sent@1.0"))
+        or 0
+    )
+    return numbers
+
+
+async def _response_times(session: AsyncSession, start: datetime, end: datetime) -> list[float]:
+    """For drafts approved in [start, end): approval minus the client message it answers (the
+    thread's latest client message before the draft, else the draft's creation)."""
+    answered = (
+        select(func.max(ThreadMessage.at))
+        .where(
+            ThreadMessage.thread_id == Draft.thread_id,
+            ThreadMessage.direction == "in",
+            ThreadMessage.at <= Draft.created_at,
+        )
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Draft.decided_at, func.coalesce(answered, Draft.created_at)).where(
+            Draft.decided_at >= start,  # type: ignore[operator]
+            Draft.decided_at < end,  # type: ignore[operator]
+            Draft.status.in_(("approved", "sent")),  # type: ignore[attr-defined]
+        )
+    )
+    return [
+        (decided - asked).total_seconds()
+        for decided, asked in rows.all()
+        if decided is not None and asked is not None
+    ]
+
+
+def digest_text(
+    numbers: DayNumbers, waiting: Sequence[tuple[Draft, datetime]], now: datetime, today: date
+) -> str:
+    """The digest of `today`, with `numbers` of the day before."""
+    lines = [f"☀️ <b>Digest</b> · {today:%A %d %B}"]
+    if waiting:
+        lines += ["", f"<b>Waiting for you ({len(waiting)}):</b>"]
+        for draft, since in waiting[:WAITING_SHOWN]:
+            lines.append(
+                f"• {esc(draft.client)} · {esc(draft.job_title)} — {waited(since, now)} "
+                f"(/draft {esc(draft.id)})"
+            )
+        if len(waiting) > WAITING_SHOWN:
+            lines.append(f"… and {len(waiting) - WAITING_SHOWN} more: /drafts")
+    else:
+        lines += ["", "Nothing waits for you. 🎉"]
+    lines += ["", f"<b>Yesterday</b> ({numbers.day:%a %d %b}):"]
+    outcomes = numbers.outcomes
+    lines.append(
+        "Drafts: "
+        + ", ".join(
+            f"{outcomes.get(key, 0)} {key}"
+            for key in ("created", "approved", "edited", "rejected", "redrafted", "sent")
+        )
+    )
+    median = numbers.median_response_s
+    lines.append(
+        "Median time from a client's message to the approved reply: "
+        + (waited_seconds(median) if median is not None else "no approvals")
+    )
+    if numbers.sessions:
+        lines.append(
+            "Sessions: "
+            + ", ".join(f"{esc(c)} {n} (${cost:.2f})" for c, n, cost in numbers.sessions)
+        )
+    else:
+        lines.append("Sessions: none")
+    lines.append(
+        f"Leads: {numbers.leads_go} GO, {numbers.leads_no_go} NO-GO, "
+        f"{numbers.leads_sent} proposals sent"
+    )
+    return "\n".join(lines)
+
+
+def waited_seconds(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

@@ -1,0 +1,113 @@
+"""The operator's clock ticking: reminders of waiting clients and the daily digest.
+
+Both are claimed in the database (a draft's `reminded_at`, a day's `digests` row) in the same
+transaction as the message they queue, so each is sent once however many processes run, and
+one missed while the service was down is sent when it starts (a digest only if it is still
+that day).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.day.clock import local, waited
+from bot.day.digest import day_numbers, digest_text, waiting_drafts
+from bot.settings import Settings
+from bot.telegram.render import esc
+from storage.repo import digests, outbox, reminders
+from storage.repo.reminders import Due
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class OperatorDay:
+    def __init__(
+        self,
+        settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+        *,
+        kick: Callable[[], None],
+        tick_s: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._kick = kick
+        self._tick_s = tick_s
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="operator-day")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                # The database may be down for a while: try again at the next tick.
+                log.exception("the operator's reminders and digest failed this time")
+            await asyncio.sleep(self._tick_s)
+
+    async def tick(self) -> None:
+        now = self._clock()
+        queued = await self.remind(now)
+        queued |= await self.send_digest(now)
+        if queued:
+            self._kick()
+
+    async def remind(self, now: datetime) -> bool:
+        """One reminder, a reply to its card, per pending draft whose client waits too long."""
+        settings, chat_id = self._settings, self._settings.telegram_chat_id
+        if settings.remind_after_s <= 0 or chat_id is None:
+            return False
+        waited_before = now - timedelta(seconds=settings.remind_after_s)
+        async with self._db() as session, session.begin():
+            due = await reminders.claim_due(session=session, waited_before=waited_before, now=now)
+            for item in due:
+                await outbox.enqueue(
+                    session=session,
+                    chat_id=chat_id,
+                    text=reminder_text(item, now),
+                    reply_to_message_id=item.draft.telegram_message_id,
+                )
+        return bool(due)
+
+    async def send_digest(self, now: datetime) -> bool:
+        """Today's digest, once `DIGEST_AT` has passed, if nobody has sent it yet."""
+        settings, chat_id = self._settings, self._settings.telegram_chat_id
+        at = settings.digest_time
+        today = local(settings, now)
+        if at is None or chat_id is None or today.time() < at:
+            return False
+        async with self._db() as session, session.begin():
+            if not await digests.claim(session=session, day=today.date().isoformat()):
+                return False
+            numbers = await day_numbers(
+                session=session, settings=settings, day=today.date() - timedelta(days=1)
+            )
+            waiting = await waiting_drafts(session=session)
+            text = digest_text(numbers, waiting, now, today.date())
+            await outbox.enqueue(session=session, chat_id=chat_id, text=text)
+        log.info("digest of %s queued", today.date())
+        return True
+
+
+def reminder_text(item: Due, now: datetime) -> str:
+    return (
+        f"⏰ <b>{esc(item.draft.client)}</b> has waited {waited(item.waiting_since, now)}"
+        f" · {esc(item.draft.job_title)}"
+    )

@@ -1,0 +1,177 @@
+"""The operator's day (CONTRACT §10): one reminder per waiting client, the daily digest once a
+day, quiet hours — against the fake Bot API, with settings in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.day.clock import in_quiet_hours, waited
+from bot.day.loop import OperatorDay
+from bot.settings import Settings
+from storage.models import CitizenSession, Digest, Draft, Event, OutboxMessage, Thread
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import FAST, Service, free_port, running_service
+from tests.telegram_updates import OPERATOR_ID
+
+TICKING = dataclasses.replace(FAST, day_tick_s=0.1)
+
+
+def reminders(fake: FakeTelegram) -> list[dict[str, object]]:
+    return [m for m in fake.sent_messages(OPERATOR_ID) if str(m["text"]).startswith("⏰")]
+
+
+async def card_sent(service: Service, draft_id: str) -> int:
+    async def recorded() -> int | None:
+        return (await service.draft(draft_id)).telegram_message_id
+
+    return int(await service.fake.wait_for(recorded, what="the card"))
+
+
+async def test_a_waiting_client_gets_one_reminder_as_a_reply_to_the_card(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port(), remind_after_s=1)
+    async with running_service(settings, fake_telegram, tuning=TICKING) as service:
+        waiting = (await service.post_draft(client="Waiting <Client>"))["draft_id"]
+        decided = (await service.post_draft(client="Decided Client"))["draft_id"]
+        card = await card_sent(service, waiting)
+        await service.answered(await service.tap("approve", decided))
+
+        [reminder] = await fake_telegram.wait_for(lambda: reminders(fake_telegram))
+        await asyncio.sleep(10 * TICKING.day_tick_s)  # more ticks remind nobody again
+
+        assert reminders(fake_telegram) == [reminder]
+        assert reminder["reply_parameters"]["message_id"] == card  # type: ignore[index]
+        assert "Waiting &lt;Client&gt;" in str(reminder["text"])
+        assert "has waited" in str(reminder["text"])
+        assert (await service.draft(waiting)).reminded_at is not None
+        assert (await service.draft(decided)).reminded_at is None
+
+
+async def test_two_instances_remind_and_digest_once(
+    make_settings: Callable[..., Settings], db: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = make_settings(
+        telegram_chat_id=OPERATOR_ID, remind_after_s=60, digest_at="00:00", timezone="UTC"
+    )
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    async with db() as session, session.begin():
+        for n in range(5):
+            session.add(draft_row(f"Client {n}", created_at=long_ago, message_id=100 + n))
+    days = [OperatorDay(settings, db, kick=lambda: None, tick_s=60) for _ in range(2)]
+
+    for _ in range(3):
+        await asyncio.gather(*(day.tick() for day in days))
+
+    async with db() as session:
+        replies = await session.scalar(
+            select(func.count()).where(OutboxMessage.reply_to_message_id.is_not(None))  # type: ignore[union-attr]
+        )
+        digests = (await session.scalars(select(OutboxMessage.text))).all()
+    assert replies == 5
+    assert [text for text in digests if "Digest" in text] == [digests[-1]]
+    assert sum("Digest" in text for text in digests) == 1
+
+
+async def test_the_digest_tells_what_waits_and_how_yesterday_went(
+    make_settings: Callable[..., Settings], db: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = make_settings(telegram_chat_id=OPERATOR_ID, digest_at="08:00", timezone="UTC")
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    yesterday = now - timedelta(days=1)
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(
+            Thread(
+                id=thread_id,
+                platform="upwork",
+                client="Old Client",
+                created_at=now - timedelta(days=3),
+                last_message_at=now - timedelta(days=3),
+                waiting_since=now - timedelta(days=2, hours=1),
+            )
+        )
+        await session.flush()
+        session.add(draft_row("Old Client", created_at=now - timedelta(hours=1), thread=thread_id))
+        session.add(draft_row("Recent Client", created_at=now - timedelta(minutes=20)))
+        approved = draft_row("Done Client", created_at=yesterday - timedelta(minutes=30))
+        approved.status, approved.decided_at = "approved", yesterday
+        session.add(approved)
+        for name in ("draft.created@1.0", "draft.created@1.0", "draft.approved@1.0"):
+            session.add(Event(event=name, timestamp=yesterday, payload={}))
+        session.add(Event(event="draft.rejected@1.0", timestamp=now, payload={}))  # today
+        session.add(
+            CitizenSession(
+                id=str(uuid.uuid4()),
+                citizen="rafael",
+                trigger="webhook",
+                prompt="p",
+                status="completed",
+                started_at=yesterday,
+                cost_usd=0.42,
+            )
+        )
+    day = OperatorDay(settings, db, kick=lambda: None, tick_s=60, clock=lambda: now)
+
+    assert not await day.send_digest(now.replace(hour=7, minute=59))  # before DIGEST_AT
+    await day.tick()
+    await day.tick()
+
+    async with db() as session:
+        [text] = (await session.scalars(select(OutboxMessage.text))).all()
+        assert await session.scalar(select(Digest.day)) == "2026-03-10"
+    waiting_lines = [line for line in text.splitlines() if line.startswith("•")]
+    assert [line.split(" · ")[0] for line in waiting_lines] == ["• Old Client", "• Recent Client"]
+    assert "2 d 1 h" in waiting_lines[0] and "20 min" in waiting_lines[1]
+    assert "2 created, 1 approved, 0 edited, 0 rejected" in text
+    assert "client's message to the approved reply: 30 min" in text
+    assert "rafael 1 ($0.42)" in text
+
+
+def test_quiet_hours_wrap_past_midnight(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(quiet_hours="22:00-07:00", timezone="Europe/Paris")
+    at = datetime(2026, 7, 1, tzinfo=UTC)  # Paris is UTC+2 in July
+    assert in_quiet_hours(settings, at.replace(hour=20))  # 22:00 in Paris
+    assert in_quiet_hours(settings, at.replace(hour=4, minute=59))
+    assert not in_quiet_hours(settings, at.replace(hour=5))
+    assert not in_quiet_hours(make_settings(), at)
+    assert waited(at, at + timedelta(hours=1, minutes=5)) == "1 h 05 min"
+
+
+async def test_inside_quiet_hours_messages_arrive_silently(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    now = datetime.now(UTC)
+    around_now = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"
+    later = f"{now + timedelta(hours=2):%H:%M}-{now + timedelta(hours=3):%H:%M}"
+    for window, silent in ((around_now, True), (later, False)):
+        settings = telegram_settings(port=free_port(), quiet_hours=window, timezone="UTC")
+        async with running_service(settings, fake_telegram) as service:
+            draft_id = (await service.post_draft())["draft_id"]
+            await card_sent(service, draft_id)
+        [card] = [m for m in fake_telegram.sent_messages() if draft_id in str(m["text"])]
+        assert bool(card.get("disable_notification")) is silent, window
+
+
+def draft_row(
+    client: str, *, created_at: datetime, message_id: int | None = None, thread: str | None = None
+) -> Draft:
+    return Draft(
+        id=str(uuid.uuid4()),
+        client=client,
+        job_title="A job",
+        message="Hello?",
+        draft_text="Hi!",
+        confidence=80,
+        created_at=created_at,
+        updated_at=created_at,
+        telegram_message_id=message_id,
+        thread_id=thread,
+    )
