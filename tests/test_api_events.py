@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import Event
 from tests.factories import stored_counts
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
+from web.schemas import EventPage
 
 DB = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 11, 2, 14, 23, tzinfo=UTC)
@@ -261,3 +262,23 @@ async def test_payload_values_survive_the_round_trip(api: TestClient) -> None:
     event_id = await log(api, "roundtrip@1.0", payload)
     [event], _ = await fetch_page(api, "/api/events", "events", event="roundtrip@1.0")
     assert (event["id"], event["payload"]) == (event_id, payload)
+
+
+async def test_stored_payloads_pass_through_the_page_intact(api: TestClient) -> None:
+    """The page splices each payload's stored JSON text: it must still be one valid document
+    with exactly the payloads that were logged."""
+    payloads = [
+        {"quote": 'say "hi"', "slash": "a\\b", "lines": "1\n2\t3", "ctl": "\x01\u2028"},
+        {"deep": {"x": [[[{"y": -0.5e-7}]]]}, "big": 2**62, "zero": 0.0, "none": None},
+        {"html": "</script><b>&amp;", "emoji": "🧪", "empty": {}, "list": []},
+    ]
+    for payload in payloads:
+        await log(api, "tests.passthrough@1.0", payload)
+
+    response = await api.get("/api/events", params={"limit": "2"})
+    page = EventPage.model_validate_json(await response.read())
+
+    assert [event.payload for event in page.events] == payloads[::-1][:2]
+    assert page.total == 2 and page.next_cursor is not None
+    rest, _ = await fetch_page(api, "/api/events", "events", cursor=page.next_cursor)
+    assert [event["payload"] for event in rest] == [payloads[0]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, Text, bindparam, cast, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.hotpath import HotPath, HotStatement
@@ -72,12 +72,21 @@ async def list_page(
     return [EventRow(*row) for row in await session.execute(statement, params)]
 
 
+class RawEventRow(NamedTuple):
+    id: int
+    event: str
+    timestamp: datetime
+    payload_json: str
+    """The payload as the database holds it: JSON text, never decoded."""
+
+
 async def page(
     *, hot: HotPath, where: EventFilter, limit: int, before_id: int | None = None
-) -> list[EventRow]:
-    """`list_page` as a statement of its own, for the API."""
+) -> list[RawEventRow]:
+    """`list_page` as a statement of its own, for the API, with each payload as the JSON text
+    the database holds: the API passes it through instead of decoding and encoding it again."""
     shape, params = _shape_and_params(where, limit, before_id)
-    return [EventRow(*row) for row in await hot.fetch(_hot_page_query(*shape), params)]
+    return [RawEventRow(*row) for row in await hot.fetch(_hot_page_query(*shape), params)]
 
 
 def page_statement(
@@ -130,4 +139,9 @@ def _page_query(
 
 @functools.cache
 def _hot_page_query(before_id: bool, since: bool, until: bool, match: Match) -> HotStatement:
-    return HotStatement(_page_query(before_id, since, until, match))
+    query = _page_query(before_id, since, until, match)
+    # jsonb::text on PostgreSQL; on SQLite the stored text itself.
+    return HotStatement(query.with_only_columns(*query.selected_columns[:3], _PAYLOAD_TEXT))
+
+
+_PAYLOAD_TEXT = cast(EVENTS.c.payload, Text)
