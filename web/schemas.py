@@ -16,6 +16,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from storage.repo.events import MAX_PAYLOAD_BYTES, payload_bytes
+
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+$"
 EVENT_FILTER_PATTERN = r"^([a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+|[a-z0-9_.@]*\*)$"
 CITIZEN_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
@@ -165,8 +167,8 @@ DraftStatus = Literal["pending", "approved", "rejected"]
 class DraftCreate(RequestBody):
     client: Bounded(200)  # type: ignore[valid-type]
     job_title: Bounded(500)  # type: ignore[valid-type]
-    message: Text
-    draft_text: NonBlank
+    message: Annotated[Text, Field(min_length=1, max_length=50_000)]
+    draft_text: Bounded(20_000)  # type: ignore[valid-type]
     confidence: WholeNumber(0, 100)  # type: ignore[valid-type]
     context: JsonObject | None = None
     citizen: Annotated[str, StringConstraints(pattern=CITIZEN_PATTERN)] = "rafael"
@@ -207,9 +209,16 @@ class DraftPage(Response):
 # --- events ---
 
 
+def _payload_fits(value: dict[str, Any]) -> dict[str, Any]:
+    size = payload_bytes(value)
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"must be at most {MAX_PAYLOAD_BYTES} bytes as JSON (it is {size})")
+    return value
+
+
 class EventCreate(RequestBody):
     event: Annotated[str, StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN)]
-    payload: JsonObject
+    payload: Annotated[JsonObject, AfterValidator(_payload_fits)]
 
 
 class EventCreated(Response):
