@@ -20,7 +20,9 @@ _SECURITY_SCHEMES = {
         "in": "header",
         "name": "X-Webhook-Signature",
         "description": "Hex HMAC-SHA256 of the raw body (or of `{timestamp}.{body}` when "
-        "X-Webhook-Timestamp is sent) under WEBHOOK_SECRET.",
+        "X-Webhook-Timestamp is sent) under WEBHOOK_SECRET. Standard Webhooks headers are "
+        "accepted instead: `webhook-id`, `webhook-timestamp` and `webhook-signature: "
+        "v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`.",
     },
     "telegram_secret": {
         "type": "apiKey",
