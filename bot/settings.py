@@ -112,9 +112,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def check_production_and_webhook(self) -> Settings:
         if self.environment == "production":
-            for name in PRODUCTION_SECRETS:
-                if getattr(self, name.lower()) is None:
-                    raise ValueError(f"{name} must be set when ENVIRONMENT=production")
+            # All of them in one error: each attempt costs the operator a redeploy.
+            missing = [name for name in PRODUCTION_SECRETS if getattr(self, name.lower()) is None]
+            if missing:
+                names = ", ".join(missing[:-1]) + " and " if len(missing) > 1 else ""
+                raise ValueError(f"{names}{missing[-1]} must be set when ENVIRONMENT=production")
         if self.telegram_enabled and self.telegram_mode == "webhook":
             if self.telegram_webhook_secret is None:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_MODE=webhook")
@@ -127,10 +129,6 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     @property
     def public_webhook_url(self) -> str | None:
