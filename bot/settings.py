@@ -165,9 +165,10 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]).upper()
-        message = error["msg"].removeprefix("Value error, ")
-        where = f"{field}: " if field else ""
-        # Never echo the input: it may be a secret.
-        raise SettingsError(f"invalid configuration: {where}{message}") from None
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {message}" if field else message)
+        # Every problem on one line (each costs a redeploy); never the input: it may be a secret.
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

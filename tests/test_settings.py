@@ -161,6 +161,13 @@ def test_production_names_every_missing_variable_in_one_error(
     assert message == f"invalid configuration: {named} must be set when ENVIRONMENT=production"
 
 
+def test_every_bad_value_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, {"PORT": "abc", "TELEGRAM_MODE": "carrier-pigeon"})
+
+    assert message.startswith("invalid configuration: ") and "\n" not in message
+    assert "PORT: " in message and "TELEGRAM_MODE: " in message
+
+
 def test_production_starts_with_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(monkeypatch, PRODUCTION_ENV)
     settings = load_settings()
