@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -125,6 +126,13 @@ class Settings(BaseSettings):
                     "TELEGRAM_WEBHOOK_URL (or RENDER_EXTERNAL_URL) must be set in webhook mode"
                 )
         return self
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        """As pydantic shows the settings (repr and str), with the database password hidden."""
+        for name, value in super().__repr_args__():
+            if name == "database_url":
+                value = make_url(value).render_as_string(hide_password=True)
+            yield name, value
 
     @property
     def telegram_enabled(self) -> bool:
