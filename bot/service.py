@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.retention import RetentionTask
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
@@ -51,6 +52,9 @@ async def serve(
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
+        pruning = RetentionTask(session_factory(engine), interval_s=settings.retention_interval_s)
+        pruning.start()
+        stack.push_async_callback(pruning.stop)
 
         telegram = None
         if settings.telegram_enabled:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     citizens_dir: Path = Path("./citizens")
     citizen_timeout_s: float = Field(default=900, gt=0)
     backend_api_url: str | None = None
+    retention_interval_s: float = Field(default=3600, gt=0)
+    """How often expired outbox rows, idempotency keys and webhook deliveries are pruned."""
 
     environment: Literal["development", "production", "test"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
