@@ -21,9 +21,14 @@ def bearer_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-
             # The scheme is case-insensitive (RFC 9110); the token itself is compared exactly,
             # in constant time.
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(errors="replace"), expected
-            ):
+            if scheme.lower() != "bearer":
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "The Authorization header must be 'Bearer <token>': "
+                    "its 'Bearer ' prefix is missing.",
+                )
+            if not hmac.compare_digest(given.strip().encode(errors="replace"), expected):
                 raise ApiError(401, "unauthorized", "Invalid API token.")
         return await handler(request)
 

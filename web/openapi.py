@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import Any
 
 from aiohttp import web
@@ -47,7 +48,7 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ScopeLock", "version": "1.0.0"},
+        "info": {"title": "ScopeLock", "version": version("scopelock")},
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
