@@ -16,20 +16,12 @@ SESSION_STATUSES = ("queued", "running", "completed", "failed")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
 
 
-def _in_range(column: str, low: int, high: int) -> str:
-    return f"{column} IS NULL OR ({column} >= {low} AND {column} <= {high})"
-
-
 def _now_field() -> Any:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 def _optional_time_field() -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime()))
-
-
-def _json_field() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JsonDoc, nullable=False))
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
