@@ -18,7 +18,7 @@ from web.signatures import sign, sign_standard
 TRIGGER_TIMEOUT_S = 15
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction) -> None:
     signer = sub.add_parser(
         "sign",
         help="print the HMAC-SHA256 signature of stdin under WEBHOOK_SECRET",

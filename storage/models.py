@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Table, Text, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
@@ -31,6 +31,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 class Event(SQLModel, table=True):
     """One line of the append-only log; the database refuses UPDATE and DELETE on it."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_event_id", "event", "id"),
@@ -48,6 +51,9 @@ class Event(SQLModel, table=True):
 
 
 class Draft(SQLModel, table=True):
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "drafts"
     __table_args__ = (
         CheckConstraint("confidence >= 0 AND confidence <= 100", name="ck_drafts_confidence"),
@@ -85,6 +91,9 @@ class OutboxMessage(SQLModel, table=True):
     marks them `sent`; a row with `draft_id` is that draft's card, and its Telegram message id
     is copied onto the draft.
     """
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -126,6 +135,9 @@ class OutboxMessage(SQLModel, table=True):
 class PendingEdit(SQLModel, table=True):
     """An `edit:` tap waiting for the operator's next text message in that chat."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "pending_edits"
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -135,6 +147,9 @@ class PendingEdit(SQLModel, table=True):
 
 
 class Lead(SQLModel, table=True):
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "leads"
     __table_args__ = (
         CheckConstraint(_in("decision", LEAD_DECISIONS), name="ck_leads_decision"),
@@ -167,6 +182,9 @@ class Lead(SQLModel, table=True):
 class IdempotencyKey(SQLModel, table=True):
     """A draft-creation request seen before: the first response is answered again."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "idempotency_keys"
 
     key: str = Field(primary_key=True, max_length=255)
@@ -179,6 +197,9 @@ class IdempotencyKey(SQLModel, table=True):
 
 class CitizenSession(SQLModel, table=True):
     """One run of a citizen's CLI: queued, then running, then completed or failed."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "sessions"
     __table_args__ = (
@@ -217,6 +238,9 @@ class CitizenSession(SQLModel, table=True):
 
 class WebhookDelivery(SQLModel, table=True):
     """A signed webhook delivery that launched a session: later copies are duplicates."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_body_hash", "body_hash", "received_at"),)

@@ -131,7 +131,8 @@ def page_statement(
 def _shape_and_params(
     where: EventFilter, limit: int, before_id: int | None
 ) -> tuple[tuple[bool, bool, bool, Match], dict[str, Any]]:
-    name, match = where.name, None
+    name = where.name
+    match: Match = None
     if name is not None:
         match = "exact"
         if name.endswith("*"):

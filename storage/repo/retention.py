@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column, ColumnElement, Delete, delete, or_, select
+from sqlalchemy import Column, ColumnElement, CursorResult, Delete, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Draft, IdempotencyKey, OutboxMessage, WebhookDelivery
@@ -73,7 +73,9 @@ async def _in_batches(
     total = 0
     while True:
         async with db() as session, session.begin():
-            deleted = (await session.execute(statement)).rowcount or 0
+            result = await session.execute(statement)
+            # A DELETE runs on a cursor; the session's stubs only say Result.
+            deleted = cast("CursorResult[Any]", result).rowcount or 0
         total += deleted
         if deleted < batch:
             return total
