@@ -173,6 +173,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning a validation failure into one readable `SettingsError`."""
     try:
+        # The overrides are field values by name; the checker cannot match `**object` to them.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from web.errors import ApiError, Handler
 
 
-def bearer_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-type]
+def bearer_auth_middleware(token: str) -> Middleware:
     expected = token.encode()
 
     @web.middleware

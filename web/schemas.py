@@ -109,13 +109,17 @@ JsonObject = Annotated[
 UtcDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 
 
-def WholeNumber(low: int, high: int) -> Any:
-    # The bounds sit inside, so the OpenAPI document shows them as minimum and maximum.
-    return Annotated[Annotated[int, Field(ge=low, le=high)], BeforeValidator(_whole_number)]
+def Chars(max_length: int) -> StringConstraints:
+    """`Annotated[NonBlank, Chars(n)]`: 1 to n characters, not blank."""
+    return StringConstraints(min_length=1, max_length=max_length)
 
 
-def Bounded(max_length: int) -> Any:
-    return Annotated[NonBlank, StringConstraints(min_length=1, max_length=max_length)]
+def Range(low: int, high: int) -> Any:
+    """`Annotated[int, Range(low, high), WHOLE]`: the document shows minimum and maximum."""
+    return Field(ge=low, le=high)
+
+
+WHOLE = BeforeValidator(_whole_number)
 
 
 class RequestBody(BaseModel):
@@ -165,11 +169,11 @@ DraftStatus = Literal["pending", "approved", "rejected"]
 
 
 class DraftCreate(RequestBody):
-    client: Bounded(200)  # type: ignore[valid-type]
-    job_title: Bounded(500)  # type: ignore[valid-type]
+    client: Annotated[NonBlank, Chars(200)]
+    job_title: Annotated[NonBlank, Chars(500)]
     message: Annotated[Text, Field(min_length=1, max_length=50_000)]
-    draft_text: Bounded(20_000)  # type: ignore[valid-type]
-    confidence: WholeNumber(0, 100)  # type: ignore[valid-type]
+    draft_text: Annotated[NonBlank, Chars(20_000)]
+    confidence: Annotated[int, Range(0, 100), WHOLE]
     context: JsonObject | None = None
     citizen: Annotated[str, StringConstraints(pattern=CITIZEN_PATTERN)] = "rafael"
 
@@ -255,14 +259,14 @@ Decision = Literal["GO", "NO-GO"]
 
 
 class LeadCreate(RequestBody):
-    platform: Bounded(50)  # type: ignore[valid-type]
-    title: Bounded(500)  # type: ignore[valid-type]
-    budget: Bounded(100)  # type: ignore[valid-type]
+    platform: Annotated[NonBlank, Chars(50)]
+    title: Annotated[NonBlank, Chars(500)]
+    budget: Annotated[NonBlank, Chars(100)]
     decision: Decision
     reason: NonBlank
-    urgency: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
-    pain: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
-    link: Bounded(2000) | None = None  # type: ignore[valid-type]
+    urgency: Annotated[int, Range(1, 10), WHOLE] | None = None
+    pain: Annotated[int, Range(1, 10), WHOLE] | None = None
+    link: Annotated[NonBlank, Chars(2000)] | None = None
 
 
 class LeadPatch(RequestBody):

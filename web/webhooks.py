@@ -29,7 +29,7 @@ from web.endpoints import (
 )
 from web.errors import ApiError
 from web.keys import DB, RUNNER, SETTINGS
-from web.schemas import TEXT_PATTERN, Bounded
+from web.schemas import TEXT_PATTERN, Chars, NonBlank
 from web.signatures import SignatureError, Signed, verify_request
 
 # One CLI argument holds at most 128 KiB on Linux; a prompt must fit in it, fences included.
@@ -41,16 +41,15 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _optional(max_length: int) -> Any:
+def _blank_means_absent(max_length: int) -> WithJsonSchema:
     # Zapier sends an unmapped field as "": that means absent, not invalid (and documented so).
     documented = {"type": "string", "maxLength": max_length, "pattern": TEXT_PATTERN}
-    return Annotated[
-        Bounded(max_length) | None,
-        BeforeValidator(_blank_is_none),
-        WithJsonSchema(
-            {"anyOf": [documented, {"type": "null"}], "description": "Blank means absent."}
-        ),
-    ]
+    return WithJsonSchema(
+        {"anyOf": [documented, {"type": "null"}], "description": "Blank means absent."}
+    )
+
+
+BLANK_IS_NONE = BeforeValidator(_blank_is_none)
 
 
 class WebhookBody(BaseModel):
@@ -59,14 +58,18 @@ class WebhookBody(BaseModel):
 
 
 class UpworkResponse(WebhookBody):
-    client: Bounded(200)  # type: ignore[valid-type]
-    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
-    job_title: _optional(500) = None  # type: ignore[valid-type]
-    job_link: _optional(2000) = None  # type: ignore[valid-type]
+    client: Annotated[NonBlank, Chars(200)]
+    message: Annotated[NonBlank, Chars(MAX_MESSAGE_CHARS)]
+    job_title: Annotated[
+        Annotated[NonBlank, Chars(500)] | None, BLANK_IS_NONE, _blank_means_absent(500)
+    ] = None
+    job_link: Annotated[
+        Annotated[NonBlank, Chars(2000)] | None, BLANK_IS_NONE, _blank_means_absent(2000)
+    ] = None
 
 
 class TriggerRequest(WebhookBody):
-    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
+    message: Annotated[NonBlank, Chars(MAX_MESSAGE_CHARS)]
 
 
 class WebhookAccepted(BaseModel):
