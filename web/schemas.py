@@ -222,7 +222,11 @@ def _payload_fits(value: dict[str, Any]) -> dict[str, Any]:
 
 class EventCreate(RequestBody):
     event: Annotated[str, StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN)]
-    payload: Annotated[JsonObject, AfterValidator(_payload_fits)]
+    payload: Annotated[
+        JsonObject,
+        AfterValidator(_payload_fits),
+        Field(description=f"A JSON object of at most {MAX_PAYLOAD_BYTES} bytes as compact JSON."),
+    ]
 
 
 class EventCreated(Response):

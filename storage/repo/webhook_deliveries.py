@@ -19,7 +19,8 @@ BODY_DEDUP_WINDOW = timedelta(hours=24)
 
 
 async def seen(*, session: AsyncSession, webhook_id: str | None, body_hash: str) -> bool:
-    """Was this delivery acted on: the same id ever, or (without an id) the same body in 24 h?
+    """Was this delivery acted on: the same signed id ever, or (without one) the same signed
+    bytes in 24 h? `body_hash` hashes exactly what the signature covers (CONTRACT §4).
 
     Call it in the transaction that will `record` the delivery. Without an id it serializes
     on the body hash (a transaction-level advisory lock on PostgreSQL; SQLite's BEGIN
