@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: run the benchmark and print the table (see README, Benchmarks)."""
+"""`python -m bench [--quick]`: run the benchmark and print the table (see bench/README.md)."""
 
 from __future__ import annotations
 

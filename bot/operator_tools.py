@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Callable
 
 from bot.settings import Settings
-from web.signatures import sign
+from web.signatures import sign, sign_standard
 
 TRIGGER_TIMEOUT_S = 15
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction) -> None:
     signer = sub.add_parser(
         "sign",
         help="print the HMAC-SHA256 signature of stdin under WEBHOOK_SECRET",
@@ -31,6 +31,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         const="now",
         metavar="UNIX",
         help="sign '{timestamp}.{body}' (default: now) and print both headers",
+    )
+    signer.add_argument(
+        "--id",
+        dest="webhook_id",
+        metavar="ID",
+        help="print Standard Webhooks headers instead (webhook-id ID, webhook-timestamp, "
+        "webhook-signature over '{id}.{timestamp}.{body}'); --timestamp sets the time",
     )
     trigger = sub.add_parser(
         "trigger",
@@ -47,13 +54,19 @@ def sign_command(settings: Settings, args: argparse.Namespace) -> int:
     if secret is None:
         return 2
     body = sys.stdin.buffer.read()
-    if args.timestamp is None:
+    if args.timestamp is None and args.webhook_id is None:
         print(sign(secret, body))
         return 0
-    timestamp = str(int(time.time())) if args.timestamp == "now" else args.timestamp
+    timestamp = args.timestamp or "now"
+    timestamp = str(int(time.time())) if timestamp == "now" else timestamp
     if not timestamp.isdigit():
         print("scopelock sign: --timestamp takes Unix seconds", file=sys.stderr)
         return 2
+    if args.webhook_id is not None:
+        print(f"webhook-id: {args.webhook_id}")
+        print(f"webhook-timestamp: {timestamp}")
+        print(f"webhook-signature: {sign_standard(secret, args.webhook_id, timestamp, body)}")
+        return 0
     print(f"X-Webhook-Timestamp: {timestamp}")
     print(f"X-Webhook-Signature: {sign(secret, body, timestamp)}")
     return 0
@@ -65,6 +78,9 @@ def trigger_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     body = json.dumps({"message": " ".join(args.message)}).encode()
     timestamp = str(int(time.time()))
+    # Each command is its own delivery, even with the same words in the same second: the id
+    # is signed (Standard Webhooks), so the service tells deliveries apart by it.
+    webhook_id = f"cli-{uuid.uuid4()}"
     url = f"{settings.api_url_for_citizens}/webhook/trigger/{urllib.parse.quote(args.citizen)}"
     request = urllib.request.Request(  # noqa: S310 (the operator's own service URL)
         url,
@@ -72,10 +88,9 @@ def trigger_command(settings: Settings, args: argparse.Namespace) -> int:
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "X-Webhook-Timestamp": timestamp,
-            "X-Webhook-Signature": sign(secret, body, timestamp),
-            # Each command is its own delivery, even with the same words as an earlier one.
-            "X-Webhook-Id": f"cli-{uuid.uuid4()}",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": sign_standard(secret, webhook_id, timestamp, body),
         },
     )
     try:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
+from bot.retention import RetentionTask
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
@@ -60,6 +61,9 @@ async def serve(
             delivery = DeliveryWorker(settings, engine, delivery_tuning)
             delivery.start()
             stack.push_async_callback(delivery.stop)
+        pruning = RetentionTask(session_factory(engine), interval_s=settings.retention_interval_s)
+        pruning.start()
+        stack.push_async_callback(pruning.stop)
 
         telegram = None
         if settings.telegram_enabled:

@@ -6,9 +6,10 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Iterable
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     low_confidence: int = Field(default=50, ge=0, le=101)
     delivery_webhook_url: str | None = None
     delivery_webhook_secret: SecretStr | None = None
+    retention_interval_s: float = Field(default=3600, gt=0)
+    """How often expired outbox rows, idempotency keys and webhook deliveries are pruned."""
 
     environment: Literal["development", "production", "test"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -189,9 +192,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def check_production_and_webhook(self) -> Settings:
         if self.environment == "production":
-            for name in PRODUCTION_SECRETS:
-                if getattr(self, name.lower()) is None:
-                    raise ValueError(f"{name} must be set when ENVIRONMENT=production")
+            # All of them in one error: each attempt costs the operator a redeploy.
+            missing = [name for name in PRODUCTION_SECRETS if getattr(self, name.lower()) is None]
+            if missing:
+                names = ", ".join(missing[:-1]) + " and " if len(missing) > 1 else ""
+                raise ValueError(f"{names}{missing[-1]} must be set when ENVIRONMENT=production")
         if self.telegram_enabled and self.telegram_mode == "webhook":
             if self.telegram_webhook_secret is None:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_MODE=webhook")
@@ -203,13 +208,16 @@ class Settings(BaseSettings):
             raise ValueError("DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is")
         return self
 
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        """As pydantic shows the settings (repr and str), with the database password hidden."""
+        for name, value in super().__repr_args__():
+            if name == "database_url":
+                value = make_url(value).render_as_string(hide_password=True)
+            yield name, value
+
     @property
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     @property
     def public_webhook_url(self) -> str | None:
@@ -293,11 +301,13 @@ def load_settings(**overrides: object) -> Settings:
         # no cap at all (unset keeps the default cap).
         overrides.setdefault("citizen_max_budget_usd", None)
     try:
+        # The overrides are field values by name; the checker cannot match `**object` to them.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]).upper()
-        message = error["msg"].removeprefix("Value error, ")
-        where = f"{field}: " if field else ""
-        # Never echo the input: it may be a secret.
-        raise SettingsError(f"invalid configuration: {where}{message}") from None
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {message}" if field else message)
+        # Every problem on one line (each costs a redeploy); never the input: it may be a secret.
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

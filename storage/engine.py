@@ -24,13 +24,18 @@ POOL_SIZE = 10
 
 
 def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL, foreign keys and one writer at a time."""
+    """Create the engine; SQLite gets WAL, foreign keys and one writer at a time.
+
+    Its errors and logs never show statement parameters (`hide_parameters`).
+    """
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
         _tune_sqlite(engine)
         return engine
     engine = create_async_engine(
         url,
+        # Statement parameters are client text: an error (or echo) must not log them.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_S,

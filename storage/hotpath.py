@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import JSON
+from sqlalchemy import JSON, CursorResult
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.selectable import Select
 
 _ASYNCPG = asyncpg_dialect()
 
@@ -35,7 +35,7 @@ class HotStatement:
     """A Core statement and its PostgreSQL SQL; its variable values are named bind parameters
     (constants written into the statement are bound with the values they were given)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         compiled = statement.compile(dialect=_ASYNCPG)
         self.core = statement
         self.postgres_sql = str(compiled)
@@ -78,7 +78,8 @@ class HotWrite:
         rows: Sequence[Row] = []
         for statement in self.statements:
             result = await connection.execute(statement, params)
-            rows = result.all() if result.returns_rows else []
+            # A DML statement runs on a cursor, through a session too; its stubs say Result.
+            rows = result.all() if cast("CursorResult[Any]", result).returns_rows else []
         return rows
 
 

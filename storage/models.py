@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Table,
     Text,
     false,
     text,
@@ -31,10 +32,6 @@ OUTBOX_STATUSES = ("pending", "sent", "failed")
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 
-def _in_range(column: str, low: int, high: int) -> str:
-    return f"{column} IS NULL OR ({column} >= {low} AND {column} <= {high})"
-
-
 def _now_field() -> Any:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -43,16 +40,15 @@ def _optional_time_field() -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime()))
 
 
-def _json_field() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JsonDoc, nullable=False))
-
-
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Event(SQLModel, table=True):
     """One line of the append-only log; the database refuses UPDATE and DELETE on it."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "events"
     __table_args__ = (
@@ -71,6 +67,9 @@ class Event(SQLModel, table=True):
 
 
 class Draft(SQLModel, table=True):
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "drafts"
     __table_args__ = (
         CheckConstraint("confidence >= 0 AND confidence <= 100", name="ck_drafts_confidence"),
@@ -181,6 +180,9 @@ class OutboxMessage(SQLModel, table=True):
     is copied onto the draft.
     """
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint(_in("status", OUTBOX_STATUSES), name="ck_outbox_status"),
@@ -280,6 +282,9 @@ class Delivery(SQLModel, table=True):
 class PendingEdit(SQLModel, table=True):
     """An `edit:` tap waiting for the operator's next text message in that chat."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "pending_edits"
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -289,6 +294,9 @@ class PendingEdit(SQLModel, table=True):
 
 
 class Lead(SQLModel, table=True):
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "leads"
     __table_args__ = (
         CheckConstraint(_in("decision", LEAD_DECISIONS), name="ck_leads_decision"),
@@ -323,6 +331,9 @@ class Lead(SQLModel, table=True):
 class IdempotencyKey(SQLModel, table=True):
     """A draft-creation request seen before: the first response is answered again."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "idempotency_keys"
 
     key: str = Field(primary_key=True, max_length=255)
@@ -335,6 +346,9 @@ class IdempotencyKey(SQLModel, table=True):
 
 class CitizenSession(SQLModel, table=True):
     """One run of a citizen's CLI: queued, then running, then completed or failed."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "sessions"
     __table_args__ = (
@@ -386,6 +400,9 @@ class CitizenSession(SQLModel, table=True):
 
 class WebhookDelivery(SQLModel, table=True):
     """A signed webhook delivery that launched a session: later copies are duplicates."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_body_hash", "body_hash", "received_at"),)

@@ -68,7 +68,7 @@ async def test_create_keeps_given_citizen_and_defaults_context_to_empty_object(
 
 
 async def test_get_answers_every_contract_field_with_utc_timestamps(api: TestClient) -> None:
-    body = draft_body(message="", context={"a": {"b": None}})
+    body = draft_body(context={"a": {"b": None}})
     draft_id = await create(api, **body)
 
     response = await api.get(f"/api/draft/{draft_id}")
@@ -107,7 +107,10 @@ INVALID_BODIES: list[tuple[str, dict[str, Any]]] = [
     ("job_title", draft_body(job_title=OMIT)),
     ("message", draft_body(message=OMIT)),
     ("message", draft_body(message=["a"])),
+    ("message", draft_body(message="")),
+    ("message", draft_body(message="m" * 50_001)),
     ("draft_text", draft_body(draft_text="")),
+    ("draft_text", draft_body(draft_text="d" * 20_001)),
     ("draft_text", draft_body(draft_text=OMIT)),
     ("confidence", draft_body(confidence=-1)),
     ("confidence", draft_body(confidence=101)),
@@ -136,6 +139,20 @@ async def test_invalid_field_is_422_naming_it_and_stores_nothing(api: TestClient
         error = await assert_error(response, 422, "validation_error", field=field)
         assert field in error["message"], error
     assert await stored_counts(db) == before
+
+
+async def test_the_longest_allowed_fields_are_stored_whole(api: TestClient, db: DB) -> None:
+    body = draft_body(
+        client="c" * 200, job_title="j" * 500, message="m" * 50_000, draft_text="d" * 20_000
+    )
+    response = await api.post("/api/draft/create", json=body)
+
+    assert response.status == 201, await response.text()
+    draft_id = (await response.json())["draft_id"]
+    stored = await (await api.get(f"/api/draft/{draft_id}")).json()
+    assert {
+        field: stored[field] for field in ("client", "job_title", "message", "draft_text")
+    } == {field: body[field] for field in ("client", "job_title", "message", "draft_text")}
 
 
 async def test_list_is_newest_first_and_filters_by_status(api: TestClient, db: DB) -> None:

@@ -90,12 +90,45 @@ async def test_invalid_event_or_payload_is_422_naming_the_field_and_stores_nothi
         ("payload", {"event": "x@1.0", "payload": "{}"}),
         ("payload", {"event": "x@1.0", "payload": None}),
         ("payload", {"event": "x@1.0", "payload": {"k": "nul\x00"}}),
+        # 64 KiB as compact UTF-8 JSON: {"k":"…"} is 8 bytes around the text, é is 2 bytes.
+        ("payload", {"event": "x@1.0", "payload": {"k": "é" * ((64 * 1024 - 8) // 2 + 1)}}),
         ("extra", {"event": "x@1.0", "payload": {}, "extra": 1}),
     ]
     for field, body in cases:
         response = await api.post("/api/event/log", json=body)
         await assert_error(response, 422, "validation_error", field=field)
     assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+
+
+async def test_a_payload_of_exactly_64_kib_is_accepted_and_one_byte_more_says_why(
+    api: TestClient, db: DB
+) -> None:
+    fits = {"k": "p" * (64 * 1024 - 8)}  # {"k":"…"}: 8 bytes around the text
+    await log(api, "x@1.0", fits)
+
+    response = await api.post(
+        "/api/event/log", json={"event": "x@1.0", "payload": {"k": "p" + fits["k"]}}
+    )
+
+    error = await assert_error(response, 422, "validation_error", field="payload")
+    assert "65536 bytes" in error["message"], error
+    async with db() as session:
+        assert [event.payload for event in await session.scalars(select(Event))] == [fits]
+
+
+async def test_the_services_own_events_are_cut_to_the_cap(db: DB) -> None:
+    from storage.repo import events
+
+    long_text = "é" * 40_000  # 80,000 bytes
+    async with db() as session, session.begin():
+        await events.append(
+            session=session, event="draft.edited@1.0", payload={"old_text": long_text, "n": 1}
+        )
+    async with db() as session:
+        (stored,) = (await session.scalars(select(Event))).all()
+    assert stored.payload["n"] == 1
+    assert long_text.startswith(stored.payload["old_text"].removesuffix("…"))
+    assert events.payload_bytes(stored.payload) <= 64 * 1024
 
 
 async def test_non_finite_numbers_are_refused_and_store_nothing(api: TestClient, db: DB) -> None:

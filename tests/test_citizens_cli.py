@@ -16,7 +16,7 @@ from bot.settings import Settings
 from storage.models import CitizenSession
 from web.app import create_app
 from web.keys import RUNNER
-from web.signatures import sign
+from web.signatures import sign, sign_standard
 from web.webhooks import ENDPOINTS
 
 SECRET = "cli-secret-0c3e"
@@ -62,6 +62,16 @@ def test_sign_with_a_timestamp_prints_both_headers() -> None:
     now = run_cli("sign", "--timestamp", stdin=b"{}").stdout.decode().splitlines()
     timestamp = now[0].removeprefix("X-Webhook-Timestamp: ")
     assert now[1] == f"X-Webhook-Signature: {sign(SECRET, b'{}', timestamp)}"
+
+
+def test_sign_with_an_id_prints_the_standard_webhooks_headers() -> None:
+    result = run_cli("sign", "--id", "msg_7", "--timestamp", "1764100000", stdin=b"{}")
+    assert result.returncode == 0
+    assert result.stdout.decode().splitlines() == [
+        "webhook-id: msg_7",
+        "webhook-timestamp: 1764100000",
+        f"webhook-signature: {sign_standard(SECRET, 'msg_7', '1764100000', b'{}')}",
+    ]
 
 
 def test_sign_without_a_secret_says_so() -> None:

@@ -157,6 +157,32 @@ def test_production_refuses_to_start_without_each_secret(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        (
+            ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
+            "API_TOKEN, WEBHOOK_SECRET, TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID",
+        ),
+        (("WEBHOOK_SECRET", "TELEGRAM_CHAT_ID"), "WEBHOOK_SECRET and TELEGRAM_CHAT_ID"),
+    ],
+)
+def test_production_names_every_missing_variable_in_one_error(
+    monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...], named: str
+) -> None:
+    env = {name: value for name, value in PRODUCTION_ENV.items() if name not in missing}
+    message = settings_error(monkeypatch, env)
+
+    assert message == f"invalid configuration: {named} must be set when ENVIRONMENT=production"
+
+
+def test_every_bad_value_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, {"PORT": "abc", "TELEGRAM_MODE": "carrier-pigeon"})
+
+    assert message.startswith("invalid configuration: ") and "\n" not in message
+    assert "PORT: " in message and "TELEGRAM_MODE: " in message
+
+
 def test_production_starts_with_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(monkeypatch, PRODUCTION_ENV)
     settings = load_settings()

@@ -20,7 +20,7 @@ from storage.models import CitizenSession, Event, WebhookDelivery
 from storage.types import utcnow
 from web.app import create_app
 from web.keys import RUNNER
-from web.signatures import sign
+from web.signatures import sign, sign_standard
 from web.webhooks import ENDPOINTS
 
 SECRET = "whsec-test-6d1f0b"
@@ -63,6 +63,20 @@ def signed(body: bytes, *, timestamp: int | None = None, **headers: str) -> dict
     result = {"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, body, ts)}
     if ts is not None:
         result["X-Webhook-Timestamp"] = ts
+    result.update(headers)
+    return result
+
+
+def standard(body: bytes, webhook_id: str, *, skew: int = 0, **headers: str) -> dict[str, str]:
+    """Standard Webhooks headers; a second, wrong `v1,` signature comes first."""
+    ts = str(int(time.time()) + skew)
+    signature = sign_standard(SECRET, webhook_id, ts, body)
+    result = {
+        "Content-Type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": ts,
+        "webhook-signature": f"v1,{'A' * 43}= {signature}",
+    }
     result.update(headers)
     return result
 
@@ -200,41 +214,127 @@ async def test_a_replayed_delivery_is_a_duplicate_and_launches_once(
     hooks: TestClient, db: Db, waker: Waker
 ) -> None:
     body = upwork_body()
-    first = await hooks.post(UPWORK, data=body, headers=signed(body))
-    again = await hooks.post(UPWORK, data=body, headers=signed(body))
-    retimed = await hooks.post(UPWORK, data=body, headers=signed(body, timestamp=int(time.time())))
+    ts = int(time.time())
+    first = await hooks.post(UPWORK, data=body, headers=signed(body, timestamp=ts))
+    again = await hooks.post(UPWORK, data=body, headers=signed(body, timestamp=ts))
 
     assert first.status == 202
-    for response in (again, retimed):
-        assert response.status == 200
-        assert await response.json() == {"accepted": False, "duplicate": True}
+    assert again.status == 200
+    assert await again.json() == {"accepted": False, "duplicate": True}
     assert (await counts(db))[0] == 1 and waker.wakes == 1
 
 
-async def test_the_same_delivery_id_is_a_duplicate_whatever_the_body(
-    hooks: TestClient, db: Db
+async def test_a_fresh_unsigned_delivery_id_never_makes_a_replayed_body_new(
+    hooks: TestClient, db: Db, waker: Waker
+) -> None:
+    """A captured signed body sent again with any X-Webhook-Id of the attacker's choosing."""
+    body = upwork_body()
+    ts = int(time.time())
+    first = await hooks.post(UPWORK, data=body, headers=signed(body, **{"X-Webhook-Id": "zap-1"}))
+    replays = [
+        await hooks.post(UPWORK, data=body, headers=signed(body, **{"X-Webhook-Id": label}))
+        for label in ("zap-2", "zap-3")
+    ]
+    timed = await hooks.post(
+        UPWORK, data=body, headers=signed(body, timestamp=ts, **{"X-Webhook-Id": "t-1"})
+    )
+    timed_replay = await hooks.post(
+        UPWORK, data=body, headers=signed(body, timestamp=ts, **{"X-Webhook-Id": "t-2"})
+    )
+
+    assert (first.status, timed.status) == (202, 202)
+    for response in (*replays, timed_replay):
+        assert response.status == 200
+        assert await response.json() == {"accepted": False, "duplicate": True}
+    assert (await counts(db))[0] == 2 and waker.wakes == 2
+
+
+async def test_a_repeated_body_with_a_fresh_signed_timestamp_is_a_new_delivery(
+    hooks: TestClient, db: Db, waker: Waker
+) -> None:
+    """A cron trigger sends the same words every day (here: a second apart), freshly signed."""
+    body = b'{"message": "daily scan"}'
+    now = int(time.time())
+    statuses = [
+        (
+            await hooks.post("/webhook/trigger/emma", data=body, headers=signed(body, timestamp=t))
+        ).status
+        for t in (now - 1, now)
+    ]
+    assert statuses == [202, 202]
+    assert (await counts(db))[0] == 2 and waker.wakes == 2
+
+
+async def test_standard_webhooks_are_accepted_and_deduplicated_by_their_signed_id(
+    hooks: TestClient, db: Db, waker: Waker
 ) -> None:
     one, two = upwork_body(), upwork_body(message="another message")
-    first = await hooks.post(UPWORK, data=one, headers=signed(one, **{"X-Webhook-Id": "zap-1"}))
-    second = await hooks.post(UPWORK, data=two, headers=signed(two, **{"X-Webhook-Id": "zap-1"}))
-    assert (first.status, second.status) == (202, 200)
-    assert await second.json() == {"accepted": False, "duplicate": True}
-    assert (await counts(db))[0] == 1
+    first = await hooks.post(UPWORK, data=one, headers=standard(one, "msg_1"))
+    # The sender's retry: the same id, signed again with a later timestamp.
+    retry = await hooks.post(UPWORK, data=one, headers=standard(one, "msg_1", skew=5))
+    other = await hooks.post(UPWORK, data=two, headers=standard(two, "msg_2"))
+    # The same body under another signed id is another delivery (a cron repeating itself).
+    same_body = await hooks.post(UPWORK, data=one, headers=standard(one, "msg_3"))
+
+    assert (first.status, retry.status, other.status, same_body.status) == (202, 200, 202, 202)
+    assert await retry.json() == {"accepted": False, "duplicate": True}
+    async with db() as session:
+        ids = (await session.scalars(select(WebhookDelivery.webhook_id))).all()
+    assert sorted(ids) == ["msg_1", "msg_2", "msg_3"]  # type: ignore[type-var]
+    assert (await counts(db))[0] == 3 and waker.wakes == 3
 
 
-async def test_distinct_delivery_ids_and_distinct_routes_are_not_duplicates(
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"webhook-id": "msg_other"}, id="id-not-signed"),
+        pytest.param({"webhook-timestamp": str(int(time.time()) + 1)}, id="timestamp-not-signed"),
+        pytest.param({"webhook-id": ""}, id="empty-id"),
+        pytest.param({"webhook-signature": "v1,"}, id="empty-signature"),
+        pytest.param({"webhook-signature": "v2,abc"}, id="unknown-version"),
+    ],
+)
+async def test_a_bad_standard_webhook_is_refused_and_stores_nothing(
+    hooks: TestClient, db: Db, change: dict[str, str]
+) -> None:
+    body = upwork_body()
+    response = await hooks.post(UPWORK, data=body, headers={**standard(body, "msg_1"), **change})
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "invalid_signature"
+    assert await counts(db) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+async def test_a_stale_standard_webhook_is_refused(hooks: TestClient, db: Db, skew: int) -> None:
+    body = upwork_body()
+    response = await hooks.post(UPWORK, data=body, headers=standard(body, "msg_1", skew=skew))
+    assert response.status == 401
+    assert "300 s" in (await response.json())["error"]["message"]
+    assert await counts(db) == (0, 0, 0)
+
+
+async def test_the_standard_signature_key_is_the_secrets_bytes() -> None:
+    # Computed by hand: base64(HMAC-SHA256(key=b"whsec-test-6d1f0b", b"msg_1.1700000000.{}")).
+    import base64
+    import hashlib
+    import hmac
+
+    expected = hmac.new(SECRET.encode(), b"msg_1.1700000000.{}", hashlib.sha256).digest()
+    assert (
+        sign_standard(SECRET, "msg_1", "1700000000", b"{}")
+        == "v1," + base64.b64encode(expected).decode()
+    )
+
+
+async def test_the_same_body_on_distinct_routes_is_not_a_duplicate(
     hooks: TestClient, db: Db
 ) -> None:
     body = b'{"message": "daily scan"}'
     statuses = [
-        (await hooks.post(path, data=body, headers=signed(body, **extra))).status
-        for path, extra in (
-            ("/webhook/trigger/emma", {"X-Webhook-Id": "a"}),
-            ("/webhook/trigger/emma", {"X-Webhook-Id": "b"}),
-            ("/webhook/trigger/daniel", {}),
-        )
+        (await hooks.post(path, data=body, headers=signed(body))).status
+        for path in ("/webhook/trigger/emma", "/webhook/trigger/daniel")
     ]
-    assert statuses == [202, 202, 202]
+    assert statuses == [202, 202]
 
 
 async def test_the_same_body_is_new_again_after_24_hours(hooks: TestClient, db: Db) -> None:
@@ -253,24 +353,25 @@ async def test_concurrent_identical_deliveries_launch_once(
     hooks: TestClient, db: Db, with_id: bool
 ) -> None:
     body = upwork_body()
-    extra = {"X-Webhook-Id": "zap-42"} if with_id else {}
+    headers = standard(body, "zap-42") if with_id else signed(body)
     responses = await asyncio.gather(
-        *(hooks.post(UPWORK, data=body, headers=signed(body, **extra)) for _ in range(6))
+        *(hooks.post(UPWORK, data=body, headers=headers) for _ in range(6))
     )
     assert sorted(r.status for r in responses) == [200] * 5 + [202]
     assert (await counts(db))[0] == 1
 
 
-@pytest.mark.parametrize("extra", [{}, {"X-Webhook-Id": "zap-7"}], ids=["no-id", "with-id"])
+@pytest.mark.parametrize("with_id", [False, True], ids=["no-id", "with-id"])
 async def test_a_delivery_that_failed_on_our_side_is_not_recorded_as_seen(
-    hooks: TestClient, db: Db, backend: str, extra: dict[str, str]
+    hooks: TestClient, db: Db, backend: str, with_id: bool
 ) -> None:
     """Zapier replays the same signed bytes later: that replay must launch the session."""
     body = upwork_body()
+    headers = standard(body, "zap-7") if with_id else signed(body)
     async with db() as session, session.begin():
         for statement in _failing_insert_trigger(backend):
             await session.execute(text(statement))
-    failed = await hooks.post(UPWORK, data=body, headers=signed(body, **extra))
+    failed = await hooks.post(UPWORK, data=body, headers=headers)
     assert failed.status == 500
     assert await counts(db) == (0, 0, 0)
 
@@ -280,7 +381,7 @@ async def test_a_delivery_that_failed_on_our_side_is_not_recorded_as_seen(
             if backend == "postgresql"
             else text("DROP TRIGGER fail_sessions_insert")
         )
-    replay = await hooks.post(UPWORK, data=body, headers=signed(body, **extra))
+    replay = await hooks.post(UPWORK, data=body, headers=headers)
     assert replay.status == 202
     assert (await counts(db))[0] == 1
 

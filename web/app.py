@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
@@ -49,7 +50,7 @@ def create_app(
     `extra_endpoints` are the routes other parts of the process own (the Telegram and the
     signed webhooks); they are served and documented like the rest.
     """
-    middlewares = [error_middleware]
+    middlewares: list[Middleware] = [error_middleware]
     if settings.api_token is not None:
         middlewares.append(bearer_auth_middleware(settings.api_token.get_secret_value()))
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)

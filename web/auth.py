@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from web.errors import ApiError, Handler
 
 
-def bearer_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-type]
+def bearer_auth_middleware(token: str) -> Middleware:
     expected = token.encode()
 
     @web.middleware
@@ -21,9 +22,14 @@ def bearer_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-
             # The scheme is case-insensitive (RFC 9110); the token itself is compared exactly,
             # in constant time.
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(errors="replace"), expected
-            ):
+            if scheme.lower() != "bearer":
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "The Authorization header must be 'Bearer <token>': "
+                    "its 'Bearer ' prefix is missing.",
+                )
+            if not hmac.compare_digest(given.strip().encode(errors="replace"), expected):
                 raise ApiError(401, "unauthorized", "Invalid API token.")
         return await handler(request)
 

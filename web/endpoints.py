@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from web.errors import ApiError
@@ -115,8 +115,24 @@ def validation_error(error: ValidationError, *, status: int, code: str) -> ApiEr
 
 
 def add_endpoints(app: web.Application, endpoints: list[Endpoint]) -> None:
+    """Route every endpoint; a fixed path takes its other methods itself (405), so that a
+    templated path registered later (`/api/draft/{id}`) never answers for it."""
+    methods: dict[str, list[str]] = {}
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.as_aiohttp_handler())
+        methods.setdefault(endpoint.path, []).append(endpoint.method)
+    for path, allowed in methods.items():
+        if "{" not in path:
+            app.router.add_route(hdrs.METH_ANY, path, _method_not_allowed(allowed))
+
+
+def _method_not_allowed(
+    allowed: list[str],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return method_not_allowed
 
 
 def token_header(request: web.Request, name: str, *, meaning: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,9 @@ _SECURITY_SCHEMES = {
         "in": "header",
         "name": "X-Webhook-Signature",
         "description": "Hex HMAC-SHA256 of the raw body (or of `{timestamp}.{body}` when "
-        "X-Webhook-Timestamp is sent) under WEBHOOK_SECRET.",
+        "X-Webhook-Timestamp is sent) under WEBHOOK_SECRET. Standard Webhooks headers are "
+        "accepted instead: `webhook-id`, `webhook-timestamp` and `webhook-signature: "
+        "v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`.",
     },
     "telegram_secret": {
         "type": "apiKey",
@@ -45,7 +48,7 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ScopeLock", "version": "1.0.0"},
+        "info": {"title": "ScopeLock", "version": version("scopelock")},
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),

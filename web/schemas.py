@@ -16,6 +16,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from storage.repo.events import MAX_PAYLOAD_BYTES, payload_bytes
+
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+$"
 EVENT_FILTER_PATTERN = r"^([a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+|[a-z0-9_.@]*\*)$"
 CITIZEN_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
@@ -108,13 +110,17 @@ JsonObject = Annotated[
 UtcDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 
 
-def WholeNumber(low: int, high: int) -> Any:
-    # The bounds sit inside, so the OpenAPI document shows them as minimum and maximum.
-    return Annotated[Annotated[int, Field(ge=low, le=high)], BeforeValidator(_whole_number)]
+def Chars(max_length: int) -> StringConstraints:
+    """`Annotated[NonBlank, Chars(n)]`: 1 to n characters, not blank."""
+    return StringConstraints(min_length=1, max_length=max_length)
 
 
-def Bounded(max_length: int) -> Any:
-    return Annotated[NonBlank, StringConstraints(min_length=1, max_length=max_length)]
+def Range(low: int, high: int) -> Any:
+    """`Annotated[int, Range(low, high), WHOLE]`: the document shows minimum and maximum."""
+    return Field(ge=low, le=high)
+
+
+WHOLE = BeforeValidator(_whole_number)
 
 
 class RequestBody(BaseModel):
@@ -166,16 +172,16 @@ ThreadId = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 
 
 class DraftCreate(RequestBody):
-    client: Bounded(200)  # type: ignore[valid-type]
-    job_title: Bounded(500)  # type: ignore[valid-type]
-    message: Text
-    draft_text: NonBlank
-    confidence: WholeNumber(0, 100)  # type: ignore[valid-type]
+    client: Annotated[NonBlank, Chars(200)]
+    job_title: Annotated[NonBlank, Chars(500)]
+    message: Annotated[Text, Field(min_length=1, max_length=50_000)]
+    draft_text: Annotated[NonBlank, Chars(20_000)]
+    confidence: Annotated[int, Range(0, 100), WHOLE]
     context: JsonObject | None = None
     citizen: Annotated[str, StringConstraints(pattern=CITIZEN_PATTERN)] = "rafael"
-    note: Bounded(1000) | None = None  # type: ignore[valid-type]
+    note: Annotated[NonBlank, Chars(1000)] | None = None
     thread_id: ThreadId | None = None
-    lead_id: WholeNumber(1, 2**63 - 1) | None = None  # type: ignore[valid-type]
+    lead_id: Annotated[int, Range(1, 2**63 - 1), WHOLE] | None = None
 
 
 class FeedbackOut(Response):
@@ -233,9 +239,20 @@ class DraftPage(Response):
 # --- events ---
 
 
+def _payload_fits(value: dict[str, Any]) -> dict[str, Any]:
+    size = payload_bytes(value)
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"must be at most {MAX_PAYLOAD_BYTES} bytes as JSON (it is {size})")
+    return value
+
+
 class EventCreate(RequestBody):
     event: Annotated[str, StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN)]
-    payload: JsonObject
+    payload: Annotated[
+        JsonObject,
+        AfterValidator(_payload_fits),
+        Field(description=f"A JSON object of at most {MAX_PAYLOAD_BYTES} bytes as compact JSON."),
+    ]
 
 
 class EventCreated(Response):
@@ -276,16 +293,16 @@ def _lower(value: str) -> str:
 
 
 class LeadCreate(RequestBody):
-    platform: Annotated[Bounded(50), AfterValidator(_lower)] = Field(  # type: ignore[valid-type]
+    platform: Annotated[NonBlank, Chars(50), AfterValidator(_lower)] = Field(
         description="Stored lower-case."
     )
-    title: Bounded(500)  # type: ignore[valid-type]
-    budget: Bounded(100)  # type: ignore[valid-type]
+    title: Annotated[NonBlank, Chars(500)]
+    budget: Annotated[NonBlank, Chars(100)]
     decision: Decision
     reason: NonBlank
-    urgency: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
-    pain: WholeNumber(1, 10) | None = None  # type: ignore[valid-type]
-    link: Bounded(2000) | None = None  # type: ignore[valid-type]
+    urgency: Annotated[int, Range(1, 10), WHOLE] | None = None
+    pain: Annotated[int, Range(1, 10), WHOLE] | None = None
+    link: Annotated[NonBlank, Chars(2000)] | None = None
 
 
 class LeadPatch(RequestBody):

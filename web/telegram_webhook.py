@@ -33,7 +33,9 @@ def telegram_webhook_endpoints(secret: str, feed: UpdateFeed) -> list[Endpoint]:
     expected = secret.encode()
 
     async def receive(request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+        # A header that is not UTF-8 reaches us with surrogate escapes: it must not match (a
+        # secret is only A-Z a-z 0-9 _ -), nor raise.
+        given = request.headers.get(SECRET_HEADER, "").encode(errors="replace")
         if not hmac.compare_digest(given, expected):
             raise ApiError(401, "unauthorized", f"Missing or wrong {SECRET_HEADER} header.")
         raw = await read_json_body(request)

@@ -29,8 +29,8 @@ from web.endpoints import (
 )
 from web.errors import ApiError
 from web.keys import DB, RUNNER, SETTINGS
-from web.schemas import TEXT_PATTERN, Bounded
-from web.signatures import SignatureError, verify
+from web.schemas import TEXT_PATTERN, Chars, NonBlank
+from web.signatures import SignatureError, Signed, verify_request
 
 # One CLI argument holds at most 128 KiB on Linux; a prompt must fit in it, fences included.
 MAX_MESSAGE_CHARS = 30_000
@@ -41,16 +41,15 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _optional(max_length: int) -> Any:
+def _blank_means_absent(max_length: int) -> WithJsonSchema:
     # Zapier sends an unmapped field as "": that means absent, not invalid (and documented so).
     documented = {"type": "string", "maxLength": max_length, "pattern": TEXT_PATTERN}
-    return Annotated[
-        Bounded(max_length) | None,
-        BeforeValidator(_blank_is_none),
-        WithJsonSchema(
-            {"anyOf": [documented, {"type": "null"}], "description": "Blank means absent."}
-        ),
-    ]
+    return WithJsonSchema(
+        {"anyOf": [documented, {"type": "null"}], "description": "Blank means absent."}
+    )
+
+
+BLANK_IS_NONE = BeforeValidator(_blank_is_none)
 
 
 class WebhookBody(BaseModel):
@@ -59,14 +58,18 @@ class WebhookBody(BaseModel):
 
 
 class UpworkResponse(WebhookBody):
-    client: Bounded(200)  # type: ignore[valid-type]
-    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
-    job_title: _optional(500) = None  # type: ignore[valid-type]
-    job_link: _optional(2000) = None  # type: ignore[valid-type]
+    client: Annotated[NonBlank, Chars(200)]
+    message: Annotated[NonBlank, Chars(MAX_MESSAGE_CHARS)]
+    job_title: Annotated[
+        Annotated[NonBlank, Chars(500)] | None, BLANK_IS_NONE, _blank_means_absent(500)
+    ] = None
+    job_link: Annotated[
+        Annotated[NonBlank, Chars(2000)] | None, BLANK_IS_NONE, _blank_means_absent(2000)
+    ] = None
 
 
 class TriggerRequest(WebhookBody):
-    message: Bounded(MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
+    message: Annotated[NonBlank, Chars(MAX_MESSAGE_CHARS)]
 
 
 class WebhookAccepted(BaseModel):
@@ -94,23 +97,20 @@ class SignedEndpoint(Endpoint):
                 )
             raw = await request.read()
             try:
-                verify(
-                    secret.get_secret_value(),
-                    raw,
-                    request.headers.get("X-Webhook-Signature"),
-                    request.headers.get("X-Webhook-Timestamp"),
-                )
+                signed = verify_request(secret.get_secret_value(), raw, request.headers)
             except SignatureError as error:
                 raise ApiError(401, "invalid_signature", str(error)) from None
             assert self.body is not None
             body = parse_body(await read_json_body(request), self.body)
-            return await self.handler(request, body=body, raw=raw)
+            return await self.handler(request, body=body, signed=signed)
 
         handle.__name__ = self.handler.__name__
         return handle
 
 
-async def upwork_response(request: web.Request, body: UpworkResponse, raw: bytes) -> web.Response:
+async def upwork_response(
+    request: web.Request, body: UpworkResponse, signed: Signed
+) -> web.Response:
     _require_citizen(request, "rafael", status=503)
     prompt = prompts.upwork_response(
         client=body.client, message=body.message, job_title=body.job_title, job_link=body.job_link
@@ -121,14 +121,16 @@ async def upwork_response(request: web.Request, body: UpworkResponse, raw: bytes
         "job_link": body.job_link,
         "message_chars": len(body.message),
     }
-    return await _launch(request, raw, "rafael", "upwork-response", prompt, received)
+    return await _launch(request, signed, "rafael", "upwork-response", prompt, received)
 
 
-async def trigger_citizen(request: web.Request, body: TriggerRequest, raw: bytes) -> web.Response:
+async def trigger_citizen(
+    request: web.Request, body: TriggerRequest, signed: Signed
+) -> web.Response:
     citizen = request.match_info["citizen"]
     _require_citizen(request, citizen, status=404)
     prompt = prompts.operator_task(message=body.message, source="a signed webhook")
-    return await _launch(request, raw, citizen, "webhook", prompt, None)
+    return await _launch(request, signed, citizen, "webhook", prompt, None)
 
 
 def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
@@ -142,14 +144,17 @@ def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
 
 async def _launch(
     request: web.Request,
-    raw: bytes,
+    signed: Signed,
     citizen: str,
     trigger: str,
     prompt: str,
     received: dict[str, Any] | None,
 ) -> web.Response:
-    webhook_id = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
-    body_hash = hashlib.sha256(request.path.encode() + b"\n" + raw).hexdigest()
+    # The unsigned X-Webhook-Id only labels the delivery (in its event); what is "the same
+    # delivery" is decided by what the signature covers (CONTRACT §4).
+    label = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
+    webhook_id = signed.signed_id
+    body_hash = hashlib.sha256(request.path.encode() + b"\n" + signed.signed_bytes).hexdigest()
     session_id: str | None = None
     try:
         async with request.app[DB]() as session, session.begin():
@@ -163,7 +168,11 @@ async def _launch(
                     await events.append(
                         session=session,
                         event="upwork.response.received@1.0",
-                        payload={**received, "session_id": row.id, "webhook_id": webhook_id},
+                        payload={
+                            **received,
+                            "session_id": row.id,
+                            "webhook_id": webhook_id or label,
+                        },
                     )
                 await webhook_deliveries.record(
                     session=session,
@@ -195,7 +204,10 @@ async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> boo
 
 _SIGNED_HEADERS = (
     HeaderParam("X-Webhook-Timestamp", "Unix seconds; then the signature covers `{ts}.{body}`."),
-    HeaderParam(WEBHOOK_ID_HEADER, "The delivery's id: a delivery seen before launches nothing."),
+    HeaderParam(
+        WEBHOOK_ID_HEADER,
+        "A label for the delivery (unsigned): it never makes a replayed body new.",
+    ),
 )
 _RESPONSES: dict[int, type[BaseModel] | None] = {202: WebhookAccepted, 200: WebhookDuplicate}
 

@@ -113,7 +113,8 @@ class AiohttpRequest(BaseRequest):
 
 
 def _sum(*parts: float | None) -> float | None:
-    return None if any(part is None for part in parts) else sum(parts)  # type: ignore[arg-type]
+    known = [part for part in parts if part is not None]
+    return sum(known) if len(known) == len(parts) else None
 
 
 def _body(

@@ -149,29 +149,28 @@ class TelegramComponent:
         await application.bot.shutdown()
 
 
-def build_application(settings: Settings, tuning: TelegramTuning) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, tuning: TelegramTuning) -> Application:
     assert settings.telegram_bot_token is not None
     base = settings.telegram_api_base_url.rstrip("/")
-    timeouts = {
-        "connect_timeout": tuning.connect_timeout_s,
-        "write_timeout": tuning.write_timeout_s,
-        "pool_timeout": tuning.pool_timeout_s,
-    }
+
+    def request(pool_size: int, read_timeout: float) -> AiohttpRequest:
+        return AiohttpRequest(
+            connection_pool_size=pool_size,
+            read_timeout=read_timeout,
+            connect_timeout=tuning.connect_timeout_s,
+            write_timeout=tuning.write_timeout_s,
+            pool_timeout=tuning.pool_timeout_s,
+        )
+
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .request(
-            AiohttpRequest(
-                connection_pool_size=CONCURRENT_UPDATES + 8,
-                read_timeout=tuning.read_timeout_s,
-                **timeouts,
-            )
-        )
+        .request(request(CONCURRENT_UPDATES + 8, tuning.read_timeout_s))
         # getUpdates adds its long-poll duration to this read timeout.
-        .get_updates_request(AiohttpRequest(read_timeout=tuning.connect_timeout_s, **timeouts))
+        .get_updates_request(request(256, tuning.connect_timeout_s))
         .concurrent_updates(CONCURRENT_UPDATES)
     )
     if settings.telegram_mode == "webhook":

@@ -21,4 +21,4 @@ class BotDeps:
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
-    return context.bot_data[DEPS_KEY]  # type: ignore[no-any-return]
+    return context.bot_data[DEPS_KEY]

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 FAILED = "⚠️ That did not work (the database may be unreachable); please try again shortly."
 
 
-def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(application: Application) -> None:
     # Group -1 runs first: strangers are refused there and their update goes no further.
     application.add_handler(TypeHandler(Update, access.refuse_strangers), group=-1)
 

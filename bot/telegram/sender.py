@@ -21,8 +21,9 @@ import os
 import socket
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ReplyParameters
@@ -176,8 +177,8 @@ class OutboxSender:
 
     # --- one chat's run ---
 
-    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
         self._sends.add(task)
         task.add_done_callback(self._finished)
         return task

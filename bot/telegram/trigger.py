@@ -29,7 +29,7 @@ class Waker(Protocol):
     def wake(self) -> None: ...
 
 
-def attach_runner(application: Application, runner: Waker) -> None:  # type: ignore[type-arg]
+def attach_runner(application: Application, runner: Waker) -> None:
     """Let /trigger wake the session runner (without it, the runner's poll finds the session)."""
     application.bot_data[RUNNER_KEY] = runner
 

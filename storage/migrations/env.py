@@ -26,7 +26,7 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_with_own_engine(url: str) -> None:
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(run_on)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.hotpath import HotPath, HotStatement
 from storage.models import Draft
@@ -48,15 +49,15 @@ async def list_page(
     """Newest first; `after` is the (created_at, id) of the last row of the previous page.
 
     `client` matches case-insensitively."""
-    query = select(Draft).order_by(Draft.created_at.desc(), Draft.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = select(Draft).order_by(col(Draft.created_at).desc(), col(Draft.id).desc()).limit(limit)
     if status is not None:
-        query = query.where(Draft.status == status)
+        query = query.where(col(Draft.status) == status)
     if thread_id is not None:
-        query = query.where(Draft.thread_id == thread_id)
+        query = query.where(col(Draft.thread_id) == thread_id)
     if client is not None:
-        query = query.where(func.lower(Draft.client) == client.lower())
+        query = query.where(func.lower(col(Draft.client)) == client.lower())
     if after is not None:
-        query = query.where(older_than(Draft.created_at, Draft.id, after))
+        query = query.where(older_than(col(Draft.created_at), col(Draft.id), after))
     return (await session.scalars(query)).all()
 
 
@@ -71,7 +72,7 @@ async def decide(
     now = utcnow()
     result = await session.scalars(
         update(Draft)
-        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending")
         .values(status=status, decided_by=decided_by, decided_at=now, updated_at=now)
         .returning(Draft)
         .execution_options(synchronize_session=False)
@@ -82,18 +83,19 @@ async def decide(
 async def replace_text(*, session: AsyncSession, draft_id: str, text: str) -> str | None:
     """Replace a pending draft's text and return the old one; None when it is not pending."""
     old = await session.scalar(
-        select(Draft.draft_text)
-        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        select(col(Draft.draft_text))
+        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending")
         .with_for_update()
     )
     if old is None:
         return None
     changed = await session.execute(
         update(Draft)
-        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
+        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending")
         .values(draft_text=text, updated_at=utcnow())
     )
-    return old if changed.rowcount == 1 else None  # type: ignore[attr-defined]
+    # An UPDATE runs on a cursor; the session's stubs only say Result.
+    return old if cast("CursorResult[Any]", changed).rowcount == 1 else None
 
 
 async def pending_page(
@@ -101,15 +103,17 @@ async def pending_page(
 ) -> tuple[Sequence[Draft], int]:
     """Pending drafts, newest first, after draft `after_id` (keyset: a draft decided between
     pages shifts nothing); and how many pending drafts come after this page."""
-    pending = Draft.status == "pending"
+    pending = col(Draft.status) == "pending"
     after = await session.get(Draft, after_id) if after_id is not None else None
     if after is not None:
-        pending = pending & older_than(Draft.created_at, Draft.id, (after.created_at, after.id))
+        pending = pending & older_than(
+            col(Draft.created_at), col(Draft.id), (after.created_at, after.id)
+        )
     rows = (
         await session.scalars(
             select(Draft)
             .where(pending)
-            .order_by(Draft.created_at.desc(), Draft.id.desc())  # type: ignore[attr-defined]
+            .order_by(col(Draft.created_at).desc(), col(Draft.id).desc())
             .limit(limit)
         )
     ).all()
@@ -121,8 +125,8 @@ async def pending_page(
                 select(func.count())
                 .select_from(Draft)
                 .where(
-                    Draft.status == "pending",
-                    older_than(Draft.created_at, Draft.id, (last.created_at, last.id)),
+                    col(Draft.status) == "pending",
+                    older_than(col(Draft.created_at), col(Draft.id), (last.created_at, last.id)),
                 )
             )
             or 0

@@ -8,6 +8,7 @@ own), `append` and `list_page` inside a caller's session.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -32,6 +33,38 @@ _HOT_INSERT = HotStatement(_INSERT)
 
 Match = Literal["exact", "prefix"] | None
 
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""A payload's cap as compact UTF-8 JSON (CONTRACT §3): a page of 1000 stays under 64 MiB."""
+_CUT_MARK = "…"
+
+
+class PayloadTooLarge(ValueError):
+    """An event payload over MAX_PAYLOAD_BYTES."""
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """The payload's size as compact UTF-8 JSON."""
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _fitted(payload: dict[str, Any]) -> dict[str, Any]:
+    """The service's own payload, its longest top-level strings cut until it fits the cap.
+
+    The service's events quote outside text (a draft's old and new text); the text itself stays
+    in its table, so cutting the copy in the log loses nothing that is not kept elsewhere.
+    """
+    fitted = dict(payload)
+    while (size := payload_bytes(fitted)) > MAX_PAYLOAD_BYTES:
+        strings = [
+            key for key, value in fitted.items() if isinstance(value, str) and len(value) > 1
+        ]
+        if not strings:
+            raise PayloadTooLarge(f"event payload of {size} bytes is over {MAX_PAYLOAD_BYTES}")
+        longest = max(strings, key=lambda key: len(fitted[key]))
+        text = fitted[longest].removesuffix(_CUT_MARK)
+        fitted[longest] = text[: len(text) // 2] + _CUT_MARK
+    return fitted
+
 
 class EventRow(NamedTuple):
     id: int
@@ -49,7 +82,11 @@ class EventFilter:
 
 
 async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) -> EventRow:
-    """Write one event in the caller's transaction; returns it with its id and timestamp."""
+    """Write one event in the caller's transaction; returns it with its id and timestamp.
+
+    For the service's own events: a payload over the cap has its longest strings shortened.
+    """
+    payload = _fitted(payload)
     timestamp = utcnow()
     values = {"event": event, "timestamp": timestamp, "payload": payload}
     event_id = (await session.execute(_INSERT, values)).scalar_one()
@@ -57,7 +94,10 @@ async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) 
 
 
 async def log(*, hot: HotPath, event: str, payload: dict[str, Any]) -> EventRow:
-    """Write one event as a transaction of its own."""
+    """Write one event as a transaction of its own; a payload over the cap is refused."""
+    size = payload_bytes(payload)
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(f"event payload of {size} bytes is over {MAX_PAYLOAD_BYTES}")
     timestamp = utcnow()
     values = {"event": event, "timestamp": timestamp, "payload": payload}
     event_id = await hot.fetchval(_HOT_INSERT, values)
@@ -100,7 +140,8 @@ def page_statement(
 def _shape_and_params(
     where: EventFilter, limit: int, before_id: int | None
 ) -> tuple[tuple[bool, bool, bool, Match], dict[str, Any]]:
-    name, match = where.name, None
+    name = where.name
+    match: Match = None
     if name is not None:
         match = "exact"
         if name.endswith("*"):

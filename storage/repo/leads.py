@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Lead
 from storage.types import utcnow
@@ -51,16 +52,16 @@ async def list_page(
     before_id: int | None = None,
 ) -> Sequence[Lead]:
     """Newest first; `before_id` is the last id of the previous page."""
-    query = select(Lead).order_by(Lead.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = select(Lead).order_by(col(Lead.id).desc()).limit(limit)
     if decision is not None:
-        query = query.where(Lead.decision == decision)
+        query = query.where(col(Lead.decision) == decision)
     if platform is not None:
         # Stored lower-case (older rows too, once written through the API since).
-        query = query.where(func.lower(Lead.platform) == platform.lower())
+        query = query.where(func.lower(col(Lead.platform)) == platform.lower())
     if link is not None:
-        query = query.where(Lead.link == link)
+        query = query.where(col(Lead.link) == link)
     if sent is not None:
-        query = query.where(Lead.sent == sent)
+        query = query.where(col(Lead.sent) == sent)
     if before_id is not None:
-        query = query.where(Lead.id < before_id)  # type: ignore[operator]
+        query = query.where(col(Lead.id) < before_id)
     return (await session.scalars(query)).all()

@@ -34,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.hotpath import HotPath, HotStatement
 from storage.models import Draft, OutboxMessage
@@ -154,7 +155,7 @@ async def enqueue(
             next_attempt_at=now,
             created_at=now,
         )
-        .returning(OutboxMessage.id)
+        .returning(OUTBOX.c.id)
     )
     return int(result.scalar_one())
 
@@ -230,7 +231,7 @@ async def reschedule(
     row = OutboxMessage
     await session.execute(
         update(row)
-        .where(row.id == outbox_id, row.status == "pending")
+        .where(col(row.id) == outbox_id, col(row.status) == "pending")
         .values(
             next_attempt_at=next_attempt_at,
             attempts=row.attempts + 1,
@@ -246,7 +247,7 @@ async def mark_failed(*, session: AsyncSession, outbox_id: int, error: str) -> N
     row = OutboxMessage
     await session.execute(
         update(row)
-        .where(row.id == outbox_id, row.status == "pending")
+        .where(col(row.id) == outbox_id, col(row.status) == "pending")
         .values(
             status="failed",
             attempts=row.attempts + 1,
@@ -262,9 +263,9 @@ async def release_claims(
 ) -> None:
     """Hand back the rows `worker` still holds (only `ids`, when given), due again at once."""
     row = OutboxMessage
-    statement = update(row).where(row.claimed_by == worker, row.status == "pending")
+    statement = update(row).where(col(row.claimed_by) == worker, col(row.status) == "pending")
     if ids is not None:
-        statement = statement.where(row.id.in_(ids))  # type: ignore[union-attr]
+        statement = statement.where(col(row.id).in_(ids))
     await session.execute(statement.values(claimed_by=None, claimed_until=None))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import PendingEdit
 from storage.types import utcnow
@@ -16,7 +17,7 @@ from storage.types import utcnow
 
 async def start(*, session: AsyncSession, chat_id: int, draft_id: str, user_id: int) -> None:
     """Wait for the new text of `draft_id` in `chat_id`, replacing any edit pending there."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"chat_id": chat_id, "draft_id": draft_id, "user_id": user_id, "created_at": utcnow()}
     statement = dialect.insert(PendingEdit).values(**values)
     await session.execute(
@@ -30,13 +31,13 @@ async def start(*, session: AsyncSession, chat_id: int, draft_id: str, user_id: 
 async def take(*, session: AsyncSession, chat_id: int) -> PendingEdit | None:
     """The edit pending in `chat_id`, removed in the caller's transaction (None if none)."""
     result = await session.scalars(
-        delete(PendingEdit).where(PendingEdit.chat_id == chat_id).returning(PendingEdit)  # type: ignore[arg-type]
+        delete(PendingEdit).where(col(PendingEdit.chat_id) == chat_id).returning(PendingEdit)
     )
     return result.one_or_none()
 
 
 async def get(*, session: AsyncSession, chat_id: int) -> PendingEdit | None:
-    return await session.scalar(select(PendingEdit).where(PendingEdit.chat_id == chat_id))  # type: ignore[arg-type]
+    return await session.scalar(select(PendingEdit).where(col(PendingEdit.chat_id) == chat_id))
 
 
 async def cancel(*, session: AsyncSession, chat_id: int) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession
 from storage.repo import events
@@ -50,10 +51,10 @@ async def enqueue(
 async def count_ahead(*, session: AsyncSession, row: CitizenSession) -> int:
     """Sessions of the same citizen that will run (or are running) before `row`."""
     query = select(func.count()).where(
-        Row.citizen == row.citizen,
-        Row.id != row.id,
-        (Row.status == "running")
-        | ((Row.status == "queued") & (Row.created_at <= row.created_at)),
+        col(Row.citizen) == row.citizen,
+        col(Row.id) != row.id,
+        (col(Row.status) == "running")
+        | ((col(Row.status) == "queued") & (col(Row.created_at) <= row.created_at)),
     )
     return int((await session.execute(query)).scalar_one())
 
@@ -61,9 +62,9 @@ async def count_ahead(*, session: AsyncSession, row: CitizenSession) -> int:
 async def citizens_waiting(*, session: AsyncSession) -> list[str]:
     """Citizens with a queued session, the longest-waiting first."""
     query = (
-        select(Row.citizen, func.min(Row.created_at).label("first"))
-        .where(Row.status == "queued")
-        .group_by(Row.citizen)
+        select(col(Row.citizen), func.min(col(Row.created_at)).label("first"))
+        .where(col(Row.status) == "queued")
+        .group_by(col(Row.citizen))
         .order_by("first")
     )
     return [citizen for citizen, _ in (await session.execute(query)).all()]
@@ -78,14 +79,16 @@ async def claim_next(
     sessions: the loser's flush raises IntegrityError, which the caller treats as "busy".
     """
     running = await session.scalar(
-        select(Row.id).where(Row.citizen == citizen, Row.status == "running").limit(1)
+        select(col(Row.id))
+        .where(col(Row.citizen) == citizen, col(Row.status) == "running")
+        .limit(1)
     )
     if running is not None:
         return None
     query = (
         select(Row)
-        .where(Row.citizen == citizen, Row.status == "queued")
-        .order_by(Row.created_at, Row.id)  # type: ignore[arg-type]
+        .where(col(Row.citizen) == citizen, col(Row.status) == "queued")
+        .order_by(col(Row.created_at), col(Row.id))
         .limit(1)
         .with_for_update()
     )
@@ -108,7 +111,7 @@ async def heartbeat(*, session: AsyncSession, session_ids: Sequence[str]) -> Non
     if session_ids:
         await session.execute(
             update(Row)
-            .where(Row.id.in_(session_ids), Row.status == "running")  # type: ignore[attr-defined]
+            .where(col(Row.id).in_(session_ids), col(Row.status) == "running")
             .values(heartbeat_at=utcnow())
         )
 
@@ -146,7 +149,7 @@ async def fail_abandoned(
     *, session: AsyncSession, is_abandoned: Callable[[CitizenSession], bool], reason: str
 ) -> list[CitizenSession]:
     """Fail every running session whose runner is gone (crashed, restarted, or silent)."""
-    rows = (await session.scalars(select(Row).where(Row.status == "running"))).all()
+    rows = (await session.scalars(select(Row).where(col(Row.status) == "running"))).all()
     failed = []
     for row in rows:
         if is_abandoned(row):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession
 from storage.repo.keyset import older_than
@@ -27,13 +28,13 @@ async def list_page(
 ) -> Sequence[CitizenSession]:
     """Newest first; `after` is the (created_at, id) of the last row of the previous page."""
     row = CitizenSession
-    query = select(row).order_by(row.created_at.desc(), row.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = select(row).order_by(col(row.created_at).desc(), col(row.id).desc()).limit(limit)
     if citizen is not None:
-        query = query.where(row.citizen == citizen)
+        query = query.where(col(row.citizen) == citizen)
     if status is not None:
-        query = query.where(row.status == status)
+        query = query.where(col(row.status) == status)
     if thread_id is not None:
-        query = query.where(row.thread_id == thread_id)
+        query = query.where(col(row.thread_id) == thread_id)
     if after is not None:
         query = query.where(older_than(row.created_at, row.id, after))
     return (await session.scalars(query)).all()

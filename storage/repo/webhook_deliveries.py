@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import WebhookDelivery
 from storage.types import utcnow
@@ -18,7 +19,8 @@ BODY_DEDUP_WINDOW = timedelta(hours=24)
 
 
 async def seen(*, session: AsyncSession, webhook_id: str | None, body_hash: str) -> bool:
-    """Was this delivery acted on: the same id ever, or (without an id) the same body in 24 h?
+    """Was this delivery acted on: the same signed id ever, or (without one) the same signed
+    bytes in 24 h? `body_hash` hashes exactly what the signature covers (CONTRACT §4).
 
     Call it in the transaction that will `record` the delivery. Without an id it serializes
     on the body hash (a transaction-level advisory lock on PostgreSQL; SQLite's BEGIN
@@ -26,14 +28,16 @@ async def seen(*, session: AsyncSession, webhook_id: str | None, body_hash: str)
     With an id, the unique constraint settles the race at `record`.
     """
     if webhook_id is not None:
-        query = select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == webhook_id)
+        query = select(col(WebhookDelivery.id)).where(
+            col(WebhookDelivery.webhook_id) == webhook_id
+        )
         return (await session.scalar(query.limit(1))) is not None
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
-    query = select(WebhookDelivery.id).where(
-        WebhookDelivery.body_hash == body_hash,
-        WebhookDelivery.received_at >= utcnow() - BODY_DEDUP_WINDOW,
+    query = select(col(WebhookDelivery.id)).where(
+        col(WebhookDelivery.body_hash) == body_hash,
+        col(WebhookDelivery.received_at) >= utcnow() - BODY_DEDUP_WINDOW,
     )
     return (await session.scalar(query.limit(1))) is not None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import API_TOKEN
-from web.signatures import sign
+from web.signatures import sign, sign_standard
 
 WEBHOOK_SECRET = "whsec-catalogue-3c9e1a"
 OTHER_SECRET = "whsec-not-ours-77f0b2"
@@ -78,6 +78,22 @@ def nested(depth: int) -> Any:
 
 def signed(secret: str = WEBHOOK_SECRET, **extra: str) -> Callable[[bytes], dict[str, str]]:
     return lambda body: {**JSON, "X-Webhook-Signature": sign(secret, body), **extra}
+
+
+def standard(webhook_id: str) -> Callable[[bytes], dict[str, str]]:
+    """Standard Webhooks headers under WEBHOOK_SECRET, timestamped at request time."""
+
+    def headers(body: bytes) -> dict[str, str]:
+        ts = str(int(time.time()))
+        signature = sign_standard(WEBHOOK_SECRET, webhook_id, ts, body)
+        return {
+            **JSON,
+            "webhook-id": webhook_id,
+            "webhook-timestamp": ts,
+            "webhook-signature": signature,
+        }
+
+    return headers
 
 
 def timestamped(offset_s: int, *, send_timestamp: bool = True) -> Callable[[bytes], dict]:
@@ -205,7 +221,8 @@ WEBHOOK_CASES = [
     BadInput("webhook timestamp in the future", "POST", TRIGGER, 401, "invalid_signature", as_json({"message": "go"}), timestamped(301)),
     BadInput("webhook timestamp not Unix seconds", "POST", UPWORK, 401, "invalid_signature", REPLY, signed(**{"X-Webhook-Timestamp": "yesterday"})),
     BadInput("webhook timestamped signature without its timestamp", "POST", UPWORK, 401, "invalid_signature", REPLY, timestamped(0, send_timestamp=False)),
-    BadInput("webhook replayed delivery id", "POST", UPWORK, 200, None, REPLY, signed(**{"X-Webhook-Id": SEEN_DELIVERY_ID})),
+    BadInput("webhook replayed signed delivery id", "POST", UPWORK, 200, None, REPLY, standard(SEEN_DELIVERY_ID)),
+    BadInput("webhook replayed body with a fresh unsigned id", "POST", UPWORK, 200, None, SEEN_REPLY, signed(**{"X-Webhook-Id": f"fresh-{uuid.uuid4()}"})),
     BadInput("webhook replayed body without an id", "POST", UPWORK, 200, None, SEEN_REPLY, signed()),
     BadInput("webhook unknown citizen", "POST", "/webhook/trigger/nobody", 404, "citizen_not_found", as_json({"message": "go"}), signed()),
     BadInput("webhook citizen path traversal", "POST", "/webhook/trigger/..%2F..%2Fetc", 404, "citizen_not_found", as_json({"message": "go"}), signed()),

@@ -37,6 +37,7 @@ from tests.reliability.bad_inputs import (
     draft,
     lead,
     signed,
+    standard,
 )
 from web.app import create_app
 from web.keys import RUNNER
@@ -121,7 +122,7 @@ async def seed(client: TestClient) -> dict[str, str]:
     await ok("POST", "/api/leads", lead(decision="NO-GO"), {**auth, **JSON})
     page = await ok("GET", "/api/leads?limit=1", b"", auth)
     first = b'{"client": "Ann", "message": "First delivery."}'
-    await ok("POST", UPWORK, first, signed(**{"X-Webhook-Id": SEEN_DELIVERY_ID})(first))
+    await ok("POST", UPWORK, first, standard(SEEN_DELIVERY_ID)(first))
     await ok("POST", UPWORK, SEEN_REPLY, signed()(SEEN_REPLY))
     assert page["next_cursor"] is not None
     return {

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
-from web.schemas import Bounded, DraftOut, NonBlank, RequestBody, UtcDatetime
+from web.schemas import Chars, DraftOut, NonBlank, RequestBody, UtcDatetime
 
 EXCERPT_CHARS = 160
 ALLOWED_WITH = {"text": ("edit", "approve"), "reason": ("reject",), "instruction": ("redraft",)}
@@ -24,8 +24,8 @@ class DraftAction(RequestBody):
 
     action: Literal["edit", "approve", "reject", "redraft"]
     text: Annotated[NonBlank, Field(max_length=20_000)] | None = None
-    reason: Bounded(1000) | None = None  # type: ignore[valid-type]
-    instruction: Bounded(2000) | None = None  # type: ignore[valid-type]
+    reason: Annotated[NonBlank, Chars(1000)] | None = None
+    instruction: Annotated[NonBlank, Chars(2000)] | None = None
     updated_at: Annotated[UtcDatetime, Field(strict=False), BeforeValidator(_text)] | None = None
 
     @model_validator(mode="after")
