@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession
 from storage.repo import outbox
@@ -57,10 +58,10 @@ class SessionNotices:
             await session.scalars(
                 select(CitizenSession)
                 .where(
-                    CitizenSession.status == "queued",
-                    CitizenSession.notice_outbox_id.is_(None),  # type: ignore[union-attr]
+                    col(CitizenSession.status) == "queued",
+                    col(CitizenSession.notice_outbox_id).is_(None),
                 )
-                .order_by(CitizenSession.created_at)  # type: ignore[arg-type]
+                .order_by(col(CitizenSession.created_at))
                 .limit(ANNOUNCED_PER_ROUND)
                 .with_for_update(skip_locked=True)
             )

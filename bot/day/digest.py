@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.day.clock import day_bounds, waited
 from bot.settings import Settings
@@ -45,12 +46,12 @@ class DayNumbers:
 
 async def waiting_drafts(*, session: AsyncSession) -> Sequence[tuple[Draft, datetime]]:
     """Pending drafts, the longest-waiting client first, with when the client started waiting."""
-    since = func.coalesce(Thread.waiting_since, Draft.created_at)
+    since = func.coalesce(col(Thread.waiting_since), col(Draft.created_at))
     rows = await session.execute(
         select(Draft, since)
-        .outerjoin(Thread, Thread.id == Draft.thread_id)  # type: ignore[arg-type]
-        .where(Draft.status == "pending")
-        .order_by(since, Draft.id)
+        .outerjoin(Thread, col(Thread.id) == col(Draft.thread_id))
+        .where(col(Draft.status) == "pending")
+        .order_by(since, col(Draft.id))
     )
     return [(draft, moment) for draft, moment in rows.all()]
 
@@ -58,34 +59,36 @@ async def waiting_drafts(*, session: AsyncSession) -> Sequence[tuple[Draft, date
 async def day_numbers(*, session: AsyncSession, settings: Settings, day: date) -> DayNumbers:
     start, end = day_bounds(settings, day)
     numbers = DayNumbers(day)
-    in_day = (Event.timestamp >= start, Event.timestamp < end)
+    in_day = (col(Event.timestamp) >= start, col(Event.timestamp) < end)
     counted = await session.execute(
-        select(Event.event, func.count())
-        .where(*in_day, Event.event.in_(list(OUTCOMES)))  # type: ignore[attr-defined]
-        .group_by(Event.event)
+        select(col(Event.event), func.count())
+        .where(*in_day, col(Event.event).in_(list(OUTCOMES)))
+        .group_by(col(Event.event))
     )
     numbers.outcomes = {OUTCOMES[name]: count for name, count in counted.all()}
     numbers.response_times_s = await _response_times(session, start, end)
     sessions = await session.execute(
         select(
-            CitizenSession.citizen,
+            col(CitizenSession.citizen),
             func.count(),
-            func.coalesce(func.sum(CitizenSession.cost_usd), 0.0),
+            func.coalesce(func.sum(col(CitizenSession.cost_usd)), 0.0),
         )
-        .where(CitizenSession.started_at >= start, CitizenSession.started_at < end)  # type: ignore[operator]
-        .group_by(CitizenSession.citizen)
-        .order_by(CitizenSession.citizen)
+        .where(col(CitizenSession.started_at) >= start, col(CitizenSession.started_at) < end)
+        .group_by(col(CitizenSession.citizen))
+        .order_by(col(CitizenSession.citizen))
     )
-    numbers.sessions = [(c, int(n), float(cost)) for c, n, cost in sessions.all()]
+    numbers.sessions = [(c, int(n), float(cost or 0)) for c, n, cost in sessions.all()]
     decisions = await session.execute(
-        select(Lead.decision, func.count())
-        .where(Lead.created_at >= start, Lead.created_at < end)  # type: ignore[operator]
-        .group_by(Lead.decision)
+        select(col(Lead.decision), func.count())
+        .where(col(Lead.created_at) >= start, col(Lead.created_at) < end)
+        .group_by(col(Lead.decision))
     )
     by_decision: dict[str, int] = {d: int(n) for d, n in decisions.all()}
     numbers.leads_go, numbers.leads_no_go = by_decision.get("GO", 0), by_decision.get("NO-GO", 0)
     numbers.leads_sent = int(
-        await session.scalar(select(func.count()).where(*in_day, Event.event == "lead.sent@1.0"))
+        await session.scalar(
+            select(func.count()).where(*in_day, col(Event.event) == "lead.sent@1.0")
+        )
         or 0
     )
     return numbers
@@ -95,19 +98,19 @@ async def _response_times(session: AsyncSession, start: datetime, end: datetime)
     """For drafts approved in [start, end): approval minus the client message it answers (the
     thread's latest client message before the draft, else the draft's creation)."""
     answered = (
-        select(func.max(ThreadMessage.at))
+        select(func.max(col(ThreadMessage.at)))
         .where(
-            ThreadMessage.thread_id == Draft.thread_id,
-            ThreadMessage.direction == "in",
-            ThreadMessage.at <= Draft.created_at,
+            col(ThreadMessage.thread_id) == col(Draft.thread_id),
+            col(ThreadMessage.direction) == "in",
+            col(ThreadMessage.at) <= col(Draft.created_at),
         )
         .scalar_subquery()
     )
     rows = await session.execute(
-        select(Draft.decided_at, func.coalesce(answered, Draft.created_at)).where(
-            Draft.decided_at >= start,  # type: ignore[operator]
-            Draft.decided_at < end,  # type: ignore[operator]
-            Draft.status.in_(("approved", "sent")),  # type: ignore[attr-defined]
+        select(col(Draft.decided_at), func.coalesce(answered, col(Draft.created_at))).where(
+            col(Draft.decided_at) >= start,
+            col(Draft.decided_at) < end,
+            col(Draft.status).in_(("approved", "sent")),
         )
     )
     return [

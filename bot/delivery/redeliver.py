@@ -15,7 +15,7 @@ from storage.repo import deliveries
 NOT_ON = "Delivery is not configured (DELIVERY_WEBHOOK_URL is not set)."
 
 
-def redeliver_handler() -> CallbackQueryHandler:  # type: ignore[type-arg]
+def redeliver_handler() -> CallbackQueryHandler[ContextTypes.DEFAULT_TYPE, None]:
     return CallbackQueryHandler(redeliver_draft, pattern=REDELIVER_PATTERN)
 
 

@@ -18,8 +18,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, event, or_, select, update
+from sqlalchemy import ColumnElement, Engine, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
 
 from storage.models import Delivery
 from storage.types import utcnow
@@ -45,7 +46,7 @@ def _waker(session: AsyncSession) -> Callable[[], None] | None:
     if bind is None:
         return None
     engine = bind.sync_engine if isinstance(bind, AsyncEngine) else bind.engine
-    return _enabled.get(engine)  # type: ignore[arg-type]
+    return _enabled.get(engine)  # type: ignore[arg-type]  # bind.engine is the sync Engine
 
 
 async def queue_delivery(*, session: AsyncSession, draft_id: str) -> None:
@@ -58,8 +59,8 @@ async def queue_delivery(*, session: AsyncSession, draft_id: str) -> None:
     if wake is None:
         return
     under_way = await session.scalar(
-        select(Delivery.id)  # type: ignore[call-overload]
-        .where(Delivery.draft_id == draft_id, Delivery.status.in_(ACTIVE))  # type: ignore[attr-defined]
+        select(col(Delivery.id))
+        .where(col(Delivery.draft_id) == draft_id, col(Delivery.status).in_(ACTIVE))
         .limit(1)
     )
     if under_way is not None:
@@ -83,8 +84,8 @@ async def latest(*, session: AsyncSession, draft_id: str) -> Delivery | None:
     """The draft's most recent delivery (a redelivery is newer than the one that failed)."""
     return await session.scalar(
         select(Delivery)
-        .where(Delivery.draft_id == draft_id)  # type: ignore[arg-type]
-        .order_by(Delivery.id.desc())  # type: ignore[union-attr]
+        .where(col(Delivery.draft_id) == draft_id)
+        .order_by(col(Delivery.id).desc())
         .limit(1)
     )
 
@@ -98,11 +99,11 @@ async def claim(
 ) -> Sequence[Delivery]:
     """Claim up to `limit` due deliveries for `worker` until `lease` runs out, oldest due first."""
     now = utcnow()
-    free = or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now)  # type: ignore[union-attr, operator, arg-type]
+    free = or_(col(Delivery.claimed_until).is_(None), col(Delivery.claimed_until) < now)
     due = (
-        select(Delivery.id)  # type: ignore[call-overload]
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, free)  # type: ignore[arg-type]
-        .order_by(Delivery.next_attempt_at, Delivery.id)  # type: ignore[arg-type]
+        select(col(Delivery.id))
+        .where(col(Delivery.status) == "pending", col(Delivery.next_attempt_at) <= now, free)
+        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -111,7 +112,7 @@ async def claim(
         return []
     claimed = await session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == "pending", free)  # type: ignore[union-attr, arg-type]
+        .where(col(Delivery.id).in_(ids), col(Delivery.status) == "pending", free)
         .values(claimed_by=worker, claimed_until=now + lease)
         .returning(Delivery)
         .execution_options(synchronize_session=False)
@@ -123,20 +124,20 @@ async def set_body(*, session: AsyncSession, delivery_id: int, body: str) -> str
     """Fix the delivery's body once (the first attempt's); returns the body it has."""
     await session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.body.is_(None))  # type: ignore[arg-type, union-attr]
+        .where(col(Delivery.id) == delivery_id, col(Delivery.body).is_(None))
         .values(body=body)
     )
     stored = await session.scalar(
-        select(Delivery.body).where(Delivery.id == delivery_id)  # type: ignore[call-overload]
+        select(col(Delivery.body)).where(col(Delivery.id) == delivery_id)
     )
     return stored or body
 
 
-def _mine(delivery_id: int, worker: str) -> list[object]:
+def _mine(delivery_id: int, worker: str) -> list[ColumnElement[bool]]:
     return [
-        Delivery.id == delivery_id,
-        Delivery.status == "pending",
-        Delivery.claimed_by == worker,
+        col(Delivery.id) == delivery_id,
+        col(Delivery.status) == "pending",
+        col(Delivery.claimed_by) == worker,
     ]
 
 
@@ -154,7 +155,7 @@ async def finish(
     return (
         await session.scalars(
             update(Delivery)
-            .where(*_mine(delivery_id, worker))  # type: ignore[arg-type]
+            .where(*_mine(delivery_id, worker))
             .values(
                 status=status,
                 attempts=Delivery.attempts + 1,
@@ -183,7 +184,7 @@ async def reschedule(
     return (
         await session.scalars(
             update(Delivery)
-            .where(*_mine(delivery_id, worker))  # type: ignore[arg-type]
+            .where(*_mine(delivery_id, worker))
             .values(
                 attempts=Delivery.attempts + 1,
                 next_attempt_at=next_attempt_at,
@@ -202,7 +203,7 @@ async def release_claims(*, session: AsyncSession, worker: str) -> None:
     """Hand back what `worker` still holds (it is stopping): due again at once."""
     await session.execute(
         update(Delivery)
-        .where(Delivery.claimed_by == worker, Delivery.status == "pending")  # type: ignore[arg-type]
+        .where(col(Delivery.claimed_by) == worker, col(Delivery.status) == "pending")
         .values(claimed_by=None, claimed_until=None)
     )
 
@@ -210,9 +211,9 @@ async def release_claims(*, session: AsyncSession, worker: str) -> None:
 async def next_due_at(*, session: AsyncSession) -> datetime | None:
     """When the earliest pending delivery falls due (None: nothing is pending)."""
     rows = await session.execute(
-        select(Delivery.next_attempt_at, Delivery.claimed_until)  # type: ignore[call-overload]
-        .where(Delivery.status == "pending")  # type: ignore[arg-type]
-        .order_by(Delivery.next_attempt_at)  # type: ignore[arg-type]
+        select(col(Delivery.next_attempt_at), col(Delivery.claimed_until))
+        .where(col(Delivery.status) == "pending")
+        .order_by(col(Delivery.next_attempt_at))
         .limit(1)
     )
     row = rows.first()

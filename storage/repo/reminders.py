@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Draft, Thread
 
@@ -22,11 +23,13 @@ class Due:
     """The client's oldest unanswered message (the draft's creation without a thread)."""
 
 
-def _waiting_since() -> object:
+def _waiting_since() -> ColumnElement[datetime]:
     thread_waits = (
-        select(Thread.waiting_since).where(Thread.id == Draft.thread_id).scalar_subquery()
+        select(col(Thread.waiting_since))
+        .where(col(Thread.id) == col(Draft.thread_id))
+        .scalar_subquery()
     )
-    return func.coalesce(thread_waits, Draft.created_at)
+    return func.coalesce(thread_waits, col(Draft.created_at))
 
 
 async def claim_due(
@@ -36,23 +39,23 @@ async def claim_due(
     before `waited_before` and that were never reminded."""
     waiting = _waiting_since()
     due_ids = (
-        select(Draft.id)
+        select(col(Draft.id))
         .where(
-            Draft.status == "pending",
-            Draft.reminded_at.is_(None),  # type: ignore[union-attr]
-            Draft.telegram_message_id.is_not(None),  # type: ignore[union-attr]
-            waiting <= waited_before,  # type: ignore[operator]
+            col(Draft.status) == "pending",
+            col(Draft.reminded_at).is_(None),
+            col(Draft.telegram_message_id).is_not(None),
+            waiting <= waited_before,
         )
-        .order_by(Draft.created_at)  # type: ignore[arg-type]
+        .order_by(col(Draft.created_at))
         .limit(limit)
     )
     claimed = (
         await session.scalars(
             update(Draft)
             .where(
-                Draft.id.in_(due_ids),  # type: ignore[attr-defined]
-                Draft.status == "pending",
-                Draft.reminded_at.is_(None),  # type: ignore[union-attr]
+                col(Draft.id).in_(due_ids),
+                col(Draft.status) == "pending",
+                col(Draft.reminded_at).is_(None),
             )
             .values(reminded_at=now)
             .returning(Draft)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
 from storage.repo.keyset import older_than
@@ -27,8 +28,8 @@ async def feedback_for(
     if ids:
         rows = await session.scalars(
             select(DraftFeedback)
-            .where(DraftFeedback.draft_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(DraftFeedback.id)  # type: ignore[arg-type]
+            .where(col(DraftFeedback.draft_id).in_(ids))
+            .order_by(col(DraftFeedback.id))
         )
         for row in rows:
             found[row.draft_id].append(row)
@@ -43,20 +44,22 @@ async def view(*, session: AsyncSession, thread_id: str) -> dict[str, Any] | Non
     messages = (
         await session.scalars(
             select(ThreadMessage)
-            .where(ThreadMessage.thread_id == thread_id)
-            .order_by(ThreadMessage.id)  # type: ignore[arg-type]
+            .where(col(ThreadMessage.thread_id) == thread_id)
+            .order_by(col(ThreadMessage.id))
         )
     ).all()
     drafts = (
         await session.scalars(
-            select(Draft).where(Draft.thread_id == thread_id).order_by(Draft.created_at, Draft.id)  # type: ignore[arg-type]
+            select(Draft)
+            .where(col(Draft.thread_id) == thread_id)
+            .order_by(col(Draft.created_at), col(Draft.id))
         )
     ).all()
     sessions = (
         await session.scalars(
             select(CitizenSession)
-            .where(CitizenSession.thread_id == thread_id)
-            .order_by(CitizenSession.created_at, CitizenSession.id)  # type: ignore[arg-type]
+            .where(col(CitizenSession.thread_id) == thread_id)
+            .order_by(col(CitizenSession.created_at), col(CitizenSession.id))
         )
     ).all()
     feedback = await feedback_for(session=session, draft_ids=(draft.id for draft in drafts))
@@ -79,15 +82,17 @@ async def list_page(
     """By latest activity; `after` is the (last_message_at, id) of the previous page's last."""
     query = (
         select(Thread)
-        .order_by(Thread.last_message_at.desc(), Thread.id.desc())  # type: ignore[attr-defined]
+        .order_by(col(Thread.last_message_at).desc(), col(Thread.id).desc())
         .limit(limit)
     )
     if client is not None:
-        query = query.where(func.lower(Thread.client) == client.lower())
+        query = query.where(func.lower(col(Thread.client)) == client.lower())
     if waiting is not None:
         query = query.where(
-            Thread.waiting_since.is_not(None) if waiting else Thread.waiting_since.is_(None)  # type: ignore[union-attr]
+            col(Thread.waiting_since).is_not(None)
+            if waiting
+            else col(Thread.waiting_since).is_(None)
         )
     if after is not None:
-        query = query.where(older_than(Thread.last_message_at, Thread.id, after))
+        query = query.where(older_than(col(Thread.last_message_at), col(Thread.id), after))
     return (await session.scalars(query)).all()

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Draft
 from storage.repo import draft_actions, inbox, threads
@@ -93,7 +94,7 @@ async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor:
         return await draft_actions.edit(**common, text=body.text)
     if body.text is not None:  # Save and approve: the new text first, in this transaction
         current = await session.scalar(
-            select(Draft.draft_text).where(Draft.id == draft_id)  # type: ignore[call-overload]
+            select(col(Draft.draft_text)).where(col(Draft.id) == draft_id)
         )
         if body.text != current:
             edited = await draft_actions.edit(**common, text=body.text)
@@ -112,8 +113,8 @@ async def _lock(session: AsyncSession, draft_id: str) -> tuple[str, Any]:
     if is_storable(draft_id):
         row = (
             await session.execute(
-                select(Draft.status, Draft.updated_at)  # type: ignore[call-overload]
-                .where(Draft.id == draft_id)  # type: ignore[arg-type]
+                select(col(Draft.status), col(Draft.updated_at))
+                .where(col(Draft.id) == draft_id)
                 .with_for_update()
             )
         ).one_or_none()
