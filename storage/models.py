@@ -237,3 +237,14 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class Note(SQLModel, table=True):
+    """A dated line the citizens share (what `citizens/SYNC.md` was), newest first."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    citizen: str = Field(max_length=50)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _now_field()

@@ -38,6 +38,9 @@ CONTRACT_ROUTES = {
     ("get", "/api/sessions"),
     ("get", "/api/session/{session_id}"),
     ("get", "/api/openapi.json"),
+    # CONTRACT §8: the citizens' shared notes behind `read_notes` / `write_note`.
+    ("get", "/api/notes"),
+    ("post", "/api/notes"),
 }
 
 
@@ -163,6 +166,7 @@ def test_query_parameters_are_the_query_models_fields(document: dict[str, Any]) 
         "/api/drafts",
         "/api/events",
         "/api/leads",
+        "/api/notes",
         "/api/sessions",
     }
     for endpoint in endpoints:
