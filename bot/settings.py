@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import re
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,6 +20,15 @@ from sqlalchemy.exc import ArgumentError
 PRODUCTION_SECRETS = ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
 # What the Bot API accepts as a webhook `secret_token`.
 TELEGRAM_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+DELIVERY_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def _clock_time(value: str) -> time:
+    match = CLOCK_TIME.match(value.strip())
+    if match is None:
+        raise ValueError("must be a time of day as HH:MM (00:00 to 23:59)")
+    return time(int(match[1]), int(match[2]))
 
 
 class SettingsError(Exception):
@@ -50,6 +64,19 @@ class Settings(BaseSettings):
     citizens_dir: Path = Path("./citizens")
     citizen_timeout_s: float = Field(default=900, gt=0)
     backend_api_url: str | None = None
+    citizen_max_budget_usd: float | None = Field(default=2, gt=0)
+    citizens_daily_budget_usd: float | None = Field(default=None, gt=0)
+    anthropic_api_key: SecretStr | None = None
+    claude_code_oauth_token: SecretStr | None = None
+
+    public_url: str | None = None
+    timezone: str = "UTC"
+    remind_after_s: float = Field(default=3600, ge=0)
+    digest_at: str | None = None
+    quiet_hours: str | None = None
+    low_confidence: int = Field(default=50, ge=0, le=101)
+    delivery_webhook_url: str | None = None
+    delivery_webhook_secret: SecretStr | None = None
 
     environment: Literal["development", "production", "test"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -86,6 +113,53 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Europe/Paris") from None
+        return value
+
+    @field_validator("digest_at")
+    @classmethod
+    def check_digest_at(cls, value: str | None) -> str | None:
+        if value is not None:
+            _clock_time(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def check_quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            start, dash, end = value.partition("-")
+            if not dash:
+                raise ValueError("must be a window of the day as HH:MM-HH:MM")
+            _clock_time(start)
+            _clock_time(end)
+        return value
+
+    @field_validator("public_url", "delivery_webhook_url")
+    @classmethod
+    def http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("delivery_webhook_secret")
+    @classmethod
+    def standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            text = value.get_secret_value()
+            try:
+                key = base64.b64decode(text.removeprefix(DELIVERY_SECRET_PREFIX), validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if not text.startswith(DELIVERY_SECRET_PREFIX) or not key:
+                raise ValueError("must be whsec_ followed by the base64 of the key")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def upper_log_level(cls, value: object) -> object:
@@ -96,6 +170,9 @@ class Settings(BaseSettings):
         "webhook_secret",
         "telegram_bot_token",
         "telegram_webhook_secret",
+        "anthropic_api_key",
+        "claude_code_oauth_token",
+        "delivery_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -141,6 +218,42 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def public_base_url(self) -> str | None:
+        """The service's public root (`PUBLIC_URL`, else Render's external URL)."""
+        url = self.public_url or self.render_external_url
+        return url.rstrip("/") if url else None
+
+    @property
+    def mini_app_url(self) -> str | None:
+        """Where the Mini App is offered from: only over https (Telegram requires it)."""
+        url = self.public_base_url
+        return f"{url}/app" if url and url.startswith("https://") else None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def digest_time(self) -> time | None:
+        return None if self.digest_at is None else _clock_time(self.digest_at)
+
+    @property
+    def quiet_window(self) -> tuple[time, time] | None:
+        """`QUIET_HOURS` as (start, end); a window may wrap past midnight (22:00-07:00)."""
+        if self.quiet_hours is None:
+            return None
+        start, _, end = self.quiet_hours.partition("-")
+        return _clock_time(start), _clock_time(end)
+
+    @property
+    def delivery_key(self) -> bytes | None:
+        """The delivery webhook's HMAC key: the base64-decoded part of `whsec_…`."""
+        if self.delivery_webhook_secret is None:
+            return None
+        text = self.delivery_webhook_secret.get_secret_value()
+        return base64.b64decode(text.removeprefix(DELIVERY_SECRET_PREFIX))
+
+    @property
     def api_url_for_citizens(self) -> str:
         if self.backend_api_url:
             return self.backend_api_url.rstrip("/")
@@ -154,8 +267,17 @@ class Settings(BaseSettings):
             self.webhook_secret,
             self.telegram_bot_token,
             self.telegram_webhook_secret,
+            self.anthropic_api_key,
+            self.claude_code_oauth_token,
+            self.delivery_webhook_secret,
         )
         values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.delivery_webhook_secret is not None:
+            values.append(
+                self.delivery_webhook_secret.get_secret_value().removeprefix(
+                    DELIVERY_SECRET_PREFIX
+                )
+            )
         password = make_url(self.database_url).password or ""
         # The URL spells the password percent-encoded, a driver error may spell it decoded.
         values += [password, quote(password, safe="")]
@@ -164,6 +286,10 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning a validation failure into one readable `SettingsError`."""
+    if os.environ.get("CITIZEN_MAX_BUDGET_USD", "unset").strip() == "":
+        # An empty variable means unset everywhere else; here the contract gives it a meaning:
+        # no cap at all (unset keeps the default cap).
+        overrides.setdefault("citizen_max_budget_usd", None)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

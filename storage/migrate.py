@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant will do, as long as nothing else in the database takes the same advisory lock.
@@ -29,12 +29,34 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     transaction ends, SQLite through the write lock its BEGIN IMMEDIATE takes. The later one
     then finds the schema at head.
     """
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-        await connection.run_sync(_upgrade, engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await _sqlite_foreign_keys(connection, enabled=False)
+        try:
+            async with connection.begin():
+                if not sqlite:
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                await connection.run_sync(_upgrade, url)
+        finally:
+            if sqlite:
+                await _sqlite_foreign_keys(connection, enabled=True)
+
+
+async def _sqlite_foreign_keys(connection: AsyncConnection, *, enabled: bool) -> None:
+    """Switch SQLite's foreign keys for this connection, outside any transaction.
+
+    A batch migration rebuilds a table (copy, drop, rename); with foreign keys on, dropping a
+    table that others reference would fail, and the pragma is ignored inside a transaction:
+    SQLite's documented procedure for such changes turns them off around it.
+    """
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
 
 
 def _upgrade(connection: object, url: str) -> None:

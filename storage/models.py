@@ -5,12 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Text,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
 
-DRAFT_STATUSES = ("pending", "approved", "rejected")
+# superseded: the client wrote again, or the operator asked for a redraft; sent: the reply
+# reached the client (marked by the operator, or delivered by the delivery webhook).
+DRAFT_STATUSES = ("pending", "approved", "rejected", "superseded", "sent")
+THREAD_DIRECTIONS = ("in", "out")
+FEEDBACK_KINDS = ("edit", "reject_reason", "redraft")
 LEAD_DECISIONS = ("GO", "NO-GO")
 SESSION_STATUSES = ("queued", "running", "completed", "failed")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
@@ -62,6 +76,7 @@ class Draft(SQLModel, table=True):
         CheckConstraint(_in("status", DRAFT_STATUSES), name="ck_drafts_status"),
         Index("ix_drafts_created_at_id", "created_at", "id"),
         Index("ix_drafts_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_drafts_thread_id_created_at", "thread_id", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -84,6 +99,75 @@ class Draft(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    """The citizen's word to the operator, shown on the card."""
+    thread_id: str | None = Field(default=None, foreign_key="threads.id", max_length=36)
+    lead_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, ForeignKey("leads.id"), nullable=True)
+    )
+    session_id: str | None = Field(default=None, max_length=36)
+    """The citizen session that posted the draft (a session token's drafts)."""
+    sent_at: datetime | None = _optional_time_field()
+
+
+class Thread(SQLModel, table=True):
+    """One conversation with one client about one job (CONTRACT §9)."""
+
+    __tablename__ = "threads"
+    __table_args__ = (
+        Index("ix_threads_last_message_at_id", "last_message_at", "id"),
+        Index("ix_threads_client", "client"),
+        Index("ix_threads_job_link", "job_link"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    platform: str = Field(max_length=50)
+    client: str = Field(max_length=200)
+    job_title: str | None = Field(default=None, max_length=500)
+    job_link: str | None = Field(default=None, max_length=2000)
+    external_key: str | None = Field(default=None, max_length=255, unique=True)
+    """The sender's own conversation key (the webhook's `thread`, e.g. a Gmail thread id)."""
+    created_at: datetime = _now_field()
+    last_message_at: datetime = _now_field()
+    waiting_since: datetime | None = _optional_time_field()
+    """The client's oldest message not yet answered; None when nothing waits."""
+
+
+class ThreadMessage(SQLModel, table=True):
+    """A message of a thread: from the client (`in`) or the operator's reply (`out`)."""
+
+    __tablename__ = "thread_messages"
+    __table_args__ = (
+        CheckConstraint(_in("direction", THREAD_DIRECTIONS), name="ck_thread_messages_direction"),
+        Index("ix_thread_messages_thread_id_id", "thread_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    thread_id: str = Field(foreign_key="threads.id", max_length=36)
+    direction: str = Field(max_length=3)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _now_field()
+    draft_id: str | None = Field(default=None, foreign_key="drafts.id", max_length=36)
+
+
+class DraftFeedback(SQLModel, table=True):
+    """What the operator said about a draft: an edit (old -> new), a reject reason, a redraft
+    instruction. The next session of the thread reads it."""
+
+    __tablename__ = "draft_feedback"
+    __table_args__ = (
+        CheckConstraint(_in("kind", FEEDBACK_KINDS), name="ck_draft_feedback_kind"),
+        Index("ix_draft_feedback_draft_id_id", "draft_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    kind: str = Field(max_length=20)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    old_text: str | None = Field(default=None, sa_column=Column(Text))
+    """For an edit: the text before it."""
+    by_user: int | None = Field(default=None, sa_column=Column(BigInteger))
+    at: datetime = _now_field()
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -129,6 +213,26 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _now_field()
     sent_at: datetime | None = _optional_time_field()
+    edit_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """When set, the row edits that message of the chat (text and buttons) instead of sending."""
+    reply_to_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    silent: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """Sent with `disable_notification` (the operator's phone stays quiet)."""
+
+
+class DraftMessage(SQLModel, table=True):
+    """A Telegram message that shows a draft (its card, a `/drafts` listing, a copy): every
+    one is edited when the draft changes."""
+
+    __tablename__ = "draft_messages"
+    __table_args__ = (Index("ix_draft_messages_draft_id", "draft_id"),)
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    message_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    created_at: datetime = _now_field()
 
 
 class PendingEdit(SQLModel, table=True):
@@ -193,6 +297,7 @@ class CitizenSession(SQLModel, table=True):
         CheckConstraint(_in("status", SESSION_STATUSES), name="ck_sessions_status"),
         Index("ix_sessions_status_citizen_created_at", "status", "citizen", "created_at"),
         Index("ix_sessions_created_at_id", "created_at", "id"),
+        Index("ix_sessions_thread_id_citizen_created_at", "thread_id", "citizen", "created_at"),
         # The database, not the runner, guarantees one running session per citizen, so two
         # processes claiming from one PostgreSQL can never run a citizen twice at once.
         Index(
@@ -221,6 +326,16 @@ class CitizenSession(SQLModel, table=True):
     finished_at: datetime | None = _optional_time_field()
     heartbeat_at: datetime | None = _optional_time_field()
     """Refreshed by the running process; a stale one means that process died."""
+    thread_id: str | None = Field(default=None, foreign_key="threads.id", max_length=36)
+    lead_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    draft_id: str | None = Field(default=None, max_length=36)
+    """The draft this session redrafts, when the operator asked for a redraft."""
+    claude_session_id: str | None = Field(default=None, max_length=100)
+    """The conversation id the CLI's JSON result reported: the thread's next session resumes it."""
+    cost_usd: float | None = None
+    turns: int | None = None
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    waiting_reason: str | None = Field(default=None, max_length=100)
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -168,6 +168,7 @@ def test_query_parameters_are_the_query_models_fields(document: dict[str, Any]) 
         "/api/leads",
         "/api/notes",
         "/api/sessions",
+        "/api/threads",
     }
     for endpoint in endpoints:
         assert endpoint.query is not None

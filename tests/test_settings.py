@@ -6,6 +6,8 @@ in an empty working directory, so `.env` is whatever the test writes.
 
 from __future__ import annotations
 
+import base64
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,19 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
         ("ENVIRONMENT", "staging"),
         ("CITIZEN_TIMEOUT_S", "0"),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces+slashes/"),
+        ("TIMEZONE", "Mars/Olympus_Mons"),
+        ("DIGEST_AT", "8am"),
+        ("DIGEST_AT", "24:00"),
+        ("QUIET_HOURS", "22:00"),
+        ("QUIET_HOURS", "22:00-7"),
+        ("REMIND_AFTER_S", "-1"),
+        ("LOW_CONFIDENCE", "150"),
+        ("CITIZEN_MAX_BUDGET_USD", "0"),
+        ("CITIZENS_DAILY_BUDGET_USD", "lots"),
+        ("PUBLIC_URL", "scopelock.example.com"),
+        ("DELIVERY_WEBHOOK_URL", "ftp://example.com/hook"),
+        ("DELIVERY_WEBHOOK_SECRET", "not-whsec"),
+        ("DELIVERY_WEBHOOK_SECRET", "whsec_!!!"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -191,6 +206,42 @@ def test_secret_values_cover_every_secret_and_the_database_password(
 
     assert set(settings.secret_values()) == {*SECRETS.values(), "p@ss-w0rd", "p%40ss-w0rd"}
     assert SECRETS["API_TOKEN"] not in repr(settings)
+
+
+def test_the_operators_day_and_citizen_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert (defaults.timezone, defaults.remind_after_s, defaults.low_confidence) == (
+        "UTC",
+        3600,
+        50,
+    )
+    assert (defaults.citizen_max_budget_usd, defaults.citizens_daily_budget_usd) == (2, None)
+    assert defaults.digest_time is None and defaults.quiet_window is None
+    assert defaults.mini_app_url is None and defaults.delivery_key is None
+
+    set_env(
+        monkeypatch,
+        {
+            "TIMEZONE": "Europe/Paris",
+            "DIGEST_AT": "08:30",
+            "QUIET_HOURS": "22:00-07:15",
+            "PUBLIC_URL": "https://scopelock.example.com/",
+            "DELIVERY_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"key-bytes-123").decode(),
+            "ANTHROPIC_API_KEY": "sk-ant-api-key-0001",
+            "CITIZEN_MAX_BUDGET_USD": "",
+        },
+    )
+    settings = load_settings()
+
+    assert settings.tz.key == "Europe/Paris"
+    assert settings.digest_time == time(8, 30)
+    assert settings.quiet_window == (time(22, 0), time(7, 15))
+    assert settings.mini_app_url == "https://scopelock.example.com/app"
+    assert settings.delivery_key == b"key-bytes-123"
+    assert settings.citizen_max_budget_usd is None  # empty: no cap
+    assert "sk-ant-api-key-0001" in settings.secret_values()
+    monkeypatch.setenv("PUBLIC_URL", "http://scopelock.example.com")
+    assert load_settings().mini_app_url is None  # Telegram opens Mini Apps over https only
 
 
 def test_backend_api_url_defaults_to_a_reachable_address(monkeypatch: pytest.MonkeyPatch) -> None:

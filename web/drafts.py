@@ -8,8 +8,8 @@ import json
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from storage.models import Draft
-from storage.repo import draft_intake, drafts, idempotency
+from storage.models import Draft, Lead, Thread
+from storage.repo import draft_intake, drafts, idempotency, threads
 from storage.repo.draft_intake import Card
 from web.endpoints import Endpoint, HeaderParam, json_response, token_header
 from web.errors import ApiError
@@ -29,6 +29,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
+    await _check_references(request, body)
     fields = body.model_dump()
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
@@ -87,6 +88,23 @@ async def _store_once(
     return created, outbox_id
 
 
+async def _check_references(request: web.Request, body: DraftCreate) -> None:
+    """A named thread or lead must exist: 422 naming the field, never a constraint error."""
+    if body.thread_id is None and body.lead_id is None:
+        return
+    async with request.app[DB]() as session:
+        if body.thread_id is not None and await session.get(Thread, body.thread_id) is None:
+            raise _unknown("thread_id", f"no thread has id {body.thread_id!r}")
+        if body.lead_id is not None and await session.get(Lead, body.lead_id) is None:
+            raise _unknown("lead_id", f"no lead has id {body.lead_id}")
+
+
+def _unknown(field: str, message: str) -> ApiError:
+    return ApiError(
+        422, "validation_error", f"{field}: {message}.", [{"field": field, "message": message}]
+    )
+
+
 def _request_hash(body: DraftCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -99,7 +117,9 @@ async def get_draft(request: web.Request) -> web.Response:
         draft = await drafts.read(hot=request.app[HOT], draft_id=draft_id)
     if draft is None:
         raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
-    return json_response(DraftOut.model_validate(draft))
+    async with request.app[DB]() as session:
+        feedback = await threads.feedback_for(session=session, draft_ids=[draft_id])
+    return json_response(DraftOut.model_validate({**draft, "feedback": feedback[draft_id]}))
 
 
 async def list_drafts(request: web.Request, query: DraftsQuery) -> web.Response:
@@ -108,15 +128,27 @@ async def list_drafts(request: web.Request, query: DraftsQuery) -> web.Response:
         after = decode_time_cursor("drafts", query.cursor)
     async with request.app[DB]() as session:
         rows = await drafts.list_page(
-            session=session, status=query.status, limit=query.limit + 1, after=after
+            session=session,
+            status=query.status,
+            thread_id=query.thread_id,
+            client=query.client,
+            limit=query.limit + 1,
+            after=after,
         )
-    page = rows[: query.limit]
+        page = rows[: query.limit]
+        feedback = await threads.feedback_for(session=session, draft_ids=(d.id for d in page))
     next_cursor = None
     if len(rows) > query.limit:
         last = page[-1]
         next_cursor = time_cursor("drafts", last.created_at, last.id)
     return json_response(
-        DraftPage(drafts=[DraftOut.model_validate(row) for row in page], next_cursor=next_cursor)
+        DraftPage(
+            drafts=[
+                DraftOut.model_validate({**row.model_dump(), "feedback": feedback[row.id]})
+                for row in page
+            ],
+            next_cursor=next_cursor,
+        )
     )
 
 

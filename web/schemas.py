@@ -19,6 +19,7 @@ from pydantic import (
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+$"
 EVENT_FILTER_PATTERN = r"^([a-z][a-z0-9_]*(\.[a-z0-9_]+)*@[0-9]+\.[0-9]+|[a-z0-9_.@]*\*)$"
 CITIZEN_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 # JSON nested deeper than this is refused before it can exhaust the stack of any layer.
@@ -159,7 +160,9 @@ class Health(BaseModel):
 
 # --- drafts ---
 
-DraftStatus = Literal["pending", "approved", "rejected"]
+DraftStatus = Literal["pending", "approved", "rejected", "superseded", "sent"]
+FeedbackKind = Literal["edit", "reject_reason", "redraft"]
+ThreadId = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 
 
 class DraftCreate(RequestBody):
@@ -170,6 +173,16 @@ class DraftCreate(RequestBody):
     confidence: WholeNumber(0, 100)  # type: ignore[valid-type]
     context: JsonObject | None = None
     citizen: Annotated[str, StringConstraints(pattern=CITIZEN_PATTERN)] = "rafael"
+    note: Bounded(1000) | None = None  # type: ignore[valid-type]
+    thread_id: ThreadId | None = None
+    lead_id: WholeNumber(1, 2**63 - 1) | None = None  # type: ignore[valid-type]
+
+
+class FeedbackOut(Response):
+    kind: FeedbackKind
+    text: str
+    old_text: str | None = None
+    at: datetime
 
 
 class DraftCreated(Response):
@@ -191,10 +204,23 @@ class DraftOut(Response):
     telegram_message_id: int | None
     created_at: datetime
     updated_at: datetime
+    note: str | None
+    thread_id: str | None
+    lead_id: int | None
+    session_id: str | None
+    decided_at: datetime | None
+    sent_at: datetime | None
+    feedback: list[FeedbackOut] = Field(
+        default_factory=list,
+        description="The operator's edits (old -> new), reject reasons and redraft "
+        "instructions, oldest first.",
+    )
 
 
 class DraftsQuery(Query):
     status: DraftStatus | None = None
+    thread_id: Annotated[Text, StringConstraints(max_length=36)] | None = None
+    client: Annotated[Text, StringConstraints(max_length=200)] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
@@ -308,15 +334,80 @@ class SessionOut(Response):
     finished_at: datetime | None
     output_tail: str | None
     error: str | None
+    thread_id: str | None
+    claude_session_id: str | None
+    cost_usd: float | None
+    turns: int | None
+    result: str | None
+    waiting_reason: str | None
 
 
 class SessionsQuery(Query):
     citizen: Annotated[Text, StringConstraints(max_length=50)] | None = None
     status: SessionStatus | None = None
+    thread_id: Annotated[Text, StringConstraints(max_length=36)] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
 class SessionPage(Response):
     sessions: list[SessionOut]
+    next_cursor: str | None
+
+
+# --- threads ---
+
+
+class ThreadMessageOut(Response):
+    direction: Literal["in", "out"]
+    text: str
+    at: datetime
+    draft_id: str | None
+
+
+class ThreadDraftOut(Response):
+    id: str
+    citizen: str
+    status: DraftStatus
+    draft_text: str
+    created_at: datetime
+    decided_at: datetime | None
+    feedback: list[FeedbackOut]
+
+
+class ThreadSessionOut(Response):
+    id: str
+    citizen: str
+    status: SessionStatus
+    cost_usd: float | None
+
+
+class ThreadSummary(Response):
+    id: str
+    platform: str
+    client: str
+    job_title: str | None
+    job_link: str | None
+    created_at: datetime
+    last_message_at: datetime
+    waiting_since: datetime | None = Field(
+        description="The client's oldest message not yet answered, or null."
+    )
+
+
+class ThreadOut(ThreadSummary):
+    messages: list[ThreadMessageOut] = Field(description="Oldest first.")
+    drafts: list[ThreadDraftOut] = Field(description="Oldest first.")
+    sessions: list[ThreadSessionOut] = Field(description="Oldest first.")
+
+
+class ThreadsQuery(Query):
+    client: Annotated[Text, StringConstraints(max_length=200)] | None = None
+    waiting: bool | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class ThreadPage(Response):
+    threads: list[ThreadSummary]
     next_cursor: str | None

@@ -19,6 +19,7 @@ async def list_sessions(request: web.Request, query: SessionsQuery) -> web.Respo
             session=session,
             citizen=query.citizen,
             status=query.status,
+            thread_id=query.thread_id,
             limit=query.limit + 1,
             after=after,
         )

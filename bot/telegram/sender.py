@@ -24,7 +24,7 @@ import warnings
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot
+from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
@@ -227,12 +227,7 @@ class OutboxSender:
     async def _attempt(self, row: OutboxMessage) -> bool:
         assert row.id is not None
         try:
-            message = await self._bot.send_message(
-                chat_id=row.chat_id,
-                text=row.text,
-                parse_mode=ParseMode.HTML,
-                api_kwargs={"reply_markup": row.reply_markup} if row.reply_markup else None,
-            )
+            message_id = await self._deliver_row(row)
         except RetryAfter as error:
             seconds = retry_after_seconds(error)
             self._paused_until = asyncio.get_running_loop().time() + seconds
@@ -258,11 +253,38 @@ class OutboxSender:
             reraise=True,
         ):
             with attempt:
-                await outbox.mark_sent(
-                    hot=self._hot, outbox_id=row.id, message_id=message.message_id
-                )
+                await outbox.mark_sent(hot=self._hot, outbox_id=row.id, message_id=message_id)
         self.failing = False
         return True
+
+    async def _deliver_row(self, row: OutboxMessage) -> int:
+        """Send (or edit) the row's message; returns the id of the message it is now."""
+        markup = {"reply_markup": row.reply_markup} if row.reply_markup else None
+        if row.edit_message_id is not None:
+            try:
+                await self._bot.edit_message_text(
+                    chat_id=row.chat_id,
+                    message_id=row.edit_message_id,
+                    text=row.text,
+                    parse_mode=ParseMode.HTML,
+                    api_kwargs=markup,
+                )
+            except BadRequest as error:
+                # Already showing exactly this (a copy edited twice): the edit has happened.
+                if "not modified" not in str(error).lower():
+                    raise
+            return row.edit_message_id
+        message = await self._bot.send_message(
+            chat_id=row.chat_id,
+            text=row.text,
+            parse_mode=ParseMode.HTML,
+            disable_notification=row.silent or None,
+            reply_parameters=None
+            if row.reply_to_message_id is None
+            else ReplyParameters(row.reply_to_message_id, allow_sending_without_reply=True),
+            api_kwargs=markup,
+        )
+        return message.message_id
 
     async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
         assert row.id is not None

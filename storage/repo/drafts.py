@@ -42,11 +42,19 @@ async def list_page(
     status: str | None,
     limit: int,
     after: tuple[datetime, str] | None = None,
+    thread_id: str | None = None,
+    client: str | None = None,
 ) -> Sequence[Draft]:
-    """Newest first; `after` is the (created_at, id) of the last row of the previous page."""
+    """Newest first; `after` is the (created_at, id) of the last row of the previous page.
+
+    `client` matches case-insensitively."""
     query = select(Draft).order_by(Draft.created_at.desc(), Draft.id.desc()).limit(limit)  # type: ignore[attr-defined]
     if status is not None:
         query = query.where(Draft.status == status)
+    if thread_id is not None:
+        query = query.where(Draft.thread_id == thread_id)
+    if client is not None:
+        query = query.where(func.lower(Draft.client) == client.lower())
     if after is not None:
         query = query.where(older_than(Draft.created_at, Draft.id, after))
     return (await session.scalars(query)).all()

@@ -116,6 +116,9 @@ async def enqueue(
     text: str,
     reply_markup: dict[str, Any] | None = None,
     draft_id: str | None = None,
+    edit_message_id: int | None = None,
+    reply_to_message_id: int | None = None,
+    silent: bool = False,
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -123,6 +126,9 @@ async def enqueue(
     `html.escape`. `reply_markup` is the Bot API's JSON form, such as
     `{"inline_keyboard": [[{"text": "OK", "callback_data": "..."}]]}`. With `draft_id`, the
     message is that draft's card: its Telegram message id is stored on the draft once sent.
+    With `edit_message_id` the row edits that message instead (text and buttons; no
+    `reply_markup` removes the buttons) — leave `draft_id` unset on edits.
+    `reply_to_message_id` sends it as a reply; `silent` sends it without a notification.
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
     now = utcnow()
@@ -133,6 +139,9 @@ async def enqueue(
             text=text,
             reply_markup=reply_markup,
             draft_id=draft_id,
+            edit_message_id=edit_message_id,
+            reply_to_message_id=reply_to_message_id,
+            silent=silent,
             status="pending",
             attempts=0,
             next_attempt_at=now,

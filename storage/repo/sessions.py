@@ -21,6 +21,7 @@ async def list_page(
     session: AsyncSession,
     citizen: str | None = None,
     status: str | None = None,
+    thread_id: str | None = None,
     limit: int,
     after: tuple[datetime, str] | None = None,
 ) -> Sequence[CitizenSession]:
@@ -31,6 +32,8 @@ async def list_page(
         query = query.where(row.citizen == citizen)
     if status is not None:
         query = query.where(row.status == status)
+    if thread_id is not None:
+        query = query.where(row.thread_id == thread_id)
     if after is not None:
         query = query.where(older_than(row.created_at, row.id, after))
     return (await session.scalars(query)).all()

@@ -1,0 +1,65 @@
+"""Thread routes: one conversation with a client, as the operator and the citizens read it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from storage.repo import threads
+from web.endpoints import Endpoint, json_response
+from web.errors import ApiError
+from web.keys import DB
+from web.pagination import decode_time_cursor, time_cursor
+from web.schemas import ThreadOut, ThreadPage, ThreadsQuery, ThreadSummary, is_storable
+
+
+async def list_threads(request: web.Request, query: ThreadsQuery) -> web.Response:
+    after = None if query.cursor is None else decode_time_cursor("threads", query.cursor)
+    async with request.app[DB]() as session:
+        rows = await threads.list_page(
+            session=session,
+            client=query.client,
+            waiting=query.waiting,
+            limit=query.limit + 1,
+            after=after,
+        )
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        next_cursor = time_cursor("threads", page[-1].last_message_at, page[-1].id)
+    return json_response(
+        ThreadPage(
+            threads=[ThreadSummary.model_validate(row) for row in page], next_cursor=next_cursor
+        )
+    )
+
+
+async def get_thread(request: web.Request) -> web.Response:
+    thread_id = request.match_info["thread_id"]
+    found = None
+    if is_storable(thread_id):  # a NUL or a lone surrogate cannot name a row
+        async with request.app[DB]() as session:
+            found = await threads.view(session=session, thread_id=thread_id)
+    if found is None:
+        raise ApiError(404, "thread_not_found", f"No thread has id {thread_id!r}.")
+    return json_response(ThreadOut.model_validate(found))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/threads",
+        list_threads,
+        "Threads (conversations with a client), latest activity first.",
+        responses={200: ThreadPage},
+        errors=(400, 401, 503),
+        query=ThreadsQuery,
+    ),
+    Endpoint(
+        "GET",
+        "/api/thread/{thread_id}",
+        get_thread,
+        "One thread: its messages, drafts with the operator's feedback, and sessions.",
+        responses={200: ThreadOut},
+        errors=(401, 404, 503),
+    ),
+]
