@@ -20,6 +20,7 @@ from storage.models import Draft, Event, Lead, Note
 from tests.conftest import API_TOKEN
 from tests.factories import stored_counts
 from tests.reliability.live_server import live_server
+from tests.test_api_threads import insert_thread
 
 pytestmark = pytest.mark.slow
 DB = async_sessionmaker[AsyncSession]
@@ -189,3 +190,33 @@ async def test_get_thread_of_an_unknown_thread_is_the_apis_404(service_url: str)
     text = error_text(await call(params, "get_thread", {}))
 
     assert "404" in text
+
+
+async def test_get_thread_reads_the_sessions_thread_and_create_draft_joins_it(
+    service_url: str, db: DB
+) -> None:
+    thread_id = await insert_thread(db, client="Jane Roe")
+    params = server(service_url, SCOPELOCK_THREAD_ID=thread_id)
+
+    thread = answer(await call(params, "get_thread", {}))
+    created = answer(
+        await call(
+            params,
+            "create_draft",
+            {
+                "client": "Jane Roe",
+                "job_title": "Widget",
+                "message": "Can we add a login?",
+                "draft_text": "A login is an addition: which provider?",
+                "confidence": 70,
+                "note": "She asked for a login: an addition.",
+            },
+        )
+    )
+
+    assert (thread["id"], thread["client"]) == (thread_id, "Jane Roe")
+    assert [m["text"] for m in thread["messages"]] == ["Can we add a login?"]
+    async with db() as session:
+        draft = await session.get(Draft, created["draft_id"])
+    assert draft is not None
+    assert (draft.thread_id, draft.note) == (thread_id, "She asked for a login: an addition.")
