@@ -74,6 +74,7 @@ async def list_leads(request: web.Request, query: LeadsQuery) -> web.Response:
             decision=query.decision,
             platform=query.platform,
             sent=query.sent,
+            link=query.link,
             limit=query.limit + 1,
             before_id=before_id,
         )

@@ -309,6 +309,7 @@ class LeadsQuery(Query):
     decision: Decision | None = None
     platform: Annotated[Text, StringConstraints(max_length=50)] | None = None
     sent: bool | None = None
+    link: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 

@@ -127,7 +127,7 @@ async def upwork_response(request: web.Request, body: UpworkResponse, raw: bytes
 async def trigger_citizen(request: web.Request, body: TriggerRequest, raw: bytes) -> web.Response:
     citizen = request.match_info["citizen"]
     _require_citizen(request, citizen, status=404)
-    prompt = prompts.operator_task(message=body.message, source="a signed webhook")
+    prompt = prompts.webhook_task(message=body.message)
     return await _launch(request, raw, citizen, "webhook", prompt, None)
 
 

@@ -37,6 +37,7 @@ async def list_page(
     decision: str | None = None,
     platform: str | None = None,
     sent: bool | None = None,
+    link: str | None = None,
     limit: int,
     before_id: int | None = None,
 ) -> Sequence[Lead]:
@@ -48,6 +49,8 @@ async def list_page(
         query = query.where(Lead.platform == platform)
     if sent is not None:
         query = query.where(Lead.sent == sent)
+    if link is not None:
+        query = query.where(Lead.link == link)
     if before_id is not None:
         query = query.where(Lead.id < before_id)  # type: ignore[operator]
     return (await session.scalars(query)).all()
