@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.delivery.tuning import DeliveryTuning
+from bot.delivery.worker import DeliveryWorker
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
@@ -34,10 +36,11 @@ async def serve(
     stop: asyncio.Event | None = None,
     *,
     telegram_tuning: TelegramTuning | None = None,
+    delivery_tuning: DeliveryTuning | None = None,
 ) -> None:
     """Run until `stop` is set, or SIGTERM / SIGINT arrives; then shut down in order.
 
-    `telegram_tuning` shortens the bot's timeouts and retry delays (tests do).
+    `telegram_tuning` and `delivery_tuning` shorten timeouts and retry delays (tests do).
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,6 +54,12 @@ async def serve(
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
+        delivery = None
+        if settings.delivery_webhook_url is not None:
+            # Started before the bot takes taps: an approval must find deliveries on.
+            delivery = DeliveryWorker(settings, engine, delivery_tuning)
+            delivery.start()
+            stack.push_async_callback(delivery.stop)
 
         telegram = None
         if settings.telegram_enabled:
@@ -60,6 +69,8 @@ async def serve(
             await telegram.start()
             # Stopped after the web server, whose requests may still be handing it drafts.
             stack.push_async_callback(telegram.stop)
+            if delivery is not None:
+                delivery.card_queued = telegram.notifier.kick
         else:
             log.warning("Telegram is off: TELEGRAM_BOT_TOKEN is not set; drafts are only stored")
         citizens = citizen_runner(settings, engine, telegram)

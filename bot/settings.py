@@ -199,6 +199,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "TELEGRAM_WEBHOOK_URL (or RENDER_EXTERNAL_URL) must be set in webhook mode"
                 )
+        if self.delivery_webhook_url is not None and self.delivery_webhook_secret is None:
+            raise ValueError("DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is")
         return self
 
     @property

@@ -28,6 +28,7 @@ FEEDBACK_KINDS = ("edit", "reject_reason", "redraft")
 LEAD_DECISIONS = ("GO", "NO-GO")
 SESSION_STATUSES = ("queued", "running", "completed", "failed")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 
 def _in_range(column: str, low: int, high: int) -> str:
@@ -233,6 +234,41 @@ class DraftMessage(SQLModel, table=True):
     message_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     draft_id: str = Field(foreign_key="drafts.id", max_length=36)
     created_at: datetime = _now_field()
+
+
+class Delivery(SQLModel, table=True):
+    """One delivery of an approved draft to DELIVERY_WEBHOOK_URL, retried until it lands or
+    its time is up (CONTRACT §11). Claimed with a lease, as the outbox is."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="ck_deliveries_status"),
+        Index("ix_deliveries_draft_id_id", "draft_id", "id"),
+        Index(
+            "ix_deliveries_pending_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    webhook_id: str = Field(max_length=64, unique=True)
+    """Standard Webhooks' `webhook-id`: the same on every attempt of this delivery."""
+    body: str | None = Field(default=None, sa_column=Column(Text))
+    """The exact JSON sent, fixed at the first attempt so every retry sends the same bytes."""
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _now_field()
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: datetime | None = _optional_time_field()
+    last_status: int | None = None
+    """The HTTP status of the last attempt (None: no answer)."""
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _now_field()
+    finished_at: datetime | None = _optional_time_field()
 
 
 class PendingEdit(SQLModel, table=True):

@@ -111,7 +111,9 @@ def check_message_text(text: Any, parse_mode: Any) -> str:
     return visible
 
 
-def check_reply_markup(markup: Any) -> dict[str, Any] | None:
+def check_reply_markup(markup: Any, chat_id: int = 0) -> dict[str, Any] | None:
+    """Refuse what Telegram refuses; `web_app` buttons only in a private chat (a positive id),
+    with an https URL."""
     if markup is None:
         return None
     if isinstance(markup, str):
@@ -125,7 +127,34 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
                 raise BadRequest("Bad Request: BUTTON_DATA_INVALID")
             if not button.get("text"):
                 raise BadRequest("Bad Request: text buttons are unallowed in the inline keyboard")
+            if "web_app" in button:
+                check_web_app(button["web_app"])
+                if chat_id <= 0:
+                    raise BadRequest("Bad Request: BUTTON_TYPE_INVALID")
     return markup
+
+
+def check_web_app(web_app: Any) -> None:
+    url = web_app.get("url") if isinstance(web_app, dict) else None
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise BadRequest("Bad Request: inline keyboard button Web App URL is invalid")
+
+
+def check_menu_button(button: Any) -> dict[str, Any]:
+    """setChatMenuButton's `menu_button`: commands, default, or a web_app with text and URL."""
+    if isinstance(button, str):
+        button = json.loads(button)
+    if not isinstance(button, dict) or button.get("type") not in (
+        "commands",
+        "web_app",
+        "default",
+    ):
+        raise BadRequest("Bad Request: can't parse menu button")
+    if button["type"] == "web_app":
+        if not button.get("text"):
+            raise BadRequest("Bad Request: menu button text is empty")
+        check_web_app(button.get("web_app"))
+    return button
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:

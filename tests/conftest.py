@@ -25,16 +25,12 @@ from tests.secret_guard import GuardHandler, SecretGuard, installed
 API_TOKEN = "test-api-token-5f2a9c"
 TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
-# Fixtures of the citizen tests (fake claude, citizen folders, runners).
-pytest_plugins = ["tests.citizens_support"]
+# Fixtures of the citizen tests (fake claude, citizen folders, runners) and delivery tests.
+pytest_plugins = ["tests.citizens_support", "tests.delivery_support"]
 
 # Variables the service reads; tests start from none of them, whatever the machine has set.
-SERVICE_ENV = [
-    "DATABASE_URL", "HOST", "PORT", "API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_CHAT_ID", "TELEGRAM_ALLOWED_USER_IDS", "TELEGRAM_API_BASE_URL", "TELEGRAM_MODE",
-    "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET", "RENDER_EXTERNAL_URL", "CLAUDE_BIN",
-    "CITIZENS_DIR", "CITIZEN_TIMEOUT_S", "BACKEND_API_URL", "ENVIRONMENT", "LOG_LEVEL",
-]  # fmt: skip
+# Every variable the service reads: one per field of Settings.
+SERVICE_ENV = sorted({name.upper() for name in Settings.model_fields})
 
 
 @pytest.fixture(scope="session", autouse=True)

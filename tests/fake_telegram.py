@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.bot_api_rules import BadRequest, error_response, read_params
+from tests.bot_api_rules import BadRequest, check_menu_button, error_response, read_params
 from tests.fake_telegram_messages import BOT_USER, MessageStore
 
 WEBHOOK_ATTEMPTS = 5
@@ -65,6 +65,8 @@ class FakeTelegram:
         self.messages = self._store.messages
         """The current state of every message the bot sent, by (chat id, message id)."""
         self.commands: list[dict[str, Any]] = []
+        self.menu_buttons: dict[int | None, dict[str, Any]] = {}
+        """setChatMenuButton's buttons by chat id (None: the default for private chats)."""
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.webhook_deliveries: list[tuple[int, int | str]] = []
@@ -305,6 +307,19 @@ class FakeTelegram:
         self.commands = list(params.get("commands") or [])
         return True
 
+    def _set_chat_menu_button(self, params: dict[str, Any]) -> bool:
+        chat_id = params.get("chat_id")
+        if chat_id is not None and int(chat_id) <= 0:
+            raise BadRequest("Bad Request: chat not found")  # only private chats have one
+        button = check_menu_button(params.get("menu_button") or {"type": "default"})
+        self.menu_buttons[None if chat_id is None else int(chat_id)] = button
+        return True
+
+    def _get_chat_menu_button(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = params.get("chat_id")
+        found = self.menu_buttons.get(None if chat_id is None else int(chat_id))
+        return found or self.menu_buttons.get(None) or {"type": "commands"}
+
 
 class _Conflict(Exception):
     pass
@@ -333,6 +348,8 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "setMyCommands": FakeTelegram._set_my_commands,
     "getMyCommands": lambda fake, _: fake.commands,
     "deleteMyCommands": lambda fake, _: True,
+    "setChatMenuButton": FakeTelegram._set_chat_menu_button,
+    "getChatMenuButton": FakeTelegram._get_chat_menu_button,
 }
 
 

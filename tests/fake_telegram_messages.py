@@ -37,7 +37,7 @@ class MessageStore:
             "from": BOT_USER,
             "text": check_message_text(params.get("text"), params.get("parse_mode")),
         }
-        markup = check_reply_markup(params.get("reply_markup"))
+        markup = check_reply_markup(params.get("reply_markup"), chat_id)
         # A Message carries only an inline keyboard: a ForceReply or a reply keyboard acts on
         # the client and is not echoed (PTB could not parse it as InlineKeyboardMarkup).
         if markup is not None and "inline_keyboard" in markup:
@@ -55,7 +55,7 @@ class MessageStore:
         edited = dict(current)
         if text:
             edited["text"] = check_message_text(params.get("text"), params.get("parse_mode"))
-        markup = check_reply_markup(params.get("reply_markup"))
+        markup = check_reply_markup(params.get("reply_markup"), key[0])
         edited.pop("reply_markup", None)
         if markup and markup.get("inline_keyboard"):
             edited["reply_markup"] = markup

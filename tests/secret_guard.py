@@ -2,8 +2,8 @@
 process's captured output, in any test.
 
 The secrets are learnt as the tests make them: every `Settings` built in this process (its
-four secrets and its database password), and every child process started with API_TOKEN,
-WEBHOOK_SECRET, TELEGRAM_BOT_TOKEN or TELEGRAM_WEBHOOK_SECRET in its environment. What is watched:
+secrets and its database password), and every child process started with one of
+SECRET_VARIABLES in its environment. What is watched:
 - every log record at INFO and above that reaches the root logger (raw, before any redaction:
   stricter than the service's own output, which also redacts);
 - every HTTP answer body an aiohttp client reads (the `api` TestClient, the in-process and
@@ -15,6 +15,8 @@ tests/conftest.py installs it for the session and fails a test whose run leaked 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -28,7 +30,13 @@ from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 
-SECRET_VARIABLES = ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+SECRET_VARIABLES = (
+    "API_TOKEN",
+    "WEBHOOK_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "DELIVERY_WEBHOOK_SECRET",
+)
 MIN_SECRET_CHARS = 8
 """Shorter values ("tok-1") are placeholders of settings tests; they would match by chance."""
 
@@ -45,6 +53,13 @@ class SecretGuard:
         # A bot token's secret half is a secret on its own (it is what a leaked URL shows).
         if name == "TELEGRAM_BOT_TOKEN" and value and ":" in value:
             self.register("TELEGRAM_BOT_TOKEN (after the colon)", value.partition(":")[2])
+        # A Standard Webhooks secret's base64 part, and the key it decodes to, are secrets too.
+        if name == "DELIVERY_WEBHOOK_SECRET" and value and value.startswith("whsec_"):
+            encoded = value.removeprefix("whsec_")
+            self.register(f"{name} (its base64 part)", encoded)
+            with contextlib.suppress(ValueError):
+                key = base64.b64decode(encoded).decode("utf-8", errors="ignore")
+                self.register(f"{name} (its key)", key)
 
     def register_settings(self, settings: Settings) -> None:
         for name in SECRET_VARIABLES:

@@ -13,6 +13,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.delivery.tuning import DeliveryTuning
 from bot.service import serve
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
@@ -158,10 +159,13 @@ async def running_service(
     *,
     wait_ready: bool = True,
     tuning: TelegramTuning = FAST,
+    delivery_tuning: DeliveryTuning | None = None,
 ) -> AsyncIterator[Service]:
     """serve() in this loop until the block ends; `settings.port` must be a free port."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, telegram_tuning=tuning))
+    task = asyncio.create_task(
+        serve(settings, stop, telegram_tuning=tuning, delivery_tuning=delivery_tuning)
+    )
     engine = create_engine(settings.database_url)
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:
         service = Service(settings, http, session_factory(engine), fake)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from bot.settings import Settings
-from storage.models import PendingEdit
+from storage.models import DraftFeedback, PendingEdit
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
@@ -67,7 +67,15 @@ async def test_the_next_text_message_replaces_the_draft_and_shows_it_again(
             "old_text": DRAFT["draft_text"],
             "new_text": NEW_TEXT,
             "edited_by": OPERATOR_ID,
+            "via": "telegram",
         }
+        async with service.db() as session:
+            [feedback] = (await session.scalars(select(DraftFeedback))).all()
+        assert (feedback.kind, feedback.old_text, feedback.text) == (
+            "edit",
+            DRAFT["draft_text"],
+            NEW_TEXT,
+        )
         assert await pending_edits(service) == []
         old_card = await fake_telegram.wait_for(
             lambda: (

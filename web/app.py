@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from storage.engine import session_factory
 from storage.hotpath import HotPath
-from web import drafts, events, health, leads, notes, sessions, threads
+from web import drafts, events, health, leads, miniapp, notes, sessions, threads
 from web.auth import bearer_auth_middleware
 from web.endpoints import Endpoint, add_endpoints
 from web.errors import error_middleware
@@ -61,4 +61,5 @@ def create_app(
     app[NOTIFIER] = notifier or DisabledNotifier()
     endpoints = [*api_endpoints(), *(extra_endpoints or [])]
     add_endpoints(app, [*endpoints, openapi_endpoint(endpoints)])
+    miniapp.add_routes(app)
     return app

@@ -30,6 +30,10 @@ class DraftNotifier(Protocol):
     def kick(self) -> None:
         """Rows were queued with `storage.repo.outbox.enqueue` (and committed): send them now."""
 
+    async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
+        """The draft changed (see `storage.repo.draft_actions`): queue, in the caller's
+        transaction, the edits that bring the messages showing it up to date."""
+
 
 class DisabledNotifier:
     """The notifier while Telegram is off: drafts are stored, nothing is sent."""
@@ -43,6 +47,9 @@ class DisabledNotifier:
         return False
 
     def kick(self) -> None:
+        pass
+
+    async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
         pass
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 
 class Action(StrEnum):
@@ -63,6 +63,19 @@ def draft_markup(draft_id: str) -> InlineKeyboardMarkup:
 def draft_keyboard(draft_id: str) -> dict[str, Any]:
     """The same keyboard in the Bot API's JSON form, as the outbox stores it."""
     return draft_markup(draft_id).to_dict()
+
+
+def with_mini_app(
+    keyboard: dict[str, Any], draft_id: str, *, chat_id: int, mini_app_url: str | None
+) -> dict[str, Any]:
+    """`keyboard` plus a button opening the Mini App's editor on the draft, in a private chat
+    (Telegram refuses `web_app` buttons elsewhere) when the Mini App has an https URL."""
+    if mini_app_url is None or chat_id <= 0:
+        return keyboard
+    button = InlineKeyboardButton(
+        "📝 Open in editor", web_app=WebAppInfo(f"{mini_app_url}?draft={draft_id}")
+    )
+    return {"inline_keyboard": [*keyboard["inline_keyboard"], [button.to_dict()]]}
 
 
 def more_drafts_markup(last_draft_id: str) -> InlineKeyboardMarkup:

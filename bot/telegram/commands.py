@@ -77,7 +77,12 @@ async def _send_drafts_page(
                 session=session,
                 chat_id=chat_id,
                 text=render.draft_card(draft, title="Pending draft"),
-                reply_markup=callbacks.draft_keyboard(draft.id),
+                reply_markup=callbacks.with_mini_app(
+                    callbacks.draft_keyboard(draft.id),
+                    draft.id,
+                    chat_id=chat_id,
+                    mini_app_url=deps(context).settings.mini_app_url,
+                ),
             )
         if remaining:
             await outbox.enqueue(

@@ -25,6 +25,7 @@ from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.commands import COMMANDS
 from bot.telegram.deps import DEPS_KEY, BotDeps
 from bot.telegram.handlers import register_handlers
+from bot.telegram.menu import set_menu_button
 from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
@@ -100,6 +101,7 @@ class TelegramComponent:
         application = self.application
         await application.initialize()
         await application.bot.set_my_commands(COMMANDS)
+        await set_menu_button(application.bot, self.settings)
         if not application.running:
             await application.start()
         if self.settings.telegram_mode == "webhook":

@@ -15,10 +15,11 @@ from telegram import CallbackQuery, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.delivery.card import show_delivery_on_card
 from bot.telegram import callbacks, render
 from bot.telegram.deps import deps
 from storage.models import Draft
-from storage.repo import drafts, events
+from storage.repo import draft_actions
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +48,27 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(UNKNOWN_DRAFT)
         return
     status = callbacks.DECISIONS[parsed.action]
+    actor = draft_actions.Actor(query.from_user.id, query.from_user.full_name)
+    delivering = False
     try:
         async with deps(context).db() as session, session.begin():
-            decided = await drafts.decide(
-                session=session, draft_id=draft_id, status=status, decided_by=query.from_user.id
+            outcome = await draft_actions.decide(
+                session=session, draft_id=draft_id, status=status, actor=actor
             )
-            if decided is not None:
-                await events.append(
-                    session=session,
-                    event=f"draft.{status}@1.0",
-                    payload={
-                        "draft_id": draft_id,
-                        "decided_by": query.from_user.id,
-                        "decided_by_name": query.from_user.full_name,
-                        "via": "telegram",
-                    },
+            current = outcome.draft
+            if current is not None and current.status in ("approved", "sent"):
+                # With a delivery, the card shows it; its edits go through the outbox, in order.
+                delivering = await show_delivery_on_card(
+                    session=session, settings=deps(context).settings, draft_id=draft_id
                 )
-            current = decided or await drafts.get(session=session, draft_id=draft_id)
     except Exception:
         await query.answer(NOT_SAVED)
         raise
+    current = outcome.draft
     if current is None:
         await query.answer(UNKNOWN_DRAFT)
         return
-    if decided is not None:
+    if outcome.changed:
         await query.answer("✅ Approved" if status == "approved" else "❌ Rejected")
     elif current.status == status:
         await query.answer(f"Already {status}.")
@@ -78,7 +76,11 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(
             f"Already {current.status}: it cannot be {status} now.", show_alert=True
         )
-    await show_decision(query, current)
+    if delivering:
+        deps(context).sender.kick()
+    tapped = query.message.message_id if query.message is not None else None
+    if not delivering or tapped != current.telegram_message_id:
+        await show_decision(query, current)
 
 
 async def show_decision(query: CallbackQuery, draft: Draft) -> None:

@@ -18,7 +18,7 @@ from bot.telegram import callbacks, render
 from bot.telegram.decisions import UNKNOWN_DRAFT, draft_id_of
 from bot.telegram.deps import deps
 from storage.models import Draft
-from storage.repo import drafts, events, outbox, pending_edits
+from storage.repo import draft_actions, drafts, outbox, pending_edits
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +65,26 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     async with deps(context).db() as session, session.begin():
         pending = await pending_edits.take(session=session, chat_id=chat.id)
         if pending is not None:
-            old_text = await drafts.replace_text(
-                session=session, draft_id=pending.draft_id, text=new_text
+            before = await drafts.get(session=session, draft_id=pending.draft_id)
+            old_text = before.draft_text if before is not None else None
+            actor = draft_actions.Actor(user.id if user else 0, user.full_name if user else "")
+            outcome = await draft_actions.edit(
+                session=session, draft_id=pending.draft_id, text=new_text, actor=actor
             )
-            draft = await drafts.get(session=session, draft_id=pending.draft_id)
+            draft = outcome.draft
+            if not outcome.changed:
+                old_text = None
         if old_text is not None and draft is not None:
-            await events.append(
-                session=session,
-                event="draft.edited@1.0",
-                payload={
-                    "draft_id": draft.id,
-                    "old_text": old_text,
-                    "new_text": new_text,
-                    "edited_by": user.id if user else None,
-                },
-            )
             outbox_id = await outbox.enqueue(
                 session=session,
                 chat_id=chat.id,
                 text=render.draft_card(draft, title="Edited draft"),
-                reply_markup=callbacks.draft_keyboard(draft.id),
+                reply_markup=callbacks.with_mini_app(
+                    callbacks.draft_keyboard(draft.id),
+                    draft.id,
+                    chat_id=chat.id,
+                    mini_app_url=deps(context).settings.mini_app_url,
+                ),
                 draft_id=draft.id,
             )
     if pending is None:

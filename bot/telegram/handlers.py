@@ -17,6 +17,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.delivery.redeliver import redeliver_handler
 from bot.telegram import access, callbacks, commands, decisions, edits, trigger
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
     )
+    application.add_handler(redeliver_handler())
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
     # Last: any other text is the new text of an edit pending in that chat.

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
 from bot.telegram import callbacks, render
 from bot.telegram.sender import OutboxSender
 from storage.models import Draft
+from storage.repo import outbox
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
@@ -17,6 +21,7 @@ class TelegramNotifier:
         self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
     ) -> None:
         self._chat_id = settings.telegram_chat_id
+        self._mini_app_url = settings.mini_app_url
         self._sender = sender
         self._bot_ready = bot_ready
 
@@ -32,7 +37,7 @@ class TelegramNotifier:
         return Card(
             chat_id=self._chat_id,
             text=render.draft_card(draft),
-            reply_markup=callbacks.draft_keyboard(draft.id),
+            reply_markup=self._keyboard(draft.id, self._chat_id),
         )
 
     async def deliver(self, outbox_id: int | None) -> bool:
@@ -41,3 +46,30 @@ class TelegramNotifier:
     def kick(self) -> None:
         """Rows were queued with `storage.repo.outbox.enqueue`: send them now."""
         self._sender.kick()
+
+    async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
+        """Queue the edit that shows the draft's new state on its card (buttons only while
+        it is pending)."""
+        if self._chat_id is None or draft.telegram_message_id is None:
+            return
+        pending = draft.status == "pending"
+        footer = ""
+        if draft.status in ("approved", "rejected"):
+            footer = render.decision_footer(
+                draft.status, render.who(None, draft.decided_by), draft.decided_at
+            )
+        await outbox.enqueue(
+            session=session,
+            chat_id=self._chat_id,
+            text=render.draft_card(draft, title="Draft", footer=footer),
+            reply_markup=self._keyboard(draft.id, self._chat_id) if pending else None,
+            edit_message_id=draft.telegram_message_id,
+        )
+
+    def _keyboard(self, draft_id: str, chat_id: int) -> dict[str, Any]:
+        return callbacks.with_mini_app(
+            callbacks.draft_keyboard(draft_id),
+            draft_id,
+            chat_id=chat_id,
+            mini_app_url=self._mini_app_url,
+        )

@@ -1,0 +1,277 @@
+"""The delivery worker: POSTs each queued delivery until the receiver takes it or time is up.
+
+A 2xx marks the draft sent (`delivery.succeeded@1.0`, `draft.sent@1.0`, the reply joins its
+thread), in one transaction. Anything else is retried after the tuning's growing waits, never
+sooner than the receiver's `Retry-After`, for `give_up_after_s` (a day); a 410 ends it at
+once. Then `delivery.failed@1.0`, and the card offers `redeliver:<draft_id>`. Every change is
+shown on the draft's card. Attempts happen only on claimed rows (storage/repo/deliveries.py),
+so several processes on one database never make the same attempt twice.
+
+The secret never leaves `signing`: log lines name the delivery, never the URL's path or query
+(which may carry a token of its own), and never a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.delivery.card import show_delivery_on_card
+from bot.delivery.payload import delivery_body
+from bot.delivery.signing import retry_after_s, signed_headers
+from bot.delivery.tuning import DeliveryTuning
+from bot.settings import Settings
+from storage.engine import session_factory
+from storage.models import Delivery
+from storage.repo import deliveries, events, replies
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+GONE = 410
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt got: the HTTP status (None: no answer), why it failed, `Retry-After`."""
+
+    status: int | None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        tuning: DeliveryTuning | None = None,
+        *,
+        card_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        assert settings.delivery_webhook_url is not None
+        key = settings.delivery_key
+        assert key is not None, "DELIVERY_WEBHOOK_URL needs DELIVERY_WEBHOOK_SECRET"
+        self._settings = settings
+        self._url = settings.delivery_webhook_url
+        self._key = key
+        self._engine = engine
+        self._db: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._tuning = tuning or DeliveryTuning()
+        self.card_queued = card_queued
+        """Called after a commit that queued a card edit (the Telegram notifier's `kick`)."""
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.target = urlsplit(self._url).netloc
+        """Where deliveries go, as logs may name it (no path, no query)."""
+
+    def start(self) -> None:
+        """Take deliveries from now on: approvals queue them, and the worker sends them."""
+        deliveries.enable(self._engine, self.kick)
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._tuning.request_timeout_s)
+        )
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+        log.info("approved replies are delivered to %s", self.target)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop; attempts in flight get a short grace; unfinished claims are handed back."""
+        self._stopping = True
+        deliveries.disable(self._engine)
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=self._tuning.shutdown_grace_s)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+        try:
+            async with self._db() as session, session.begin():
+                await deliveries.release_claims(session=session, worker=self.worker)
+        except Exception as error:  # their leases run out on their own
+            log.warning("could not hand back delivery claims: %s", type(error).__name__)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._sweep()
+                wait = await self._idle_wait()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                wait = min(self._tuning.idle_check_s, 0.1 * 2**failures)
+                log.warning("delivery sweep failed (%s); next try in %.1fs", error, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _sweep(self) -> None:
+        while not self._stopping:
+            async with self._db() as session, session.begin():
+                rows = await deliveries.claim(
+                    session=session,
+                    worker=self.worker,
+                    lease=self._tuning.lease,
+                    limit=self._tuning.batch,
+                )
+            if not rows:
+                return
+            # Shielded: a stop must not cut an attempt off between the POST and its record.
+            attempts = asyncio.gather(
+                *(self._deliver(row) for row in rows), return_exceptions=True
+            )
+            for result in await asyncio.shield(attempts):
+                if isinstance(result, Exception):
+                    raise result  # its claim runs out, and the sweep backs off meanwhile
+
+    async def _idle_wait(self) -> float:
+        async with self._db() as session:
+            due = await deliveries.next_due_at(session=session)
+        wait = self._tuning.idle_check_s
+        if due is not None:
+            wait = min(wait, (due - utcnow()).total_seconds())
+        return max(wait, 0.005)
+
+    async def _deliver(self, row: Delivery) -> None:
+        assert row.id is not None
+        body = row.body
+        if body is None:
+            async with self._db() as session, session.begin():
+                built = await delivery_body(session=session, draft_id=row.draft_id)
+                body = await deliveries.set_body(
+                    session=session, delivery_id=row.id, body=built or "{}"
+                )
+        outcome = await self._post(row.webhook_id, body)
+        async with self._db() as session, session.begin():
+            shown = await self._record(session, row, outcome)
+        if shown:
+            self.card_queued()
+
+    async def _post(self, webhook_id: str, body: str) -> Outcome:
+        assert self._http is not None
+        headers = signed_headers(self._key, webhook_id, body, utcnow())
+        try:
+            async with self._http.post(
+                self._url, data=body.encode(), headers=headers, allow_redirects=False
+            ) as response:
+                wait = retry_after_s(response.headers.get("Retry-After"), utcnow())
+                reason = f"HTTP {response.status}" + (
+                    f" {response.reason}" if response.reason else ""
+                )
+                return Outcome(response.status, None if response.ok else reason, wait)
+        except TimeoutError:
+            return Outcome(None, f"no answer within {self._tuning.request_timeout_s:g}s")
+        except aiohttp.ClientError as error:
+            return Outcome(None, f"could not reach the receiver ({type(error).__name__})")
+
+    async def _record(self, session: AsyncSession, row: Delivery, outcome: Outcome) -> bool:
+        """Store the attempt's outcome with its consequences; True if the card was updated."""
+        assert row.id is not None
+        what = {"draft_id": row.draft_id, "delivery_id": row.id, "webhook_id": row.webhook_id}
+        next_at = None if outcome.ok else self._next_attempt_at(row, outcome)
+        if outcome.ok:
+            done = await deliveries.finish(
+                session=session,
+                delivery_id=row.id,
+                worker=self.worker,
+                status="succeeded",
+                http_status=outcome.status,
+                error=None,
+            )
+            if done is None:
+                return False
+            await events.append(
+                session=session,
+                event="delivery.succeeded@1.0",
+                payload={**what, "status": outcome.status, "attempts": done.attempts},
+            )
+            await replies.mark_sent(
+                session=session,
+                draft_id=row.draft_id,
+                details={"via": "delivery", "webhook_id": row.webhook_id},
+            )
+            log.info("delivered draft %s (attempt %s)", row.draft_id, done.attempts)
+        elif next_at is None:
+            done = await deliveries.finish(
+                session=session,
+                delivery_id=row.id,
+                worker=self.worker,
+                status="failed",
+                http_status=outcome.status,
+                error=outcome.error,
+            )
+            if done is None:
+                return False
+            await events.append(
+                session=session,
+                event="delivery.failed@1.0",
+                payload={
+                    **what,
+                    "status": outcome.status,
+                    "error": outcome.error,
+                    "attempts": done.attempts,
+                },
+            )
+            log.warning(
+                "gave up delivering draft %s after %s attempts: %s",
+                row.draft_id,
+                done.attempts,
+                outcome.error,
+            )
+        else:
+            done = await deliveries.reschedule(
+                session=session,
+                delivery_id=row.id,
+                worker=self.worker,
+                next_attempt_at=next_at,
+                http_status=outcome.status,
+                error=outcome.error or "failed",
+            )
+            if done is None:
+                return False
+            log.warning(
+                "delivery of draft %s failed (attempt %s): %s; retrying at %s",
+                row.draft_id,
+                done.attempts,
+                outcome.error,
+                next_at.isoformat(),
+            )
+        return await show_delivery_on_card(
+            session=session, settings=self._settings, draft_id=row.draft_id
+        )
+
+    def _next_attempt_at(self, row: Delivery, outcome: Outcome) -> datetime | None:
+        """When to try again; None when this failure is final (410, or the day is over)."""
+        if outcome.status == GONE:
+            return None
+        now = utcnow()
+        deadline = row.created_at + timedelta(seconds=self._tuning.give_up_after_s)
+        if now >= deadline:
+            return None
+        earliest = now + timedelta(seconds=outcome.retry_after_s or 0)
+        if earliest > deadline:
+            return None  # the receiver asks us to wait past the end
+        wait = timedelta(seconds=self._tuning.wait_after(row.attempts + 1))
+        return min(max(now + wait, earliest), deadline)

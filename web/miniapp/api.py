@@ -1,0 +1,162 @@
+"""`/app/api/*`: the Mini App's calls, each made by an allowed Telegram user (see auth.py).
+
+A draft action goes through `storage.repo.draft_actions`, like the buttons in chat: the same
+state change, events and feedback, and the same card edits (queued in the transaction, sent
+after it commits). The first decision wins: acting on a draft that is no longer pending, or
+that changed since the page loaded it (`updated_at`), answers 409 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Draft
+from storage.repo import draft_actions, inbox, threads
+from storage.repo.draft_actions import Actor, Outcome
+from storage.types import utcnow
+from web.endpoints import json_response, parse_body, read_json_body
+from web.errors import ApiError
+from web.keys import DB, NOTIFIER, SETTINGS
+from web.miniapp.auth import authenticate
+from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
+from web.schemas import ThreadOut, is_storable
+
+SUMMARY_FIELDS = {
+    "id", "client", "job_title", "citizen", "confidence", "note", "thread_id", "created_at",
+    "updated_at",
+}  # fmt: skip
+
+
+def _actor(request: web.Request) -> Actor:
+    user = authenticate(request, request.app[SETTINGS])
+    return Actor(user_id=user.id, name=user.name, via="mini_app")
+
+
+async def list_pending(request: web.Request) -> web.Response:
+    _actor(request)
+    low = request.app[SETTINGS].low_confidence
+    async with request.app[DB]() as session:
+        waiting = await inbox.pending(session=session)
+    drafts = [
+        PendingDraft(
+            **w.draft.model_dump(include=SUMMARY_FIELDS),
+            low_confidence=w.draft.confidence < low,
+            waiting_since=w.waiting_since,
+            excerpt=w.draft.draft_text[:EXCERPT_CHARS],
+        )
+        for w in waiting
+    ]
+    return json_response(PendingPage(drafts=drafts, now=utcnow()))
+
+
+async def get_draft(request: web.Request) -> web.Response:
+    _actor(request)
+    draft_id = request.match_info["draft_id"]
+    async with request.app[DB]() as session:
+        return json_response(await _view(request, session, await _draft(session, draft_id)))
+
+
+async def act_on_draft(request: web.Request) -> web.Response:
+    actor = _actor(request)
+    body = parse_body(await read_json_body(request), DraftAction)
+    draft_id = request.match_info["draft_id"]
+    notifier = request.app[NOTIFIER]
+    async with request.app[DB]() as session, session.begin():
+        status, updated_at = await _lock(session, draft_id)
+        if status != "pending":
+            raise ApiError(409, "draft_not_pending", f"The draft is already {status}.")
+        if body.updated_at is not None and body.updated_at != updated_at:
+            raise ApiError(
+                409, "draft_changed", "The draft changed since you opened it; reload it."
+            )
+        outcome = await _apply(session, draft_id, body, actor)
+        if not outcome.changed:
+            raise ApiError(409, "draft_not_pending", "The draft is no longer pending.")
+        draft = await _draft(session, draft_id, refresh=True)
+        await notifier.draft_changed(session=session, draft=draft)
+        view = await _view(request, session, draft)
+    notifier.kick()
+    return json_response(view)
+
+
+async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor: Actor) -> Outcome:
+    common: dict[str, Any] = {"session": session, "draft_id": draft_id, "actor": actor}
+    if body.action == "redraft":
+        assert body.instruction is not None
+        return await draft_actions.redraft(**common, instruction=body.instruction)
+    if body.action == "edit":
+        assert body.text is not None
+        return await draft_actions.edit(**common, text=body.text)
+    if body.text is not None:  # Save and approve: the new text first, in this transaction
+        current = await session.scalar(
+            select(Draft.draft_text).where(Draft.id == draft_id)  # type: ignore[call-overload]
+        )
+        if body.text != current:
+            edited = await draft_actions.edit(**common, text=body.text)
+            if not edited.changed:
+                return edited
+    status = "approved" if body.action == "approve" else "rejected"
+    outcome = await draft_actions.decide(**common, status=status)
+    if outcome.changed and body.reason is not None:
+        await draft_actions.reject_reason(**common, reason=body.reason)
+    return outcome
+
+
+async def _lock(session: AsyncSession, draft_id: str) -> tuple[str, Any]:
+    """The draft's status and version, its row locked until the transaction ends."""
+    row = None
+    if is_storable(draft_id):
+        row = (
+            await session.execute(
+                select(Draft.status, Draft.updated_at)  # type: ignore[call-overload]
+                .where(Draft.id == draft_id)  # type: ignore[arg-type]
+                .with_for_update()
+            )
+        ).one_or_none()
+    if row is None:
+        raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
+    return str(row[0]), row[1]
+
+
+async def _draft(session: AsyncSession, draft_id: str, *, refresh: bool = False) -> Draft:
+    draft = None
+    if is_storable(draft_id):
+        draft = await session.get(Draft, draft_id, populate_existing=refresh)
+    if draft is None:
+        raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
+    return draft
+
+
+async def _view(request: web.Request, session: AsyncSession, draft: Draft) -> MiniDraft:
+    feedback = await threads.feedback_for(session=session, draft_ids=[draft.id])
+    return MiniDraft.model_validate(
+        {
+            **draft.model_dump(),
+            "feedback": feedback[draft.id],
+            "low_confidence": draft.confidence < request.app[SETTINGS].low_confidence,
+            "waiting_since": await inbox.waiting_since(session=session, draft=draft),
+        }
+    )
+
+
+async def get_thread(request: web.Request) -> web.Response:
+    _actor(request)
+    thread_id = request.match_info["thread_id"]
+    found = None
+    if is_storable(thread_id):
+        async with request.app[DB]() as session:
+            found = await threads.view(session=session, thread_id=thread_id)
+    if found is None:
+        raise ApiError(404, "thread_not_found", f"No thread has id {thread_id!r}.")
+    return json_response(ThreadOut.model_validate(found))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/app/api/drafts", list_pending)
+    app.router.add_get("/app/api/draft/{draft_id}", get_draft)
+    app.router.add_post("/app/api/draft/{draft_id}", act_on_draft)
+    app.router.add_get("/app/api/thread/{thread_id}", get_thread)
