@@ -45,7 +45,7 @@ def test_the_image_installs_exactly_the_pinned_claude_code() -> None:
     (arg,) = [line for line in DOCKERFILE.splitlines() if line.startswith("ARG CLAUDE_CODE_")]
     assert arg == f"ARG CLAUDE_CODE_VERSION={pinned_version()}"
     assert f'npm install -g "{NPM_PACKAGE}@${{CLAUDE_CODE_VERSION}}"' in DOCKERFILE
-    assert "nodejs npm" in DOCKERFILE
+    assert "FROM node:22-bookworm-slim AS node" in DOCKERFILE  # the package wants Node >= 22
     # The build itself fails when the installed CLI is not the pinned one.
     assert 'claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "' in DOCKERFILE
 
