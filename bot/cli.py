@@ -20,6 +20,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     command = args.command or "run"
+    if command == "mcp":
+        # Launched by a citizen's CLI with the session's environment, not the service's: it
+        # needs no settings, and stdout is the protocol (nothing else may print there).
+        from bot.mcp_server import main as serve_mcp
+
+        sys.exit(serve_mcp())
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -34,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the service (the default)")
     sub.add_parser("migrate", help="bring the database schema up to date, then exit")
+    sub.add_parser("mcp", help="the citizens' tools: an MCP server on stdio (for Claude Code)")
     operator_tools.add_commands(sub)
     return parser
 

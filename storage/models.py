@@ -426,3 +426,14 @@ class Digest(SQLModel, table=True):
     day: str = Field(primary_key=True, max_length=10)
     """The operator's date (`TIMEZONE`), YYYY-MM-DD."""
     sent_at: datetime = _now_field()
+
+
+class Note(SQLModel, table=True):
+    """A dated line the citizens share (what `citizens/SYNC.md` was), newest first."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    citizen: str = Field(max_length=50)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _now_field()

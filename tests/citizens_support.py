@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
+from citizens.directory import PACKAGED_DIR
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, Event, OutboxMessage
@@ -38,6 +39,14 @@ class FakeClaude:
     def calls(self) -> list[dict[str, Any]]:
         return self.entries("start")
 
+    def ends(self) -> list[dict[str, Any]]:
+        """How each call ended: its tool calls (`tools`) and JSON result (`result`)."""
+        return self.entries("end")
+
+    def refusals(self) -> list[dict[str, Any]]:
+        """Calls refused like the real CLI refuses them (bad flags, unknown conversation)."""
+        return self.entries("refused")
+
 
 @pytest.fixture
 def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
@@ -49,15 +58,21 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
     wrapper.chmod(0o755)
     log = tmp_path / "fake-claude.jsonl"
     monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
+    # Its conversations (what `--resume` finds), as the real CLI keeps them in ~/.claude.
+    monkeypatch.setenv("FAKE_CLAUDE_STATE", str(tmp_path / "claude-state"))
     return FakeClaude(bin=wrapper, log=log)
 
 
 def make_citizens_dir(parent: Path) -> Path:
-    """`parent/citizens` with rafael, emma and daniel in it, each with a CLAUDE.md."""
+    """`parent/citizens` with rafael, emma and daniel in it, each with a CLAUDE.md and the
+    packaged `.claude/settings.json` (the session's `--settings` names it)."""
     root = parent / "citizens"
     for name in CITIZENS:
-        (root / name).mkdir(parents=True)
+        (root / name / ".claude").mkdir(parents=True)
         (root / name / "CLAUDE.md").write_text(f"# {name}\n")
+        (root / name / ".claude" / "settings.json").write_bytes(
+            (PACKAGED_DIR / name / ".claude" / "settings.json").read_bytes()
+        )
     return root
 
 

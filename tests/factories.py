@@ -113,4 +113,6 @@ def database_route_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
         ("PATCH", "/api/lead/1", {"sent": True}),
         ("GET", "/api/sessions", None),
         ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
+        ("POST", "/api/notes", {"text": "a note"}),
+        ("GET", "/api/notes", None),
     ]

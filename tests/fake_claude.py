@@ -1,25 +1,166 @@
-"""A stand-in for the `claude` CLI: records how it was called, then does what the prompt says.
+"""A stand-in for the `claude` CLI that behaves like the pinned one where ScopeLock relies on it.
 
-Directives are lines of the prompt (so a test drives it through the real prompt path):
+Like the real CLI (each behaviour checked in tests/test_citizens_real_cli.py or by hand against
+the pinned version): it refuses unknown options (`error: unknown option '--x'`, exit 1),
+checks `--output-format`, `--session-id` (a UUID, not already used, not with `--resume`),
+`--settings` and `--mcp-config` files; remembers conversations in a state directory so that
+`--resume` of an unknown id fails (`No conversation found with session ID: …`, nothing on
+stdout); and with `--output-format json` prints one JSON result (`type`, `subtype`,
+`is_error`, `result`, `session_id`, `total_cost_usd`, `num_turns`, `duration_ms`, …).
+
+With `--mcp-config` it starts the configured `scopelock` server (its `${VAR:-default}`
+references expanded from this process's environment, which the server also inherits) and
+calls its tools with the `mcp` client, as the script says.
+
+The script: lines of the prompt (so a test drives it through the real prompt path), plus the
+JSON list of `{"tool": ..., "arguments": {...}}` in the file named by $FAKE_CLAUDE_TOOLS.
+  FAKE:tool=NAME {JSON arguments}   call a tool of the `scopelock` MCP server
+  FAKE:draft               create a draft (the `create_draft` tool when there is an MCP
+                           config, else POST $BACKEND_API_URL/api/draft/create)
+  FAKE:result=TEXT         the result's text
+  FAKE:subtype=NAME        the result's subtype (an `error_*` one makes it an error)
+  FAKE:is-error            the result has `is_error: true` (and exit 1)
+  FAKE:cost=USD            the result's `total_cost_usd` (default 0.0123)
+  FAKE:not-json            print text instead of the JSON result
   FAKE:sleep=SECONDS       sleep before finishing
   FAKE:wait-for=PATH       wait (at most 30 s) until PATH exists
   FAKE:child               start a grandchild process that sleeps; its pid is recorded
   FAKE:stderr=TEXT         write TEXT to stderr
   FAKE:stdout-bytes=N      write N bytes of output (to test the bounded tail)
-  FAKE:draft               post a draft to $BACKEND_API_URL/api/draft/create (urllib, no curl)
   FAKE:exit=CODE           exit with CODE
-Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts, and one when it ends.
+Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts (its argv, cwd, pid and
+whole environment) and one when it ends (its tool calls and result).
+Conversations live in $FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
+
+VALUE_OPTIONS = {
+    "--output-format",
+    "--session-id",
+    "--resume",
+    "-r",
+    "--mcp-config",
+    "--max-budget-usd",
+    "--permission-mode",
+    "--settings",
+    "--allowedTools",
+    "--allowed-tools",
+    "--disallowedTools",
+    "--disallowed-tools",
+    "--tools",
+    "--model",
+    "--debug-file",
+    "--append-system-prompt",
+}
+FLAG_OPTIONS = {"--print", "-p", "--strict-mcp-config", "--continue", "-c", "--verbose"}
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
+EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Usage(Exception):
+    """The CLI refuses its arguments: message on stderr, exit 1, nothing on stdout."""
+
+
+def parse(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    options: dict[str, Any] = {}
+    positional: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        name, has_value, inline = arg.partition("=")
+        if arg.startswith("-") and name in VALUE_OPTIONS:
+            if has_value:
+                value = inline
+            elif index + 1 < len(argv):
+                index += 1
+                value = argv[index]
+            else:
+                raise Usage(f"error: option '{name}' argument missing")
+            options[name.lstrip("-")] = value
+        elif arg.startswith("-") and arg in FLAG_OPTIONS:
+            options[arg.lstrip("-")] = True
+        elif arg.startswith("-") and arg != "-":
+            raise Usage(f"error: unknown option '{name}'")
+        else:
+            positional.append(arg)
+        index += 1
+    for short, long in (("p", "print"), ("c", "continue"), ("r", "resume")):
+        if short in options:
+            options[long] = options.pop(short)
+    return options, positional
+
+
+def check(options: dict[str, Any]) -> None:
+    fmt = options.get("output-format", "text")
+    if fmt not in OUTPUT_FORMATS:
+        raise Usage(
+            f"error: option '--output-format <format>' argument '{fmt}' is invalid. "
+            "Allowed choices are text, json, stream-json."
+        )
+    mode = options.get("permission-mode")
+    if mode is not None and mode not in PERMISSION_MODES:
+        raise Usage(f"error: option '--permission-mode <mode>' argument '{mode}' is invalid.")
+    if "session-id" in options:
+        if "resume" in options or "continue" in options:
+            raise Usage(
+                "Error: --session-id with --continue or --resume also needs --fork-session."
+            )
+        try:
+            uuid.UUID(options["session-id"])
+        except ValueError:
+            raise Usage("Error: Invalid session ID. Must be a valid UUID.") from None
+    if "max-budget-usd" in options:
+        try:
+            assert float(options["max-budget-usd"]) > 0
+        except (AssertionError, ValueError):
+            raise Usage("Error: --max-budget-usd must be a positive number.") from None
+    if "settings" in options and not Path(options["settings"]).is_file():
+        raise Usage(f"Error: Settings file not found: {Path(options['settings']).resolve()}")
+    if "mcp-config" in options and not Path(options["mcp-config"]).is_file():
+        raise Usage(
+            f"Error: Invalid MCP configuration:\nMCP config file not found: "
+            f"{options['mcp-config']}"
+        )
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("FAKE_CLAUDE_STATE") or os.environ.get("CLAUDE_CONFIG_DIR")
+    root = Path(configured) if configured else Path.home() / ".claude"
+    path = root / "fake-conversations"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_conversation(options: dict[str, Any]) -> tuple[str, list[str]]:
+    """The conversation's id and its earlier prompts (a Usage error like the real CLI's)."""
+    if "resume" in options:
+        session_id = options["resume"]
+        stored = state_dir() / f"{session_id}.json"
+        if not stored.is_file():
+            raise Usage(f"No conversation found with session ID: {session_id}")
+        return session_id, json.loads(stored.read_text())["prompts"]
+    session_id = options.get("session-id") or str(uuid.uuid4())
+    if (state_dir() / f"{session_id}.json").exists():
+        raise Usage(f"Error: Session ID {session_id} is already in use.")
+    return session_id, []
+
+
+def save_conversation(session_id: str, prompts: list[str]) -> None:
+    (state_dir() / f"{session_id}.json").write_text(json.dumps({"prompts": prompts}))
 
 
 def directives(prompt: str) -> dict[str, str]:
@@ -31,6 +172,30 @@ def directives(prompt: str) -> dict[str, str]:
     return found
 
 
+def scripted_calls(prompt: str) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    script = os.environ.get("FAKE_CLAUDE_TOOLS")
+    if script:
+        calls += json.loads(Path(script).read_text())
+    for line in prompt.splitlines():
+        if line.startswith("FAKE:tool="):
+            name, _, arguments = line.removeprefix("FAKE:tool=").partition(" ")
+            calls.append({"tool": name, "arguments": json.loads(arguments or "{}")})
+        elif line.strip() == "FAKE:draft":
+            calls.append({"tool": "create_draft", "arguments": draft_arguments(prompt)})
+    return calls
+
+
+def draft_arguments(prompt: str) -> dict[str, Any]:
+    return {
+        "client": "Fake Client",
+        "job_title": "Fake job",
+        "message": "The client's message",
+        "draft_text": "A reply drafted by the fake claude.\n" + prompt[:200],
+        "confidence": 77,
+    }
+
+
 def record(entry: dict[str, object]) -> None:
     log = os.environ.get("FAKE_CLAUDE_LOG")
     if log:
@@ -38,42 +203,90 @@ def record(entry: dict[str, object]) -> None:
             file.write(json.dumps(entry) + "\n")
 
 
-def post_draft(prompt: str) -> str:
-    body = {
-        "client": "Fake Client",
-        "job_title": "Fake job",
-        "message": "The client's message",
-        "draft_text": "A reply drafted by the fake claude.\n" + prompt[:200],
-        "confidence": 77,
-        "citizen": Path.cwd().name,
-    }
+def expand(value: str) -> str:
+    return EXPANSION.sub(
+        lambda m: (
+            os.environ.get(m.group(1)) or (m.group(2) if m.group(2) is not None else m.group(0))
+        ),
+        value,
+    )
+
+
+async def call_tools(config_path: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Start the configured `scopelock` server and make the calls, in order."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    server = json.loads(Path(config_path).read_text())["mcpServers"]["scopelock"]
+    env = {**os.environ, **{k: expand(v) for k, v in server.get("env", {}).items()}}
+    params = StdioServerParameters(
+        command=server["command"], args=server.get("args", []), env=env, cwd=os.getcwd()
+    )
+    done: list[dict[str, Any]] = []
+    async with Client(params) as client:
+        for item in calls:
+            result = await client.call_tool(item["tool"], item.get("arguments", {}))
+            text = "".join(getattr(block, "text", "") for block in result.content)
+            done.append({"tool": item["tool"], "is_error": result.is_error, "text": text})
+    return done
+
+
+def post_draft_directly(prompt: str) -> str:
+    """No MCP config (the runner before v2): the REST call itself, like the old curl."""
+    token = os.environ.get("SCOPELOCK_SESSION_TOKEN") or os.environ.get("API_TOKEN", "")
+    body = {**draft_arguments(prompt), "citizen": Path.cwd().name}
     request = urllib.request.Request(  # noqa: S310 (a loopback test server)
         os.environ["BACKEND_API_URL"] + "/api/draft/create",
         data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {os.environ.get('API_TOKEN', '')}",
-        },
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.loads(response.read())["draft_id"]
 
 
+def result_document(
+    todo: dict[str, str], *, session_id: str, turns: int, text: str, started: float
+) -> dict[str, Any]:
+    subtype = todo.get("subtype", "success")
+    is_error = "is-error" in todo or subtype.startswith("error_")
+    return {
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error,
+        "result": todo.get("result", text),
+        "session_id": session_id,
+        "total_cost_usd": float(todo.get("cost", "0.0123")),
+        "num_turns": turns,
+        "duration_ms": int((time.time() - started) * 1000),
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "permission_denials": [],
+    }
+
+
 def main() -> int:
+    started = time.time()
     argv = sys.argv[1:]
-    prompt = argv[1] if len(argv) > 1 and argv[0] == "--print" else ""
+    try:
+        options, positional = parse(argv)
+        check(options)
+        session_id, earlier = open_conversation(options)
+    except Usage as refusal:
+        record({"phase": "refused", "argv": argv, "error": str(refusal), "pid": os.getpid()})
+        print(refusal, file=sys.stderr, flush=True)
+        return 1
+    prompt = positional[0] if positional else ""
     todo = directives(prompt)
+    json_out = options.get("output-format") == "json"
     entry: dict[str, object] = {
         "phase": "start",
         "argv": argv,
         "cwd": os.getcwd(),
         "pid": os.getpid(),
-        "time": time.time(),
-        "env": {
-            name: os.environ.get(name)
-            for name in ("BACKEND_API_URL", "API_TOKEN", "WEBHOOK_SECRET", "SCOPELOCK_SESSION_ID")
-        },
+        "time": started,
+        "env": dict(os.environ),
+        "session_id": session_id,
+        "earlier_prompts": earlier,
     }
     if "child" in todo:
         child = subprocess.Popen(
@@ -83,7 +296,9 @@ def main() -> int:
         )
         entry["child_pid"] = child.pid
     record(entry)
-    print(f"fake claude working in {Path.cwd().name}", flush=True)
+    save_conversation(session_id, [*earlier, prompt])
+    if not json_out:
+        print(f"fake claude working in {Path.cwd().name}", flush=True)
     if "stderr" in todo:
         print(todo["stderr"], file=sys.stderr, flush=True)
     if "stdout-bytes" in todo:
@@ -95,11 +310,32 @@ def main() -> int:
             time.sleep(0.02)
     if "sleep" in todo:
         time.sleep(float(todo["sleep"]))
-    if "draft" in todo:
-        print(f"posted draft {post_draft(prompt)}", flush=True)
-    record({"phase": "end", "pid": os.getpid(), "time": time.time()})
-    print("fake claude done", flush=True)
-    return int(todo.get("exit", "0"))
+    tool_results: list[dict[str, Any]] = []
+    calls = scripted_calls(prompt)
+    if calls and "mcp-config" in options:
+        tool_results = asyncio.run(call_tools(options["mcp-config"], calls))
+    elif "draft" in todo:
+        print(f"posted draft {post_draft_directly(prompt)}", flush=True)
+    text = "fake claude done" + "".join(f"\n{r['tool']}: {r['text']}" for r in tool_results)
+    document = result_document(
+        todo, session_id=session_id, turns=len(earlier) + 1, text=text, started=started
+    )
+    record(
+        {
+            "phase": "end",
+            "pid": os.getpid(),
+            "time": time.time(),
+            "tools": tool_results,
+            "result": document,
+        }
+    )
+    if json_out and "not-json" not in todo:
+        print(json.dumps(document), flush=True)
+    else:
+        print("fake claude done", flush=True)
+    if "exit" in todo:
+        return int(todo["exit"])
+    return 1 if json_out and document["is_error"] else 0
 
 
 if __name__ == "__main__":

@@ -236,3 +236,14 @@ async def test_bad_list_query_is_400(api: TestClient) -> None:
     ]:
         response = await api.get("/api/leads", params=params)
         await assert_error(response, 400, "invalid_query", field=field)
+
+
+async def test_leads_filter_by_link(api: TestClient) -> None:
+    """How Emma's `find_leads` finds a post she already evaluated."""
+    wanted = await create(api, link="https://www.upwork.com/jobs/~wanted")
+    await create(api, link="https://www.upwork.com/jobs/~other")
+
+    response = await api.get("/api/leads", params={"link": "https://www.upwork.com/jobs/~wanted"})
+
+    assert response.status == 200
+    assert [lead["id"] for lead in (await response.json())["leads"]] == [wanted]

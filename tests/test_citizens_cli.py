@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -120,7 +121,11 @@ async def test_trigger_queues_a_session_through_the_running_service(
     async with db() as session:
         rows = (await session.scalars(select(CitizenSession))).all()
     assert {f"queued session {row.id} of emma\n" for row in rows} == {first[1], again[1]}
-    assert all(row.prompt.endswith("\n--scan new leads") for row in rows)
+    # The trigger text is outside text: fenced, never at the start where it could pass for a flag.
+    assert all(
+        re.search(r">>>\n--scan new leads\n<<<END TRIGGER MESSAGE", row.prompt) for row in rows
+    )
+    assert not any(row.prompt.startswith("-") for row in rows)
 
 
 async def test_trigger_reports_an_unknown_citizen(live_service: str) -> None:

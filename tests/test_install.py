@@ -39,7 +39,12 @@ def test_the_installed_wheel_runs_from_any_directory(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("scopelock-*.whl")
     # The prompts ship too: an installed service falls back to them (see citizens/directory.py).
     prompts = {str(path.relative_to(source)) for path in source.glob("citizens/*/CLAUDE.md")}
-    assert prompts
+    # So do each citizen's permissions and the pinned CLI version.
+    prompts |= {
+        str(path.relative_to(source)) for path in source.glob("citizens/*/.claude/settings.json")
+    }
+    prompts.add("citizens/claude-code-version.txt")
+    assert len(prompts) == 7
     # So do the Mini App's pages (web/miniapp/pages.py serves them from the package).
     pages = {str(path.relative_to(source)) for path in source.glob("web/miniapp/static/*")}
     assert "web/miniapp/static/index.html" in pages

@@ -40,6 +40,9 @@ CONTRACT: dict[tuple[str, str], tuple[str | None, set[str]]] = {
     ("get", "/api/session/{session_id}"): ("bearer", {"200"}),
     ("get", "/api/threads"): ("bearer", {"200"}),
     ("get", "/api/thread/{thread_id}"): ("bearer", {"200"}),
+    # CONTRACT §8: the citizens' shared notes behind `read_notes` / `write_note`.
+    ("get", "/api/notes"): ("bearer", {"200"}),
+    ("post", "/api/notes"): ("bearer", {"201"}),
     ("get", "/api/openapi.json"): ("bearer", {"200"}),
     ("post", "/webhook/upwork-response"): ("webhook_hmac", {"202", "200"}),
     ("post", "/webhook/trigger/{citizen}"): ("webhook_hmac", {"202", "200"}),
@@ -51,6 +54,7 @@ WITH_BODY = {
     ("post", "/api/event/log"),
     ("post", "/api/leads"),
     ("patch", "/api/lead/{lead_id}"),
+    ("post", "/api/notes"),
     ("post", "/webhook/upwork-response"),
     ("post", "/webhook/trigger/{citizen}"),
 }
@@ -61,6 +65,7 @@ QUERIES = {
     "/api/leads": {"decision", "platform", "sent", "link", "limit", "cursor"},
     "/api/sessions": {"citizen", "status", "thread_id", "limit", "cursor"},
     "/api/threads": {"client", "waiting", "limit", "cursor"},
+    "/api/notes": {"limit", "cursor"},
 }
 LIMITS = {
     "/api/drafts": (1, 200, 50),
@@ -68,6 +73,7 @@ LIMITS = {
     "/api/leads": (1, 200, 50),
     "/api/sessions": (1, 200, 50),
     "/api/threads": (1, 200, 50),
+    "/api/notes": (1, 200, 50),
 }
 
 

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from bot.settings import PRODUCTION_SECRETS, TELEGRAM_SECRET_TOKEN
+from citizens.cli_version import NPM_PACKAGE, pinned_version
 
-BLUEPRINT = yaml.safe_load(
-    (Path(__file__).resolve().parents[1] / "render.yaml").read_text(encoding="utf-8")
-)
+ROOT = Path(__file__).resolve().parents[1]
+BLUEPRINT = yaml.safe_load((ROOT / "render.yaml").read_text(encoding="utf-8"))
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -29,12 +30,39 @@ def env(web: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return variables
 
 
-def test_a_python_web_service_built_and_started_like_the_readme_says(web: dict[str, Any]) -> None:
+def test_a_docker_web_service_built_and_started_like_the_readme_says(web: dict[str, Any]) -> None:
     assert web["type"] == "web"
-    assert web["runtime"] == "python"
-    assert web["buildCommand"] == "pip install ."
-    assert web["startCommand"] == "scopelock run"
+    assert web["runtime"] == "docker"
+    assert (ROOT / web["dockerfilePath"]).resolve() == ROOT / "Dockerfile"
+    assert "buildCommand" not in web and "startCommand" not in web  # the Dockerfile says
     assert web["healthCheckPath"] == "/health"
+    assert "\nFROM python:3.11-slim\n" in DOCKERFILE
+    assert "RUN pip install --no-cache-dir ." in DOCKERFILE
+    assert 'CMD ["scopelock", "run"]' in DOCKERFILE
+
+
+def test_the_image_installs_exactly_the_pinned_claude_code() -> None:
+    (arg,) = [line for line in DOCKERFILE.splitlines() if line.startswith("ARG CLAUDE_CODE_")]
+    assert arg == f"ARG CLAUDE_CODE_VERSION={pinned_version()}"
+    assert f'npm install -g "{NPM_PACKAGE}@${{CLAUDE_CODE_VERSION}}"' in DOCKERFILE
+    assert "FROM node:22-bookworm-slim AS node" in DOCKERFILE  # the package wants Node >= 22
+    # The build itself fails when the installed CLI is not the pinned one.
+    assert 'claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "' in DOCKERFILE
+
+
+def test_the_clis_transcripts_live_on_the_persistent_disk(
+    web: dict[str, Any], env: dict[str, dict[str, Any]]
+) -> None:
+    mount = Path(web["disk"]["mountPath"])
+    config_dir = Path(env["CLAUDE_CONFIG_DIR"]["value"])
+    assert mount in config_dir.parents
+    assert f"ENV CLAUDE_CONFIG_DIR={config_dir}" in DOCKERFILE
+    assert web["disk"]["sizeGB"] >= 1
+
+
+def test_the_citizens_credentials_are_asked_for(env: dict[str, dict[str, Any]]) -> None:
+    for name in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"):
+        assert env[name] == {"key": name, "sync": False}
 
 
 def test_database_url_is_the_blueprint_databases_connection_string(
@@ -50,7 +78,6 @@ def test_database_url_is_the_blueprint_databases_connection_string(
 def test_production_with_every_secret_provided(env: dict[str, dict[str, Any]]) -> None:
     assert env["ENVIRONMENT"]["value"] == "production"
     assert env["HOST"]["value"] == "0.0.0.0"  # noqa: S104
-    assert str(env["PYTHON_VERSION"]["value"]).startswith("3.1")
     assert "PORT" not in env  # Render sets it
     for name in ("API_TOKEN", "WEBHOOK_SECRET"):
         assert env[name] == {"key": name, "generateValue": True}

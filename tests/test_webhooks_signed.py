@@ -123,7 +123,9 @@ async def test_a_signed_trigger_queues_a_session_of_that_citizen(
     async with db() as session:
         row = await session.get(CitizenSession, (await response.json())["session_id"])
     assert row is not None and row.citizen == "emma" and row.trigger == "webhook"
-    assert row.prompt.endswith("\n--scan the new leads") and not row.prompt.startswith("-")
+    # A signed trigger's text is outside text too: fenced, and never where it could be a flag.
+    assert ">>>\n--scan the new leads\n<<<END TRIGGER MESSAGE " in row.prompt
+    assert not row.prompt.startswith("-")
 
 
 @pytest.mark.parametrize(

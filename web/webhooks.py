@@ -129,7 +129,7 @@ async def trigger_citizen(
 ) -> web.Response:
     citizen = request.match_info["citizen"]
     _require_citizen(request, citizen, status=404)
-    prompt = prompts.operator_task(message=body.message, source="a signed webhook")
+    prompt = prompts.webhook_task(message=body.message)
     return await _launch(request, signed, citizen, "webhook", prompt, None)
 
 

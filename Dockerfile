@@ -1,0 +1,28 @@
+# The ScopeLock service with what its citizens need: Node and the pinned Claude Code CLI.
+# Render builds it from render.yaml; the CLI's version must equal citizens/claude-code-version.txt
+# (tests/test_render_yaml.py checks it, and the build fails if the installed CLI differs).
+# The CLI's package asks for Node >= 22 (Debian's nodejs is older): take Node from its image.
+FROM node:22-bookworm-slim AS node
+
+FROM python:3.11-slim
+
+ARG CLAUDE_CODE_VERSION=2.1.332
+
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git \
+    && rm -rf /var/lib/apt/lists/* \
+    && npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \
+    && npm cache clean --force \
+    && claude --version | grep -q "^${CLAUDE_CODE_VERSION} "
+
+WORKDIR /app
+COPY . .
+RUN pip install --no-cache-dir . \
+    && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
+
+# The CLI keeps its conversations here: on the persistent disk, so `--resume` survives deploys.
+ENV CLAUDE_CONFIG_DIR=/var/data/claude
+CMD ["scopelock", "run"]

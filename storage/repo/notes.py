@@ -1,0 +1,28 @@
+"""The citizens' shared notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Note
+from storage.types import utcnow
+
+
+async def add(*, session: AsyncSession, citizen: str, text: str) -> Note:
+    note = Note(citizen=citizen, text=text, created_at=utcnow())
+    session.add(note)
+    await session.flush()
+    return note
+
+
+async def list_page(
+    *, session: AsyncSession, limit: int, before_id: int | None = None
+) -> Sequence[Note]:
+    """Newest first; `before_id` is the last id of the previous page."""
+    query = select(Note).order_by(Note.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if before_id is not None:
+        query = query.where(Note.id < before_id)  # type: ignore[operator]
+    return (await session.scalars(query)).all()
