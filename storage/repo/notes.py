@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Note
 from storage.types import utcnow
@@ -22,7 +23,7 @@ async def list_page(
     *, session: AsyncSession, limit: int, before_id: int | None = None
 ) -> Sequence[Note]:
     """Newest first; `before_id` is the last id of the previous page."""
-    query = select(Note).order_by(Note.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = select(Note).order_by(col(Note.id).desc()).limit(limit)
     if before_id is not None:
-        query = query.where(Note.id < before_id)  # type: ignore[operator]
+        query = query.where(col(Note.id) < before_id)
     return (await session.scalars(query)).all()
