@@ -57,3 +57,14 @@ def upwork_response(
 def operator_task(*, message: str, source: str) -> str:
     """The prompt of a manual or scheduled trigger: the operator's own words are the task."""
     return f"Task from the ScopeLock operator (via {source}); follow your CLAUDE.md.\n\n{message}"
+
+
+def conversation_lost(prompt: str) -> str:
+    """The prompt of a session whose thread's conversation is gone (a redeploy lost the CLI's
+    transcripts): it starts anew, so it reads the thread first."""
+    return (
+        "Your earlier conversation about this thread is no longer available. Before anything "
+        "else, call the get_thread tool to read the thread's whole history (the client's "
+        "messages, earlier drafts and the operator's feedback), then do the task below.\n\n"
+        + prompt
+    )

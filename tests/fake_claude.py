@@ -9,6 +9,14 @@ Directives are lines of the prompt (so a test drives it through the real prompt 
   FAKE:draft               post a draft to $BACKEND_API_URL/api/draft/create (urllib, no curl)
   FAKE:exit=CODE           exit with CODE
 Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts, and one when it ends.
+
+Like the real CLI (see the citizens runner's part below): `--output-format json` ends stdout
+with the JSON result; `--session-id ID` starts conversation ID (a file in the `conversations`
+folder next to $FAKE_CLAUDE_LOG), `--resume ID` continues it or fails with "No conversation
+found with session ID: ID". More directives:
+  FAKE:result=TEXT         the result's text     FAKE:is-error   the result is an error
+  FAKE:subtype=NAME        the result's subtype  FAKE:cost=USD   its total_cost_usd
+  FAKE:no-json             print no JSON result
 """
 
 from __future__ import annotations
@@ -52,12 +60,51 @@ def post_draft(prompt: str) -> str:
         data=json.dumps(body).encode(),
         headers={
             "Content-Type": "application/json",
-            "Authorization": f"Bearer {os.environ.get('API_TOKEN', '')}",
+            "Authorization": f"Bearer {os.environ.get('SCOPELOCK_SESSION_TOKEN', '')}",
         },
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.loads(response.read())["draft_id"]
+
+
+# --- the citizens runner's part: the real CLI's flags and JSON result ---
+
+
+def flag(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def conversations() -> Path:
+    folder = Path(os.environ.get("FAKE_CLAUDE_LOG", "fake-claude.jsonl")).parent / "conversations"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def open_conversation(argv: list[str]) -> str | None:
+    """The conversation this call continues or starts; None when `--resume` names a lost one."""
+    resume = flag(argv, "--resume")
+    if resume is not None:
+        return resume if (conversations() / resume).exists() else None
+    session_id = flag(argv, "--session-id") or "no-session-id"
+    (conversations() / session_id).touch()
+    return session_id
+
+
+def print_result(todo: dict[str, str], session_id: str) -> None:
+    result = {
+        "type": "result",
+        "subtype": todo.get("subtype", "success"),
+        "is_error": "is-error" in todo,
+        "result": todo.get("result", "fake claude done"),
+        "session_id": session_id,
+        "total_cost_usd": float(todo.get("cost", "0.01")),
+        "num_turns": 1,
+    }
+    print(json.dumps(result), flush=True)
+
+
+# --- end of the runner's part ---
 
 
 def main() -> int:
@@ -70,11 +117,13 @@ def main() -> int:
         "cwd": os.getcwd(),
         "pid": os.getpid(),
         "time": time.time(),
-        "env": {
-            name: os.environ.get(name)
-            for name in ("BACKEND_API_URL", "API_TOKEN", "WEBHOOK_SECRET", "SCOPELOCK_SESSION_ID")
-        },
+        "env": dict(os.environ),
     }
+    session_id = open_conversation(argv)
+    if session_id is None:
+        record({**entry, "lost": True})
+        print(f"No conversation found with session ID: {flag(argv, '--resume')}", file=sys.stderr)
+        return 1
     if "child" in todo:
         child = subprocess.Popen(
             [sys.executable, "-c", "import time; time.sleep(120)"],
@@ -99,6 +148,8 @@ def main() -> int:
         print(f"posted draft {post_draft(prompt)}", flush=True)
     record({"phase": "end", "pid": os.getpid(), "time": time.time()})
     print("fake claude done", flush=True)
+    if flag(argv, "--output-format") == "json" and "no-json" not in todo:
+        print_result(todo, session_id)
     return int(todo.get("exit", "0"))
 
 

@@ -23,6 +23,7 @@ from web.schemas import (
     DraftsQuery,
     is_storable,
 )
+from web.session_auth import SESSION_CALLER, draft_fields
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -31,6 +32,8 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
     await _check_references(request, body)
     fields = body.model_dump()
+    if SESSION_CALLER in request:
+        draft_fields(fields, body.model_fields_set, request[SESSION_CALLER])
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
     card = request.app[NOTIFIER].card(draft)
