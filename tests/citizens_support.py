@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, Event, OutboxMessage
+from storage.models import CitizenSession, Event, OutboxMessage, Thread
+from storage.repo import session_queue
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
 CITIZENS = ("rafael", "emma", "daniel")
@@ -37,6 +39,24 @@ class FakeClaude:
 
     def calls(self) -> list[dict[str, Any]]:
         return self.entries("start")
+
+    def forget_conversations(self) -> None:
+        """What a redeploy does to the CLI's transcripts: every conversation is gone."""
+        for conversation in (self.log.parent / "conversations").iterdir():
+            conversation.unlink()
+
+
+def flag(call: dict[str, Any], name: str) -> str | None:
+    """The value of `name` in a recorded call's argv, or None when absent."""
+    argv: list[str] = call["argv"]
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+async def make_thread(db: async_sessionmaker[AsyncSession], client: str = "Ada") -> str:
+    async with db() as session, session.begin():
+        thread = Thread(id=str(uuid.uuid4()), platform="upwork", client=client, job_title="A job")
+        session.add(thread)
+    return thread.id
 
 
 @pytest.fixture
@@ -152,3 +172,14 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def enqueue_session(
+    db: async_sessionmaker[AsyncSession], citizen: str, prompt: str, **fields: Any
+) -> str:
+    """Queue a session (fields: thread_id, lead_id, draft_id, notify_chat_id); its id."""
+    async with db() as session, session.begin():
+        row = await session_queue.enqueue(
+            session=session, citizen=citizen, trigger="test", prompt=prompt, **fields
+        )
+    return row.id
