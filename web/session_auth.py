@@ -100,7 +100,8 @@ async def _caller(request: web.Request, token: str) -> SessionCaller:
 
 async def _check_scope(request: web.Request, caller: SessionCaller) -> None:
     resource = request.match_info.route.resource
-    route = (request.method, resource.canonical if resource is not None else "")
+    # No resource: a path this process does not serve (then 403 unless it is a session's).
+    route = (request.method, resource.canonical if resource is not None else request.path)
     if route in OPEN_TO_SESSIONS:
         return
     if caller.thread_id is not None and await _own_thread(request, route, caller.thread_id):
