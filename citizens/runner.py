@@ -164,7 +164,7 @@ class SessionRunner:
         token = session_tokens.new_token()
         try:
             async with self._db() as session, session.begin():
-                over_budget = await self._budget_spent(session, citizen)
+                over_budget = await self._budget_spent(session)
                 row = await session_queue.claim_next(
                     session=session,
                     citizen=citizen,
@@ -187,9 +187,9 @@ class SessionRunner:
             self._run(row, token), name=f"session-{row.id}"
         )
 
-    async def _budget_spent(self, session: AsyncSession, citizen: str) -> bool:
-        """True when today's sessions have cost CITIZENS_DAILY_BUDGET_USD: the citizen's queued
-        sessions are then held back (and the operator told, once a day)."""
+    async def _budget_spent(self, session: AsyncSession) -> bool:
+        """True when today's sessions have cost CITIZENS_DAILY_BUDGET_USD: queued sessions are
+        then held back (and the operator told, once a day)."""
         budget = self._settings.citizens_daily_budget_usd
         if budget is None:
             return False
@@ -197,7 +197,7 @@ class SessionRunner:
         spent = await session_budget.spent_since(session=session, since=today)
         if spent < budget:
             return False
-        await session_budget.hold(session=session, citizen=citizen)
+        await session_budget.hold(session=session)
         if await session_budget.first_today(
             session=session, since=today, spent=spent, budget=budget
         ):

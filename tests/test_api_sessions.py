@@ -163,7 +163,7 @@ async def test_the_cli_result_fields_are_served_and_the_token_is_not(
         )
     waiting = await enqueue_session(db, "emma", "Later.")
     async with db() as session, session.begin():
-        await session_budget.hold(session=session, citizen="emma")
+        await session_budget.hold(session=session)
 
     body = await (await api.get(f"/api/session/{session_id}")).json()
     assert {key: body[key] for key in FIELDS_V2} == {

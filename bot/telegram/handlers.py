@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import access, callbacks, commands, decisions, edits, trigger
+from bot.telegram import access, budget, callbacks, commands, decisions, edits, trigger
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     )
     application.add_handler(
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(budget.run_anyway, pattern=budget.BUDGET_RUN_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 

@@ -34,12 +34,11 @@ async def spent_since(*, session: AsyncSession, since: datetime) -> float:
     return float((await session.execute(query)).scalar_one())
 
 
-async def hold(*, session: AsyncSession, citizen: str) -> None:
-    """Mark the citizen's queued sessions as waiting for the budget (not the let-through)."""
+async def hold(*, session: AsyncSession) -> None:
+    """Mark every queued session as waiting for the budget (not those let through)."""
     await session.execute(
         update(Row)
         .where(
-            Row.citizen == citizen,
             Row.status == "queued",
             Row.run_anyway.is_(False),  # type: ignore[attr-defined]
             Row.waiting_reason.is_(None),  # type: ignore[union-attr]
