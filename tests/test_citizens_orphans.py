@@ -116,5 +116,6 @@ async def test_an_orphaned_cli_is_ended_when_the_service_starts_again(
             assert "orphaned CLI of session" in second.stderr
             assert second.stop() == 0
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(cli, signal.SIGKILL)  # whatever a failed run left behind
+        if orphans.orphan_group(cli, session_id):  # whatever a failed run left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(cli, signal.SIGKILL)
