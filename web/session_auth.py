@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlmodel import col
 
 from storage.models import Draft
 from storage.repo import session_tokens
@@ -120,6 +121,8 @@ async def _own_thread(request: web.Request, route: tuple[str, str], thread_id: s
         if not is_storable(draft_id):
             return False
         async with request.app[DB]() as session:
-            found = await session.scalar(select(Draft.thread_id).where(Draft.id == draft_id))
+            found = await session.scalar(
+                select(col(Draft.thread_id)).where(col(Draft.id) == draft_id)
+            )
         return found == thread_id
     return False

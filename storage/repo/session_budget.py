@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession, Event
 from storage.repo import events
@@ -30,8 +31,10 @@ def start_of_today(tz: ZoneInfo, now: datetime | None = None) -> datetime:
 
 async def spent_since(*, session: AsyncSession, since: datetime) -> float:
     """What the sessions started since `since` have cost so far."""
-    query = select(func.coalesce(func.sum(Row.cost_usd), 0.0)).where(Row.started_at >= since)  # type: ignore[operator]
-    return float((await session.execute(query)).scalar_one())
+    query = select(func.coalesce(func.sum(col(Row.cost_usd)), 0.0)).where(
+        col(Row.started_at) >= since
+    )
+    return float((await session.execute(query)).scalar_one() or 0.0)
 
 
 async def hold(*, session: AsyncSession) -> None:
@@ -39,9 +42,9 @@ async def hold(*, session: AsyncSession) -> None:
     await session.execute(
         update(Row)
         .where(
-            Row.status == "queued",
-            Row.run_anyway.is_(False),  # type: ignore[attr-defined]
-            Row.waiting_reason.is_(None),  # type: ignore[union-attr]
+            col(Row.status) == "queued",
+            col(Row.run_anyway).is_(False),
+            col(Row.waiting_reason).is_(None),
         )
         .values(waiting_reason=WAITING_REASON)
     )
@@ -51,8 +54,8 @@ async def waiting(*, session: AsyncSession) -> Sequence[CitizenSession]:
     """Sessions the budget holds back, oldest first."""
     query = (
         select(Row)
-        .where(Row.status == "queued", Row.waiting_reason == WAITING_REASON)
-        .order_by(Row.created_at, Row.id)  # type: ignore[arg-type]
+        .where(col(Row.status) == "queued", col(Row.waiting_reason) == WAITING_REASON)
+        .order_by(col(Row.created_at), col(Row.id))
     )
     return (await session.scalars(query)).all()
 
@@ -63,8 +66,8 @@ async def first_today(
     """Write `budget.exceeded@1.0` unless it was written since `since`; True when written
     (the caller then tells the operator, once that day)."""
     seen = await session.scalar(
-        select(Event.id)
-        .where(Event.event == EXCEEDED_EVENT, Event.timestamp >= since)  # type: ignore[arg-type]
+        select(col(Event.id))
+        .where(col(Event.event) == EXCEEDED_EVENT, col(Event.timestamp) >= since)
         .limit(1)
     )
     if seen is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession
 from storage.repo import events
@@ -72,14 +73,14 @@ async def previous_conversation(*, session: AsyncSession, row: CitizenSession) -
     if row.thread_id is None:
         return None
     query = (
-        select(Row.claude_session_id)
+        select(col(Row.claude_session_id))
         .where(
-            Row.thread_id == row.thread_id,
-            Row.citizen == row.citizen,
-            Row.id != row.id,
-            Row.claude_session_id.is_not(None),  # type: ignore[union-attr]
+            col(Row.thread_id) == row.thread_id,
+            col(Row.citizen) == row.citizen,
+            col(Row.id) != row.id,
+            col(Row.claude_session_id).is_not(None),
         )
-        .order_by(Row.created_at.desc(), Row.id.desc())  # type: ignore[attr-defined]
+        .order_by(col(Row.created_at).desc(), col(Row.id).desc())
         .limit(1)
     )
     return await session.scalar(query)
@@ -129,7 +130,7 @@ async def claim_next(
         return None
     query = select(Row).where(Row.citizen == citizen, Row.status == "queued")
     if only_run_anyway:
-        query = query.where(Row.run_anyway.is_(True))  # type: ignore[attr-defined]
+        query = query.where(col(Row.run_anyway).is_(True))
     query = (
         query.order_by(Row.created_at, Row.id)  # type: ignore[arg-type]
         .limit(1)
@@ -154,7 +155,9 @@ async def claim_next(
 async def set_process(*, session: AsyncSession, session_id: str, pid: int, pgid: int) -> None:
     """Record the CLI's process (group) of a running session, to find it after a crash."""
     await session.execute(
-        update(Row).where(Row.id == session_id, Row.status == "running").values(pid=pid, pgid=pgid)
+        update(Row)
+        .where(col(Row.id) == session_id, col(Row.status) == "running")
+        .values(pid=pid, pgid=pgid)
     )
 
 

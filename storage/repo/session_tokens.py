@@ -11,6 +11,7 @@ import secrets
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CitizenSession
 
@@ -32,5 +33,5 @@ def token_hash(token: str) -> str:
 
 async def session_for(*, session: AsyncSession, token: str) -> CitizenSession | None:
     """The session holding `token`, whatever its status (the caller checks it runs)."""
-    query = select(CitizenSession).where(CitizenSession.token_hash == token_hash(token))
+    query = select(CitizenSession).where(col(CitizenSession.token_hash) == token_hash(token))
     return await session.scalar(query)
