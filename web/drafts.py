@@ -162,7 +162,7 @@ ENDPOINTS = [
         create_draft,
         "Store a draft and notify the operator.",
         responses={201: DraftCreated},
-        errors=(400, 401, 413, 415, 422, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
         body=DraftCreate,
         headers=(
             HeaderParam(
