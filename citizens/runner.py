@@ -196,6 +196,7 @@ class SessionRunner:
         today = session_budget.start_of_today(self._settings.tz)
         spent = await session_budget.spent_since(session=session, since=today)
         if spent < budget:
+            await session_budget.release(session=session)
             return False
         await session_budget.hold(session=session)
         if await session_budget.first_today(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from tests.citizens_support import (
     session_row,
     wait_finished,
     wait_for,
+    wait_status,
 )
 from tests.telegram_support import free_port, running_service
 from tests.telegram_updates import OPERATOR_ID, STRANGER_ID, callback_query_update
@@ -118,12 +120,22 @@ async def test_run_anyway_starts_one_held_session(
 
 
 async def test_waiting_sessions_start_the_next_day(
-    db: Db, budget_settings: Settings, start_runner: Any
+    db: Db, budget_settings: Settings, start_runner: Any, tmp_path: Path
 ) -> None:
     runner: SessionRunner = await start_runner(budget_settings)
     costly = await spend(db)
-    [held] = await queue_together(db, "rafael")
+    gate = tmp_path / "gate"
+    async with db() as session, session.begin():
+        held, behind = [
+            (
+                await session_queue.enqueue(
+                    session=session, citizen="rafael", trigger="test", prompt=prompt
+                )
+            ).id
+            for prompt in (f"FAKE:wait-for={gate}", "Behind it.")
+        ]
     await wait_held(db, held)
+    await wait_held(db, behind)
 
     # The costly session becomes yesterday's: today nothing has been spent.
     async with db() as session, session.begin():
@@ -135,8 +147,14 @@ async def test_waiting_sessions_start_the_next_day(
         )
     runner.wake()
 
-    row = await wait_finished(db, held)
-    assert row.status == "completed" and row.waiting_reason is None
+    running = await wait_status(db, held, "running")
+    assert running.waiting_reason is None
+    # Still queued behind it, but no longer waiting for the budget.
+    assert (await session_row(db, behind)).waiting_reason is None
+    gate.touch()
+    for session_id in (held, behind):
+        row = await wait_finished(db, session_id)
+        assert row.status == "completed" and row.waiting_reason is None
 
 
 async def test_without_a_daily_budget_nothing_waits(

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
+from storage.models import CitizenSession
 from tests.citizens_support import (
     FakeClaude,
     enqueue_session,
@@ -178,3 +179,19 @@ async def test_the_per_session_cap_is_passed_as_max_budget_usd(
     await run(db, "rafael")
     [call] = fake_claude.calls()
     assert flag(call, "--max-budget-usd") == given
+
+
+async def test_enqueue_keeps_the_thread_lead_and_redrafted_draft(db: Db) -> None:
+    thread = await make_thread(db)
+    session_id = await enqueue_session(
+        db, "emma", "Propose.", thread_id=thread, lead_id=7, draft_id="d" * 36
+    )
+    async with db() as session:
+        row = await session.get(CitizenSession, session_id)
+    assert row is not None
+    assert (row.thread_id, row.lead_id, row.draft_id, row.status) == (
+        thread,
+        7,
+        "d" * 36,
+        "queued",
+    )

@@ -50,6 +50,15 @@ async def hold(*, session: AsyncSession) -> None:
     )
 
 
+async def release(*, session: AsyncSession) -> None:
+    """A new day (or a higher budget): no queued session waits for the budget any more."""
+    await session.execute(
+        update(Row)
+        .where(col(Row.status) == "queued", col(Row.waiting_reason) == WAITING_REASON)
+        .values(waiting_reason=None)
+    )
+
+
 async def waiting(*, session: AsyncSession) -> Sequence[CitizenSession]:
     """Sessions the budget holds back, oldest first."""
     query = (
