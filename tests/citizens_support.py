@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,9 +41,14 @@ class FakeClaude:
     def calls(self) -> list[dict[str, Any]]:
         return self.entries("start")
 
+    def refusals(self) -> list[dict[str, Any]]:
+        """Calls refused like the real CLI refuses them (bad flags, unknown conversation)."""
+        return self.entries("refused")
+
     def forget_conversations(self) -> None:
         """What a redeploy does to the CLI's transcripts: every conversation is gone."""
-        for conversation in (self.log.parent / "conversations").iterdir():
+        state = Path(os.environ.get("FAKE_CLAUDE_STATE") or self.log.parent)
+        for conversation in (state / "fake-conversations").iterdir():
             conversation.unlink()
 
 
@@ -69,6 +75,8 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
     wrapper.chmod(0o755)
     log = tmp_path / "fake-claude.jsonl"
     monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
+    # Its conversations (what `--resume` finds), as the real CLI keeps them in ~/.claude.
+    monkeypatch.setenv("FAKE_CLAUDE_STATE", str(tmp_path / "claude-state"))
     return FakeClaude(bin=wrapper, log=log)
 
 

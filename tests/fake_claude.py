@@ -13,10 +13,11 @@ Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts, and one whe
 Like the real CLI (see the citizens runner's part below): `--output-format json` ends stdout
 with the JSON result; `--session-id ID` starts conversation ID (a file in the `conversations`
 folder next to $FAKE_CLAUDE_LOG), `--resume ID` continues it or fails with "No conversation
-found with session ID: ID". More directives:
+found with session ID: ID" (recorded as a "refused" entry). More directives:
   FAKE:result=TEXT         the result's text     FAKE:is-error   the result is an error
   FAKE:subtype=NAME        the result's subtype  FAKE:cost=USD   its total_cost_usd
-  FAKE:no-json             print no JSON result
+  FAKE:not-json            print no JSON result
+Conversations live in $FAKE_CLAUDE_STATE (else next to $FAKE_CLAUDE_LOG)/fake-conversations.
 """
 
 from __future__ import annotations
@@ -76,8 +77,11 @@ def flag(argv: list[str], name: str) -> str | None:
 
 
 def conversations() -> Path:
-    folder = Path(os.environ.get("FAKE_CLAUDE_LOG", "fake-claude.jsonl")).parent / "conversations"
-    folder.mkdir(exist_ok=True)
+    root = os.environ.get("FAKE_CLAUDE_STATE")
+    if not root:
+        root = str(Path(os.environ.get("FAKE_CLAUDE_LOG", "fake-claude.jsonl")).parent)
+    folder = Path(root) / "fake-conversations"
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -85,9 +89,9 @@ def open_conversation(argv: list[str]) -> str | None:
     """The conversation this call continues or starts; None when `--resume` names a lost one."""
     resume = flag(argv, "--resume")
     if resume is not None:
-        return resume if (conversations() / resume).exists() else None
+        return resume if (conversations() / f"{resume}.json").exists() else None
     session_id = flag(argv, "--session-id") or "no-session-id"
-    (conversations() / session_id).touch()
+    (conversations() / f"{session_id}.json").write_text("{}")
     return session_id
 
 
@@ -121,8 +125,9 @@ def main() -> int:
     }
     session_id = open_conversation(argv)
     if session_id is None:
-        record({**entry, "lost": True})
-        print(f"No conversation found with session ID: {flag(argv, '--resume')}", file=sys.stderr)
+        refusal = f"No conversation found with session ID: {flag(argv, '--resume')}"
+        record({"phase": "refused", "argv": argv, "error": refusal, "pid": os.getpid()})
+        print(refusal, file=sys.stderr)
         return 1
     if "child" in todo:
         child = subprocess.Popen(
@@ -148,7 +153,7 @@ def main() -> int:
         print(f"posted draft {post_draft(prompt)}", flush=True)
     record({"phase": "end", "pid": os.getpid(), "time": time.time()})
     print("fake claude done", flush=True)
-    if flag(argv, "--output-format") == "json" and "no-json" not in todo:
+    if flag(argv, "--output-format") == "json" and "not-json" not in todo:
         print_result(todo, session_id)
     return int(todo.get("exit", "0"))
 

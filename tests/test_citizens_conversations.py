@@ -80,8 +80,10 @@ async def test_a_lost_conversation_runs_once_more_as_a_new_one_that_reads_the_th
     second = await run(db, "rafael", "The client wrote again.", thread_id=thread)
     third = await run(db, "rafael", "And again.", thread_id=thread)
 
-    lost, fresh, resumed = fake_claude.calls()[1:]
-    assert flag(lost, "--resume") == first.claude_session_id and lost.get("lost")
+    fresh, resumed = fake_claude.calls()[1:]
+    [lost] = fake_claude.refusals()
+    assert flag(lost, "--resume") == first.claude_session_id
+    assert "No conversation found" in lost["error"]
     assert flag(fresh, "--resume") is None
     assert "get_thread" in fresh["argv"][1] and fresh["argv"][1].endswith(
         "The client wrote again."
@@ -104,7 +106,8 @@ async def test_a_lost_conversation_is_retried_only_once(
         db, "rafael", "FAKE:result=No conversation found\nFAKE:is-error", thread_id=thread
     )
 
-    assert len(fake_claude.calls()) == 3  # the first session, the lost resume, one new start
+    # The first session, then the refused resume and one new start: no second retry.
+    assert (len(fake_claude.calls()), len(fake_claude.refusals())) == (2, 1)
     assert row.status == "failed" and "No conversation found" in (row.error or "")
 
 
@@ -131,7 +134,7 @@ async def test_the_json_result_is_recorded_with_its_cost_turns_and_text(
             "FAKE:is-error\nFAKE:subtype=error_max_budget_usd\nFAKE:result=\nFAKE:exit=1",
             "error_max_budget_usd",
         ),
-        ("FAKE:is-error\nFAKE:result=It went wrong", "It went wrong"),  # exit 0, is_error
+        ("FAKE:is-error\nFAKE:result=It went wrong", "It went wrong"),
     ],
 )
 async def test_an_error_result_fails_the_session_with_its_text(
@@ -150,7 +153,7 @@ async def test_output_that_is_no_json_result_fails_with_its_end(
     db: Db, runner_settings: Settings, start_runner: Any
 ) -> None:
     await start_runner(runner_settings)
-    row = await run(db, "rafael", "FAKE:no-json")
+    row = await run(db, "rafael", "FAKE:not-json")
 
     assert row.status == "failed" and row.exit_code == 0
     assert "no JSON result" in (row.error or "") and "fake claude done" in (row.error or "")
