@@ -206,7 +206,8 @@ def test_the_document_accepts_and_refuses_what_the_server_does(
     assert not lead.is_valid(lead_body(decision="MAYBE"))
     assert not lead.is_valid(lead_body(pain=11))
     event = _validator(document, "EventCreate")
-    assert event.is_valid({"event": "draft.created@1.0", "payload": {}})
+    assert event.is_valid({"event": "rafael.replied@1.0", "payload": {}})
+    assert not event.is_valid({"event": "draft.created@1.0", "payload": {}})  # reserved
     assert not event.is_valid({"event": "Draft@1.0", "payload": {}})
     assert not event.is_valid({"event": "a" * 47 + "@1.0", "payload": {}})
 

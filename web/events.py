@@ -9,24 +9,19 @@ from web.endpoints import Endpoint, json_response
 from web.errors import ApiError
 from web.keys import HOT
 from web.pagination import decode_id_cursor, id_cursor
-from web.schemas import EventCreate, EventCreated, EventPage, EventsQuery
-
-# The service's own namespaces: what it writes there is its audit trail, never forged via the API.
-RESERVED_NAMESPACES = (
-    "draft.",
-    "lead.",
-    "citizen.",
-    "thread.",
-    "upwork.",
-    "delivery.",
-    "schedule.",
-    "budget.",
-    "system.",
+from web.schemas import (
+    RESERVED_EVENT_NAMESPACES,
+    EventCreate,
+    EventCreated,
+    EventPage,
+    EventsQuery,
 )
+
+RESERVED_PREFIXES = tuple(f"{name}." for name in RESERVED_EVENT_NAMESPACES)
 
 
 async def log_event(request: web.Request, body: EventCreate) -> web.Response:
-    if body.event.startswith(RESERVED_NAMESPACES):
+    if body.event.startswith(RESERVED_PREFIXES):
         message = f"{body.event.partition('.')[0]}. is one of the service's own namespaces"
         raise ApiError(
             422,

@@ -232,9 +232,27 @@ class DraftPage(Response):
 
 # --- events ---
 
+# The service's own namespaces (CONTRACT §6): POST /api/event/log refuses them.
+RESERVED_EVENT_NAMESPACES = (
+    "draft",
+    "lead",
+    "citizen",
+    "thread",
+    "upwork",
+    "delivery",
+    "schedule",
+    "budget",
+    "system",
+)
+_NOT_RESERVED = {"not": {"pattern": rf"^({'|'.join(RESERVED_EVENT_NAMESPACES)})\."}}
+
 
 class EventCreate(RequestBody):
-    event: Annotated[str, StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN)]
+    event: Annotated[
+        str,
+        StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN),
+        Field(json_schema_extra=_NOT_RESERVED),  # checked by the route: reserved_event_name
+    ]
     payload: JsonObject
 
 
