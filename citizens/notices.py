@@ -11,7 +11,8 @@ back.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,6 +85,23 @@ class SessionNotices:
                 reply_to_outbox_id=row.notice_outbox_id,
             )
 
+    async def budget_exceeded(
+        self,
+        *,
+        session: AsyncSession,
+        spent: float,
+        budget: float,
+        waiting: Sequence[CitizenSession],
+    ) -> None:
+        """The day's one budget notice, to the operator's chat: a button per held session."""
+        if self._enabled and self._default_chat_id is not None:
+            await outbox.enqueue(
+                session=session,
+                chat_id=self._default_chat_id,
+                text=budget_text(spent, budget, waiting),
+                reply_markup=budget_markup(waiting),
+            )
+
     def kick(self) -> None:
         self._kick()
 
@@ -100,6 +118,35 @@ class SessionNotices:
                 text=notice_text(row),
                 edit_outbox_id=row.notice_outbox_id,
             )
+
+
+BUDGET_RUN = "budget_run"
+MAX_BUDGET_BUTTONS = 20
+
+
+def budget_text(spent: float, budget: float, waiting: Sequence[CitizenSession]) -> str:
+    lines = [
+        f"💸 Today's citizen sessions have cost {format_cost(spent)}: the daily budget "
+        f"(CITIZENS_DAILY_BUDGET_USD) is {format_cost(budget)}.",
+        f"{len(waiting)} session(s) wait until tomorrow; a button starts one anyway.",
+    ]
+    for row in waiting[:MAX_BUDGET_BUTTONS]:
+        lines.append(f"• <b>{html.escape(row.citizen)}</b> <code>{html.escape(row.id)}</code>")
+    return "\n".join(lines)
+
+
+def budget_markup(waiting: Sequence[CitizenSession]) -> dict[str, Any] | None:
+    if not waiting:
+        return None
+    buttons = [
+        [{"text": f"▶️ Run {row.citizen} anyway", "callback_data": f"{BUDGET_RUN}:{row.id}"}]
+        for row in waiting[:MAX_BUDGET_BUTTONS]
+    ]
+    return {"inline_keyboard": buttons}
+
+
+def format_cost(usd: float) -> str:
+    return f"${usd:.2f}" if usd >= 0.1 else f"${usd:.4f}"
 
 
 async def queue_notice(
@@ -134,7 +181,7 @@ def notice_text(row: CitizenSession, *, ahead: int | None = None) -> str:
 def finished_text(row: CitizenSession) -> str:
     ok = row.status == "completed"
     exit_text = "no exit code" if row.exit_code is None else f"exit {row.exit_code}"
-    cost = f" · ${row.cost_usd:.2f}" if row.cost_usd is not None else ""
+    cost = "" if row.cost_usd is None else f" · {format_cost(row.cost_usd)}"
     lines = [
         f"{'✅' if ok else '❌'} <b>{html.escape(row.citizen)}</b> session {row.status} "
         f"after {format_duration(duration_s(row))} ({exit_text}){cost}",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +35,12 @@ async def run_cli(
     env: Mapping[str, str],
     timeout_s: float,
     stop: asyncio.Event,
+    on_start: Callable[[int], Awaitable[None]] | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell) until it exits, times out, or `stop` is set.
 
     The process leads a new session, so on timeout or stop its whole group is killed,
-    children included.
+    children included. `on_start(pid)` is awaited once it runs (its pid is its group's id).
     """
     try:
         process = await asyncio.create_subprocess_exec(
@@ -58,6 +59,13 @@ async def run_cli(
     except OSError as error:
         return _not_launched(f"{argv[0]!r} could not start: {error.strerror or error}")
 
+    if on_start is not None:
+        try:
+            await on_start(process.pid)
+        except Exception:
+            _signal_group(process.pid, signal.SIGKILL)
+            await process.wait()
+            raise
     out, err = bytearray(), bytearray()
     assert process.stdout is not None and process.stderr is not None
     readers = [

@@ -78,9 +78,12 @@ def webhook_task(*, message: str) -> str:
     )
 
 
-def resume_lost(prompt: str) -> str:
-    """A session run again as a new conversation after its transcript was lost."""
+def conversation_lost(prompt: str) -> str:
+    """The prompt of a session whose thread's conversation is gone (a redeploy lost the CLI's
+    transcripts): it starts anew, so it reads the thread first."""
     return (
-        "Your earlier conversation about this thread is gone (the service was redeployed). "
-        "Call get_thread first to read the whole conversation so far, then:\n\n" + prompt
+        "Your earlier conversation about this thread is no longer available. Before anything "
+        "else, call the get_thread tool to read the thread's whole history (the client's "
+        "messages, earlier drafts and the operator's feedback), then do the task below.\n\n"
+        + prompt
     )

@@ -12,28 +12,32 @@ import contextlib
 import logging
 import os
 import socket
+import tempfile
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot.settings import Settings
+from citizens import orphans, prompts, results
+from citizens.argv import build_argv
 from citizens.directory import citizen_dir, citizens_root
+from citizens.environment import citizen_environment
+from citizens.mcp_config import write_mcp_config
 from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
+from citizens.results import Parsed
 from storage.models import CitizenSession
-from storage.repo import session_queue
+from storage.repo import session_budget, session_queue, session_tokens
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_CHARS = 4000
-ERROR_TAIL_CHARS = 2000
 RECORD_RETRY_S = 60
-# Secrets of the service that a citizen (an agent reading untrusted text) has no use for.
-WITHHELD_ENV = ("WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "DATABASE_URL")
 # Runner tokens alive in this process: with several runners in one process (tests), a claim
 # carrying this host and pid is dead only when its token is not among them.
 _LIVE_TOKENS: set[str] = set()
@@ -99,6 +103,8 @@ class SessionRunner:
                 await self._notices.finished(session=session, row=row)
         for row in failed:
             log.warning("session %s of %s marked failed: %s", row.id, row.citizen, reason)
+            if self._on_this_host(row):
+                await orphans.end_orphan(row.pgid, row.id)
         if failed:
             self._kick()
         return failed
@@ -106,6 +112,9 @@ class SessionRunner:
     def _kick(self) -> None:
         """Wake the outbox sender: the notice was stored with the change it reports."""
         self._notices.kick()
+
+    def _on_this_host(self, row: CitizenSession) -> bool:
+        return (row.claimed_by or "").partition(":")[0] == self._host
 
     def _is_abandoned(self, row: CitizenSession, *, older_than: datetime) -> bool:
         host, _, rest = (row.claimed_by or "").partition(":")
@@ -159,26 +168,57 @@ class SessionRunner:
                 await self._claim(citizen)
 
     async def _claim(self, citizen: str) -> None:
+        token = session_tokens.new_token()
         try:
             async with self._db() as session, session.begin():
+                over_budget = await self._budget_spent(session)
                 row = await session_queue.claim_next(
-                    session=session, citizen=citizen, claimed_by=self.token
+                    session=session,
+                    citizen=citizen,
+                    claimed_by=self.token,
+                    token_hash=session_tokens.token_hash(token),
+                    only_run_anyway=over_budget,
                 )
                 if row is not None:
                     await self._notices.started(session=session, row=row)
         except IntegrityError:
             return  # another process started a session of this citizen first
+        if over_budget:
+            self._kick()
         if row is None:
             return
         self._kick()
         log.info("session %s of %s started", row.id, citizen)
         self._running_ids.add(row.id)
-        self._running[citizen] = asyncio.create_task(self._run(row), name=f"session-{row.id}")
+        self._running[citizen] = asyncio.create_task(
+            self._run(row, token), name=f"session-{row.id}"
+        )
 
-    async def _run(self, row: CitizenSession) -> None:
+    async def _budget_spent(self, session: AsyncSession) -> bool:
+        """True when today's sessions have cost CITIZENS_DAILY_BUDGET_USD: queued sessions are
+        then held back (and the operator told, once a day)."""
+        budget = self._settings.citizens_daily_budget_usd
+        if budget is None:
+            return False
+        today = session_budget.start_of_today(self._settings.tz)
+        spent = await session_budget.spent_since(session=session, since=today)
+        if spent < budget:
+            await session_budget.release(session=session)
+            return False
+        await session_budget.hold(session=session)
+        if await session_budget.first_today(
+            session=session, since=today, spent=spent, budget=budget
+        ):
+            held = await session_budget.waiting(session=session)
+            await self._notices.budget_exceeded(
+                session=session, spent=spent, budget=budget, waiting=held
+            )
+        return True
+
+    async def _run(self, row: CitizenSession, token: str) -> None:
         try:
-            result = await self._execute(row)
-            await self._record(row, result)
+            result = await self._execute(row, token)
+            await self._record(row, *result)
         except Exception:
             log.exception("session %s of %s: could not record its end", row.id, row.citizen)
         finally:
@@ -186,33 +226,75 @@ class SessionRunner:
             self._running_ids.discard(row.id)
             self._wake.set()
 
-    async def _execute(self, row: CitizenSession) -> ProcessResult:
+    async def _execute(self, row: CitizenSession, token: str) -> tuple[ProcessResult, Parsed]:
+        """Run the CLI: resuming the thread's conversation when it has one, and once more as
+        a new conversation if that one is gone."""
         folder = citizen_dir(citizens_root(self._settings), row.citizen)
         if folder is None:
-            return ProcessResult(
-                None, "", "", launch_error=f"no citizen {row.citizen!r} in CITIZENS_DIR"
-            )
-        argv = [self._settings.claude_bin, "--print", row.prompt, "--continue"]
-        return await run_cli(
+            missing = f"no citizen {row.citizen!r} in CITIZENS_DIR"
+            return ProcessResult(None, "", "", launch_error=missing), results.parse("")
+        async with self._db() as session:
+            resume_id = await session_queue.previous_conversation(session=session, row=row)
+        env = citizen_environment(
+            os.environ,
+            self._settings,
+            session_id=row.id,
+            session_token=token,
+            thread_id=row.thread_id,
+        )
+        # The config names the session's variables by reference; it is removed with its folder.
+        with tempfile.TemporaryDirectory(prefix="scopelock-session-") as scratch:
+            config = write_mcp_config(Path(scratch) / "mcp.json")
+            process, parsed = await self._attempt(row, folder, config, env, row.prompt, resume_id)
+            if resume_id is not None and results.conversation_lost(process, parsed):
+                log.warning(
+                    "session %s: conversation %s is gone; starting a new one", row.id, resume_id
+                )
+                prompt = prompts.conversation_lost(row.prompt)
+                process, parsed = await self._attempt(row, folder, config, env, prompt, None)
+        return process, parsed
+
+    async def _attempt(
+        self,
+        row: CitizenSession,
+        folder: Path,
+        config: Path,
+        env: dict[str, str],
+        prompt: str,
+        resume_id: str | None,
+    ) -> tuple[ProcessResult, Parsed]:
+        argv = build_argv(
+            claude_bin=self._settings.claude_bin,
+            prompt=prompt,
+            mcp_config=config,
+            session_id=str(uuid.uuid4()) if resume_id is None else None,
+            resume_id=resume_id,
+            max_budget_usd=self._settings.citizen_max_budget_usd,
+        )
+        process = await run_cli(
             argv,
             cwd=folder,
-            env=self._environment(row),
+            env=env,
             timeout_s=self._settings.citizen_timeout_s,
             stop=self._stop,
+            on_start=lambda pid: self._started_process(row, pid),
         )
+        return process, results.parse(process.stdout)
 
-    def _environment(self, row: CitizenSession) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
-        token = self._settings.api_token
-        env["BACKEND_API_URL"] = self._settings.api_url_for_citizens
-        env["API_TOKEN"] = token.get_secret_value() if token is not None else ""
-        env["SCOPELOCK_SESSION_ID"] = row.id
-        return env
+    async def _started_process(self, row: CitizenSession, pid: int) -> None:
+        """Keep the CLI's process group on the row: after a crash, the next start ends it."""
+        try:
+            async with self._db() as session, session.begin():
+                await session_queue.set_process(
+                    session=session, session_id=row.id, pid=pid, pgid=pid
+                )
+        except Exception:
+            log.warning("session %s: could not record its process group", row.id, exc_info=True)
 
-    async def _record(self, row: CitizenSession, result: ProcessResult) -> None:
+    async def _record(self, row: CitizenSession, process: ProcessResult, parsed: Parsed) -> None:
         """Write how the session ended; a database blip is waited out rather than losing the
         exit code (if it lasts, the reaper records the session failed without it)."""
-        status, error = _outcome(result, self._settings.citizen_timeout_s)
+        status, error = results.outcome(process, parsed, self._settings.citizen_timeout_s)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(DBAPIError),
             stop=stop_after_delay(RECORD_RETRY_S),
@@ -225,12 +307,17 @@ class SessionRunner:
             reraise=True,
         ):
             with attempt:
-                await self._write_end(row, status, result, error)
+                await self._write_end(row, status, process, error, parsed)
         self._kick()
-        log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, result.exit_code)
+        log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, process.exit_code)
 
     async def _write_end(
-        self, row: CitizenSession, status: str, result: ProcessResult, error: str | None
+        self,
+        row: CitizenSession,
+        status: str,
+        result: ProcessResult,
+        error: str | None,
+        parsed: Parsed,
     ) -> None:
         async with self._db() as session, session.begin():
             ended = await session_queue.finish(
@@ -240,24 +327,10 @@ class SessionRunner:
                 exit_code=result.exit_code,
                 output_tail=result.stdout[-OUTPUT_TAIL_CHARS:] or None,
                 error=error,
+                result=parsed.result,
             )
             if ended is not None:
                 await self._notices.finished(session=session, row=ended)
-
-
-def _outcome(result: ProcessResult, timeout_s: float) -> tuple[str, str | None]:
-    if result.launch_error is not None:
-        return "failed", result.launch_error
-    stderr_tail = result.stderr.strip()[-ERROR_TAIL_CHARS:]
-    if result.timed_out:
-        reason = f"timed out after {timeout_s:g} s (CITIZEN_TIMEOUT_S); its processes were killed"
-    elif result.stopped:
-        reason = "the service shut down while it ran; its processes were killed"
-    elif result.exit_code == 0:
-        return "completed", None
-    else:
-        reason = f"exited with code {result.exit_code}"
-    return "failed", f"{reason}\n{stderr_tail}" if stderr_tail else reason
 
 
 def _process_exists(pid: int) -> bool:

@@ -365,6 +365,7 @@ class CitizenSession(SQLModel, table=True):
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
         ),
+        Index("ux_sessions_token_hash", "token_hash", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -396,6 +397,15 @@ class CitizenSession(SQLModel, table=True):
     waiting_reason: str | None = Field(default=None, max_length=100)
     notice_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     """The outbox row of the session's one Telegram notice, edited as the session goes."""
+    token_hash: str | None = Field(default=None, max_length=64)
+    """SHA-256 of the session's token (the token itself is only in the CLI's environment)."""
+    pid: int | None = None
+    pgid: int | None = None
+    """The CLI's process group: after a crash, the next start ends what is left of it."""
+    run_anyway: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """The operator let this session past the daily budget."""
 
 
 class WebhookDelivery(SQLModel, table=True):

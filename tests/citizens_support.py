@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,8 @@ from bot.settings import Settings
 from citizens.directory import PACKAGED_DIR
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, Event, OutboxMessage
+from storage.models import CitizenSession, Event, OutboxMessage, Thread
+from storage.repo import session_queue
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
 CITIZENS = ("rafael", "emma", "daniel")
@@ -46,6 +49,25 @@ class FakeClaude:
     def refusals(self) -> list[dict[str, Any]]:
         """Calls refused like the real CLI refuses them (bad flags, unknown conversation)."""
         return self.entries("refused")
+
+    def forget_conversations(self) -> None:
+        """What a redeploy does to the CLI's transcripts: every conversation is gone."""
+        state = Path(os.environ.get("FAKE_CLAUDE_STATE") or self.log.parent)
+        for conversation in (state / "fake-conversations").iterdir():
+            conversation.unlink()
+
+
+def flag(call: dict[str, Any], name: str) -> str | None:
+    """The value of `name` in a recorded call's argv, or None when absent."""
+    argv: list[str] = call["argv"]
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+async def make_thread(db: async_sessionmaker[AsyncSession], client: str = "Ada") -> str:
+    async with db() as session, session.begin():
+        thread = Thread(id=str(uuid.uuid4()), platform="upwork", client=client, job_title="A job")
+        session.add(thread)
+    return thread.id
 
 
 @pytest.fixture
@@ -167,3 +189,14 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def enqueue_session(
+    db: async_sessionmaker[AsyncSession], citizen: str, prompt: str, **fields: Any
+) -> str:
+    """Queue a session (fields: thread_id, lead_id, draft_id, notify_chat_id); its id."""
+    async with db() as session, session.begin():
+        row = await session_queue.enqueue(
+            session=session, citizen=citizen, trigger="test", prompt=prompt, **fields
+        )
+    return row.id

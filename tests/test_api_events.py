@@ -40,7 +40,7 @@ async def test_log_answers_id_and_utc_timestamp_and_stores_the_event(
 ) -> None:
     payload = {"draft_id": "d-1", "nested": {"list": [1, 2.5, None, True, "é"]}}
     response = await api.post(
-        "/api/event/log", json={"event": "citizen.note_taken@2.10", "payload": payload}
+        "/api/event/log", json={"event": "rafael.note_taken@2.10", "payload": payload}
     )
 
     assert response.status == 201
@@ -52,14 +52,14 @@ async def test_log_answers_id_and_utc_timestamp_and_stores_the_event(
         stored = (await session.scalars(select(Event))).one()
     assert (stored.id, stored.event, stored.payload) == (
         created["event_id"],
-        "citizen.note_taken@2.10",
+        "rafael.note_taken@2.10",
         payload,
     )
     listed, _ = await fetch_page(api, "/api/events", "events")
     assert listed == [
         {
             "id": created["event_id"],
-            "event": "citizen.note_taken@2.10",
+            "event": "rafael.note_taken@2.10",
             "timestamp": created["timestamp"],
             "payload": payload,
         }
@@ -129,6 +129,33 @@ async def test_the_services_own_events_are_cut_to_the_cap(db: DB) -> None:
     assert stored.payload["n"] == 1
     assert long_text.startswith(stored.payload["old_text"].removesuffix("…"))
     assert events.payload_bytes(stored.payload) <= 64 * 1024
+
+
+async def test_the_service_namespaces_are_refused_and_nothing_is_stored(
+    api: TestClient, db: DB
+) -> None:
+    for namespace in RESERVED:
+        response = await api.post(
+            "/api/event/log", json={"event": f"{namespace}.forged@1.0", "payload": {}}
+        )
+        await assert_error(response, 422, "reserved_event_name", field="event")
+    assert await stored_counts(db) == dict.fromkeys(await stored_counts(db), 0)
+    # Only the namespace is reserved, not a name that merely starts like one.
+    await log(api, "drafts_by_rafael.counted@1.0")
+    await log(api, "citizenship@1.0")
+
+
+RESERVED = [
+    "draft",
+    "lead",
+    "citizen",
+    "thread",
+    "upwork",
+    "delivery",
+    "schedule",
+    "budget",
+    "system",
+]
 
 
 async def test_non_finite_numbers_are_refused_and_store_nothing(api: TestClient, db: DB) -> None:

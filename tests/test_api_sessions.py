@@ -12,6 +12,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import CitizenSession
+from storage.repo import session_budget, session_queue
+from storage.repo.session_queue import CliResult
+from tests.citizens_support import enqueue_session, make_thread
 from tests.factories import insert_sessions
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
 
@@ -139,3 +142,43 @@ async def test_bad_list_query_is_400(api: TestClient) -> None:
     ]:
         response = await api.get("/api/sessions", params=params)
         await assert_error(response, 400, "invalid_query", field=field)
+
+
+async def test_the_cli_result_fields_are_served_and_the_token_is_not(
+    api: TestClient, db: DB
+) -> None:
+    thread_id = await make_thread(db)
+    session_id = await enqueue_session(db, "rafael", "Reply.", thread_id=thread_id)
+    async with db() as session, session.begin():
+        await session_queue.claim_next(
+            session=session, citizen="rafael", claimed_by="h:1:x", token_hash="f" * 64
+        )
+        await session_queue.finish(
+            session=session,
+            session_id=session_id,
+            status="failed",
+            exit_code=1,
+            error="Not logged in · Please run /login (exited with code 1)",
+            result=CliResult("c0ffee-1", 0.125, 3, "Not logged in · Please run /login"),
+        )
+    waiting = await enqueue_session(db, "emma", "Later.")
+    async with db() as session, session.begin():
+        await session_budget.hold(session=session)
+
+    body = await (await api.get(f"/api/session/{session_id}")).json()
+    assert {key: body[key] for key in FIELDS_V2} == {
+        "thread_id": thread_id,
+        "claude_session_id": "c0ffee-1",
+        "cost_usd": 0.125,
+        "turns": 3,
+        "result": "Not logged in · Please run /login",
+        "waiting_reason": None,
+    }
+    assert not {"token_hash", "pid", "pgid", "prompt", "run_anyway"} & set(body)
+    listed = await (await api.get(f"/api/sessions?thread_id={thread_id}")).json()
+    assert [s["id"] for s in listed["sessions"]] == [session_id]
+    held = await (await api.get(f"/api/session/{waiting}")).json()
+    assert (held["status"], held["waiting_reason"]) == ("queued", "daily budget")
+
+
+FIELDS_V2 = ("thread_id", "claude_session_id", "cost_usd", "turns", "result", "waiting_reason")

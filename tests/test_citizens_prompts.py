@@ -180,6 +180,6 @@ def test_a_signed_trigger_message_is_fenced_too() -> None:
 
 
 def test_a_lost_conversation_is_told_to_read_the_thread() -> None:
-    prompt = prompts.resume_lost("A client replied.")
+    prompt = prompts.conversation_lost("A client replied.")
     assert prompt.startswith("Your earlier conversation") and "get_thread" in prompt
     assert prompt.endswith("A client replied.")

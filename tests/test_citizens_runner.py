@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import socket
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -65,11 +68,30 @@ async def test_session_runs_the_cli_as_an_argument_list_in_the_citizen_folder(
     assert "fake claude done" in (row.output_tail or "")
     assert row.started_at is not None and row.finished_at is not None
     [call] = fake_claude.calls()
-    assert call["argv"] == ["--print", prompt, "--continue"]
+    argv = call["argv"]
+    config = argv[argv.index("--mcp-config") + 1]
+    new_id = argv[argv.index("--session-id") + 1]
+    assert argv == [
+        "--print",
+        prompt,
+        "--output-format",
+        "json",
+        "--session-id",
+        new_id,
+        "--mcp-config",
+        config,
+        "--strict-mcp-config",
+        *argv[9:],
+    ]
+    assert str(uuid.UUID(new_id)) == new_id
+    assert "--continue" not in argv and "--resume" not in argv
+    assert row.claude_session_id == new_id  # what the JSON result reported
+    assert not Path(config).exists()  # the session's MCP config went with it
     assert hostile in call["argv"][1]
     assert Path(call["cwd"]) == tmp_path / "citizens" / "emma"
     assert call["env"]["BACKEND_API_URL"] == runner_settings.api_url_for_citizens
-    assert call["env"]["API_TOKEN"] == API_TOKEN
+    assert call["env"]["SCOPELOCK_SESSION_ID"] == session_id
+    assert "API_TOKEN" not in call["env"]
     assert not any(tmp_path.rglob("pwned*"))
     assert [name for name, _ in await session_events(db, session_id)] == [
         "citizen.session.queued@1.0",
@@ -90,11 +112,47 @@ async def test_secrets_of_the_service_are_not_handed_to_citizens(
     start_runner: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("WEBHOOK_SECRET", "do-not-leak")
-    await start_runner(runner_settings)
-    await wait_finished(db, await enqueue(db, "rafael", "Hello"))
+    service_secrets = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_SECRET": "do-not-leak-1",
+        "TELEGRAM_BOT_TOKEN": "123:do-not-leak-2",
+        "TELEGRAM_WEBHOOK_SECRET": "do-not-leak-3",
+        "DATABASE_URL": "postgresql://u:do-not-leak-4@db/x",
+        "DELIVERY_WEBHOOK_SECRET": "whsec_ZG8tbm90LWxlYWstNQ==",
+        "SOME_NEW_PRIVATE_KEY": "do-not-leak-6",
+        "pg_password": "do-not-leak-7",
+        "GITHUB_TOKEN": "do-not-leak-8",
+    }
+    for name, value in service_secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "from-the-environment-not-the-settings")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    settings = runner_settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-ant-citizen"),
+            "claude_code_oauth_token": SecretStr("oauth-citizen"),
+        }
+    )
+    await start_runner(settings)
+    session_id = await enqueue(db, "rafael", "Hello")
+    await wait_finished(db, session_id)
+
     [call] = fake_claude.calls()
-    assert call["env"].get("WEBHOOK_SECRET") is None
+    env = call["env"]
+    assert not set(service_secrets) & set(env)
+    leaked = [value for value in service_secrets.values() if value in json.dumps(env)]
+    assert leaked == []
+    assert env["ANTHROPIC_API_KEY"] == "sk-ant-citizen"
+    assert env["CLAUDE_CODE_OAUTH_TOKEN"] == "oauth-citizen"
+    assert env["LANG"] == "C.UTF-8" and env["PATH"]  # an ordinary environment otherwise
+    assert env["SCOPELOCK_SESSION_ID"] == session_id
+    assert env["SCOPELOCK_SESSION_TOKEN"].startswith("slst_")
+    assert "SCOPELOCK_THREAD_ID" not in env  # a session with no thread
+    # No credential on the command line.
+    argv_text = json.dumps(call["argv"])
+    for secret in [*service_secrets.values(), "sk-ant-citizen", "oauth-citizen"]:
+        assert secret not in argv_text
+    assert env["SCOPELOCK_SESSION_TOKEN"] not in argv_text
 
 
 async def test_one_citizen_runs_one_session_at_a_time_and_in_order(

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.settings import Settings
-from storage.models import CitizenSession
+from storage.models import CitizenSession, Draft
 from tests import telegram_support
 from tests.citizens_support import FakeClaude
 from tests.fake_telegram import FakeTelegram
@@ -144,8 +144,14 @@ async def test_webhook_to_session_to_draft_to_telegram(
         assert session_id in ended and "exit 0" in ended and "fake claude done" in ended
         assert any(session_id in t and "running" in t for t in texts(service.fake))
 
+        async with service.db() as session:
+            [draft] = (await session.scalars(select(Draft))).all()
+        # Posted with the session's token (API_TOKEN is set): attributed to that session.
+        assert (draft.citizen, draft.session_id) == ("rafael", session_id)
+
     [call] = fake_claude.calls()
-    assert call["argv"][0] == "--print" and call["argv"][2] == "--continue"
+    assert call["argv"][0] == "--print" and "--continue" not in call["argv"]
+    assert "API_TOKEN" not in call["env"]
     assert "Jane <O'Brien>" in call["argv"][1]
     assert Path(call["cwd"]) == citizens_home / "rafael"
     assert call["env"]["BACKEND_API_URL"] == f"http://127.0.0.1:{service.settings.port}"

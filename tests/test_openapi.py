@@ -210,7 +210,8 @@ def test_the_request_schemas_accept_and_refuse_what_the_contract_says(
     assert not lead.is_valid(lead_body(decision="MAYBE"))
     assert not lead.is_valid(lead_body(pain=11))
     event = _request_schema(document, "post", "/api/event/log")
-    assert event.is_valid({"event": "draft.created@1.0", "payload": {}})
+    assert event.is_valid({"event": "rafael.replied@1.0", "payload": {}})
+    assert not event.is_valid({"event": "draft.created@1.0", "payload": {}})  # reserved
     assert not event.is_valid({"event": "Draft@1.0", "payload": {}})
     assert not event.is_valid({"event": "a" * 47 + "@1.0", "payload": {}})
     assert not event.is_valid({"event": "x@1.0", "payload": []})

@@ -23,6 +23,7 @@ from web.keys import (
     DraftNotifier,
 )
 from web.openapi import openapi_endpoint
+from web.session_auth import session_token_middleware
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -51,9 +52,10 @@ def create_app(
     `extra_endpoints` are the routes other parts of the process own (the Telegram and the
     signed webhooks); they are served and documented like the rest.
     """
-    middlewares: list[Middleware] = [error_middleware]
-    if settings.api_token is not None:
-        middlewares.append(bearer_auth_middleware(settings.api_token.get_secret_value()))
+    api_token = None if settings.api_token is None else settings.api_token.get_secret_value()
+    middlewares: list[Middleware] = [error_middleware, session_token_middleware(api_token)]
+    if api_token is not None:
+        middlewares.append(bearer_auth_middleware(api_token))
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[SETTINGS] = settings
     app[ENGINE] = engine

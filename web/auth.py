@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from web.errors import ApiError, Handler
+from web.session_auth import SESSION_CALLER
 
 
 def bearer_auth_middleware(token: str) -> Middleware:
@@ -15,7 +16,8 @@ def bearer_auth_middleware(token: str) -> Middleware:
 
     @web.middleware
     async def check_bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
+        # A running session's token was checked (and scoped) by the session-token middleware.
+        if request.path.startswith("/api/") and SESSION_CALLER not in request:
             header = request.headers.get("Authorization", "")
             if not header:
                 raise ApiError(401, "unauthorized", "Missing Authorization: Bearer header.")

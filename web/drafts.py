@@ -23,6 +23,7 @@ from web.schemas import (
     DraftsQuery,
     is_storable,
 )
+from web.session_auth import SESSION_CALLER, draft_fields
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -31,6 +32,8 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
     await _check_references(request, body)
     fields = body.model_dump()
+    if SESSION_CALLER in request:
+        draft_fields(fields, body.model_fields_set, request[SESSION_CALLER])
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
     card = request.app[NOTIFIER].card(draft)
@@ -159,7 +162,7 @@ ENDPOINTS = [
         create_draft,
         "Store a draft and notify the operator.",
         responses={201: DraftCreated},
-        errors=(400, 401, 413, 415, 422, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
         body=DraftCreate,
         headers=(
             HeaderParam(

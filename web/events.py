@@ -9,12 +9,29 @@ from aiohttp import web
 
 from storage.repo import events
 from web.endpoints import Endpoint, json_response
+from web.errors import ApiError
 from web.keys import HOT
 from web.pagination import decode_id_cursor, id_cursor
-from web.schemas import EventCreate, EventCreated, EventPage, EventsQuery
+from web.schemas import (
+    RESERVED_EVENT_NAMESPACES,
+    EventCreate,
+    EventCreated,
+    EventPage,
+    EventsQuery,
+)
+
+RESERVED_PREFIXES = tuple(f"{name}." for name in RESERVED_EVENT_NAMESPACES)
 
 
 async def log_event(request: web.Request, body: EventCreate) -> web.Response:
+    if body.event.startswith(RESERVED_PREFIXES):
+        message = f"{body.event.partition('.')[0]}. is one of the service's own namespaces"
+        raise ApiError(
+            422,
+            "reserved_event_name",
+            f"event: {message}.",
+            [{"field": "event", "message": message}],
+        )
     event = await events.log(hot=request.app[HOT], event=body.event, payload=body.payload)
     return json_response(EventCreated(event_id=event.id, timestamp=event.timestamp), status=201)
 
@@ -54,7 +71,7 @@ ENDPOINTS = [
         log_event,
         "Append an event to the log.",
         responses={201: EventCreated},
-        errors=(400, 401, 413, 415, 422, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
         body=EventCreate,
     ),
     Endpoint(

@@ -15,7 +15,12 @@ from web.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
 _SECURITY_SCHEMES = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "API_TOKEN, when it is set."},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API_TOKEN, when it is set; or a running citizen session's token "
+        "(SCOPELOCK_SESSION_TOKEN), which may use only the citizens' routes (403 elsewhere).",
+    },
     "webhook_hmac": {
         "type": "apiKey",
         "in": "header",

@@ -238,6 +238,20 @@ class DraftPage(Response):
 
 # --- events ---
 
+# The service's own namespaces (CONTRACT §6): POST /api/event/log refuses them.
+RESERVED_EVENT_NAMESPACES = (
+    "draft",
+    "lead",
+    "citizen",
+    "thread",
+    "upwork",
+    "delivery",
+    "schedule",
+    "budget",
+    "system",
+)
+_NOT_RESERVED = {"not": {"pattern": rf"^({'|'.join(RESERVED_EVENT_NAMESPACES)})\."}}
+
 
 def _payload_fits(value: dict[str, Any]) -> dict[str, Any]:
     size = payload_bytes(value)
@@ -247,7 +261,11 @@ def _payload_fits(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class EventCreate(RequestBody):
-    event: Annotated[str, StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN)]
+    event: Annotated[
+        str,
+        StringConstraints(max_length=50, pattern=EVENT_NAME_PATTERN),
+        Field(json_schema_extra=_NOT_RESERVED),  # checked by the route: reserved_event_name
+    ]
     payload: Annotated[
         JsonObject,
         AfterValidator(_payload_fits),

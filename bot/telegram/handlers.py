@@ -20,6 +20,7 @@ from telegram.ext import (
 from bot.delivery.redeliver import redeliver_handler
 from bot.telegram import (
     access,
+    budget,
     callbacks,
     commands,
     decisions,
@@ -57,6 +58,9 @@ def register_handlers(application: Application) -> None:
     application.add_handler(redeliver_handler())
     application.add_handler(
         CallbackQueryHandler(lead_cards.act_on_lead, pattern=callbacks.LEAD_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(budget.run_anyway, pattern=budget.BUDGET_RUN_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,16 @@ from storage.types import utcnow
 Row = CitizenSession
 
 
+@dataclass(frozen=True)
+class CliResult:
+    """What the CLI's JSON result reported (each part may be missing)."""
+
+    claude_session_id: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    text: str | None = None
+
+
 async def enqueue(
     *,
     session: AsyncSession,
@@ -28,7 +39,12 @@ async def enqueue(
     trigger: str,
     prompt: str,
     notify_chat_id: int | None = None,
+    thread_id: str | None = None,
+    lead_id: int | None = None,
+    draft_id: str | None = None,
 ) -> CitizenSession:
+    """Queue a session. With `thread_id` it continues that thread's conversation of the
+    citizen; `lead_id` is given to its drafts; `draft_id` is the draft it redrafts."""
     row = CitizenSession(
         id=str(uuid.uuid4()),
         citizen=citizen,
@@ -37,6 +53,9 @@ async def enqueue(
         status="queued",
         notify_chat_id=notify_chat_id,
         created_at=utcnow(),
+        thread_id=thread_id,
+        lead_id=lead_id,
+        draft_id=draft_id,
     )
     session.add(row)
     await session.flush()
@@ -46,6 +65,25 @@ async def enqueue(
         payload={"session_id": row.id, "citizen": citizen, "trigger": trigger},
     )
     return row
+
+
+async def previous_conversation(*, session: AsyncSession, row: CitizenSession) -> str | None:
+    """The conversation id the last session of this citizen on this thread reported: the one
+    `row` resumes. None for a session without a thread, or the thread's first."""
+    if row.thread_id is None:
+        return None
+    query = (
+        select(col(Row.claude_session_id))
+        .where(
+            col(Row.thread_id) == row.thread_id,
+            col(Row.citizen) == row.citizen,
+            col(Row.id) != row.id,
+            col(Row.claude_session_id).is_not(None),
+        )
+        .order_by(col(Row.created_at).desc(), col(Row.id).desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
 
 
 async def count_ahead(*, session: AsyncSession, row: CitizenSession) -> int:
@@ -71,10 +109,17 @@ async def citizens_waiting(*, session: AsyncSession) -> list[str]:
 
 
 async def claim_next(
-    *, session: AsyncSession, citizen: str, claimed_by: str
+    *,
+    session: AsyncSession,
+    citizen: str,
+    claimed_by: str,
+    token_hash: str | None = None,
+    only_run_anyway: bool = False,
 ) -> CitizenSession | None:
     """Mark the citizen's oldest queued session running, unless one of its sessions runs.
 
+    `token_hash` is the hash of the token the session's CLI will carry (valid while it runs).
+    `only_run_anyway`: the daily budget is spent, so only sessions the operator let past it.
     Two processes racing for one citizen are settled by the partial unique index on running
     sessions: the loser's flush raises IntegrityError, which the caller treats as "busy".
     """
@@ -85,18 +130,16 @@ async def claim_next(
     )
     if running is not None:
         return None
-    query = (
-        select(Row)
-        .where(col(Row.citizen) == citizen, col(Row.status) == "queued")
-        .order_by(col(Row.created_at), col(Row.id))
-        .limit(1)
-        .with_for_update()
-    )
+    query = select(Row).where(col(Row.citizen) == citizen, col(Row.status) == "queued")
+    if only_run_anyway:
+        query = query.where(col(Row.run_anyway).is_(True))
+    query = query.order_by(col(Row.created_at), col(Row.id)).limit(1).with_for_update()
     row = await session.scalar(query)
     if row is None:
         return None
     now = utcnow()
     row.status, row.claimed_by, row.started_at, row.heartbeat_at = "running", claimed_by, now, now
+    row.token_hash, row.waiting_reason = token_hash, None
     session.add(row)
     await session.flush()
     await events.append(
@@ -105,6 +148,15 @@ async def claim_next(
         payload={"session_id": row.id, "citizen": citizen, "trigger": row.trigger},
     )
     return row
+
+
+async def set_process(*, session: AsyncSession, session_id: str, pid: int, pgid: int) -> None:
+    """Record the CLI's process (group) of a running session, to find it after a crash."""
+    await session.execute(
+        update(Row)
+        .where(col(Row.id) == session_id, col(Row.status) == "running")
+        .values(pid=pid, pgid=pgid)
+    )
 
 
 async def heartbeat(*, session: AsyncSession, session_ids: Sequence[str]) -> None:
@@ -124,13 +176,19 @@ async def finish(
     exit_code: int | None = None,
     output_tail: str | None = None,
     error: str | None = None,
+    result: CliResult | None = None,
 ) -> CitizenSession | None:
-    """Record how a running session ended; None when it is no longer running (reaped)."""
+    """Record how a running session ended; None when it is no longer running (reaped).
+
+    Its token stops working here: it is valid only while the session runs."""
     row = await session.get(Row, session_id, with_for_update=True)
     if row is None or row.status != "running":
         return None
     row.status, row.exit_code, row.finished_at = status, exit_code, utcnow()
     row.output_tail, row.error = output_tail, error
+    if result is not None:
+        row.claude_session_id = result.claude_session_id
+        row.cost_usd, row.turns, row.result = result.cost_usd, result.turns, result.text
     session.add(row)
     await session.flush()
     payload: dict[str, Any] = {
@@ -139,6 +197,8 @@ async def finish(
         "exit_code": exit_code,
         "duration_s": duration_s(row),
     }
+    if row.cost_usd is not None:
+        payload["cost_usd"] = row.cost_usd
     if status == "failed":
         payload["error"] = (error or "")[:500]
     await events.append(session=session, event=f"citizen.session.{status}@1.0", payload=payload)

@@ -65,7 +65,7 @@ def lead(**fields: Any) -> bytes:
     return as_json({key: value for key, value in body.items() if value is not ...})
 
 
-def event(name: str = "citizen.note@1.0", payload: Any = None) -> bytes:
+def event(name: str = "rafael.note@1.0", payload: Any = None) -> bytes:
     return as_json({"event": name, "payload": {} if payload is None else payload})
 
 
@@ -155,6 +155,9 @@ API_CASES = [
     BadInput("event name of 51 characters", "POST", "/api/event/log", 422, "validation_error", event("a" * 45 + "@10.00"), JSON),
     BadInput("event name with SQL", "POST", "/api/event/log", 422, "validation_error", event("x@1.0'; DROP TABLE events; --"), JSON),
     BadInput("event name with HTML", "POST", "/api/event/log", 422, "validation_error", event("<script>alert(1)</script>@1.0"), JSON),
+    BadInput("event in the service's draft. namespace", "POST", "/api/event/log", 422, "reserved_event_name", event("draft.approved@1.0"), JSON),
+    BadInput("event in the service's budget. namespace", "POST", "/api/event/log", 422, "reserved_event_name", event("budget.exceeded@1.0"), JSON),
+    BadInput("event in the service's system. namespace", "POST", "/api/event/log", 422, "reserved_event_name", event("system.anything@2.0"), JSON),
     BadInput("event payload a string", "POST", "/api/event/log", 422, "validation_error", event(payload="hello"), JSON),
     BadInput("event without payload", "POST", "/api/event/log", 422, "validation_error", as_json({"event": "a.b@1.0"}), JSON),
     BadInput("event payload with Infinity", "POST", "/api/event/log", 422, "validation_error", b'{"event": "a.b@1.0", "payload": {"x": 1e999}}', JSON),

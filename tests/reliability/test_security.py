@@ -5,7 +5,8 @@
 - Every operation the served OpenAPI document declares as protected refuses a request without
   credentials or with wrong ones, API and webhooks alike; only /health is open.
 - Webhook bodies shaped like CLI flags stay inside the prompt: the fake `claude` records
-  exactly [--print, <prompt>, --continue].
+  exactly the runner's argument list (citizens.argv), the hostile text only in the prompt,
+  and never `--continue`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from bot.telegram.access import REFUSAL
+from citizens.argv import build_argv
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, PendingEdit
 from tests.citizens_support import FakeClaude, wait_finished
@@ -277,6 +280,15 @@ async def test_webhook_bodies_cannot_add_cli_flags(
     calls = fake_claude.calls()
     assert len(calls) == 2
     for call in calls:
-        flag, prompt, resume = call["argv"]
-        assert (flag, resume) == ("--print", "--continue")
+        argv = call["argv"]
+        prompt = argv[1]
+        expected = build_argv(
+            claude_bin="claude",
+            prompt=prompt,
+            mcp_config=Path(argv[argv.index("--mcp-config") + 1]),
+            session_id=argv[argv.index("--session-id") + 1],
+            max_budget_usd=settings.citizen_max_budget_usd,
+        )
+        assert argv == expected[1:]
+        assert "--continue" not in argv
         assert not prompt.startswith("-") and hostile in prompt

@@ -1,0 +1,120 @@
+"""Reading the CLI's JSON result (`--output-format json`) and deciding how a session ended."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from citizens.process import ProcessResult
+from storage.repo.session_queue import CliResult
+
+RESULT_CHARS = 4000
+ERROR_TAIL_CHARS = 2000
+# What the CLI says when `--resume` names a conversation it no longer has.
+LOST_CONVERSATION = "no conversation found"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The JSON result, or None when stdout held none (`result` is then all None)."""
+
+    result: CliResult
+    is_error: bool | None
+    subtype: str | None
+
+
+def parse(stdout: str) -> Parsed:
+    """The result object: the whole of stdout, else its last line that is one."""
+    document = _result_object(stdout.strip())
+    if document is None:
+        for line in reversed(stdout.strip().splitlines()):
+            document = _result_object(line.strip())
+            if document is not None:
+                break
+    if document is None:
+        return Parsed(CliResult(), None, None)
+    text = document.get("result")
+    return Parsed(
+        CliResult(
+            claude_session_id=_string(document.get("session_id"), 100),
+            cost_usd=_number(document.get("total_cost_usd")),
+            turns=_whole(document.get("num_turns")),
+            text=_string(text, RESULT_CHARS),
+        ),
+        is_error=bool(document.get("is_error", False)),
+        subtype=_string(document.get("subtype"), 100),
+    )
+
+
+def conversation_lost(process: ProcessResult, parsed: Parsed) -> bool:
+    """The resume failed because the CLI no longer has the conversation."""
+    if process.exit_code == 0 and parsed.is_error is False:
+        return False
+    said = f"{parsed.result.text or ''}\n{process.stderr}\n{process.stdout[-2000:]}"
+    return LOST_CONVERSATION in said.lower()
+
+
+def outcome(process: ProcessResult, parsed: Parsed, timeout_s: float) -> tuple[str, str | None]:
+    """`completed` only for exit 0 with a JSON result that is not an error; else `failed`
+    and why: the result's text, the time limit, the shutdown, or the end of the output."""
+    if process.launch_error is not None:
+        return "failed", process.launch_error
+    if process.timed_out:
+        return "failed", _with_stderr(
+            f"timed out after {timeout_s:g} s (CITIZEN_TIMEOUT_S); its processes were killed",
+            process,
+        )
+    if process.stopped:
+        return "failed", "the service shut down while it ran; its processes were killed"
+    if parsed.is_error is None:
+        tail = (process.stdout.strip() or process.stderr.strip())[-ERROR_TAIL_CHARS:]
+        reason = f"the CLI gave no JSON result (exit {process.exit_code})"
+        return "failed", f"{reason}\n{tail}" if tail else reason
+    if process.exit_code == 0 and not parsed.is_error:
+        return "completed", None
+    said = parsed.result.text or ""
+    if parsed.subtype and parsed.subtype != "success" and parsed.subtype not in said:
+        said = f"{said} ({parsed.subtype})" if said else parsed.subtype
+    if process.exit_code != 0:
+        code = f"exited with code {process.exit_code}"
+        said = f"{said} ({code})" if said else code
+    return "failed", _with_stderr(said, process)
+
+
+def _with_stderr(reason: str, process: ProcessResult) -> str:
+    tail = process.stderr.strip()[-ERROR_TAIL_CHARS:]
+    return f"{reason}\n{tail}" if tail else reason
+
+
+def _result_object(text: str) -> dict[str, Any] | None:
+    if not text.startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(document, dict) and document.get("type") == "result":
+        return document
+    return None
+
+
+def _string(value: object, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    # PostgreSQL text cannot hold NUL.
+    return value.replace("\x00", "")[:limit]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value < 2**31 else None

@@ -1,0 +1,200 @@
+"""One conversation per thread, and what the CLI's JSON result says (CONTRACT §7)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from storage.models import CitizenSession
+from tests.citizens_support import (
+    FakeClaude,
+    enqueue_session,
+    flag,
+    make_thread,
+    session_events,
+    wait_finished,
+)
+
+pytestmark = pytest.mark.usefixtures("citizens_home")
+
+Db = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+def runner_settings(make_settings: Callable[..., Settings], fake_claude: FakeClaude) -> Settings:
+    return make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=30)
+
+
+async def run(db: Db, citizen: str, prompt: str = "Reply.", **fields: Any) -> Any:
+    return await wait_finished(db, await enqueue_session(db, citizen, prompt, **fields))
+
+
+async def test_a_thread_resumes_its_conversation_and_clients_never_share_one(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    ada, bob = await make_thread(db, "Ada"), await make_thread(db, "Bob")
+
+    ada_first = await run(db, "rafael", thread_id=ada)
+    bob_first = await run(db, "rafael", thread_id=bob)
+    ada_second = await run(db, "rafael", thread_id=ada)
+    emma_on_ada = await run(db, "emma", thread_id=ada)
+    no_thread = await run(db, "rafael")
+
+    calls = fake_claude.calls()
+    assert [flag(c, "--resume") for c in calls] == [
+        None,
+        None,
+        ada_first.claude_session_id,
+        None,
+        None,
+    ]
+    new_ids = [flag(c, "--session-id") for c in calls]
+    assert new_ids[2] is None
+    started = [i for i in new_ids if i is not None]
+    assert len(set(started)) == 4 and all(str(uuid.UUID(i)) == i for i in started)
+    assert ada_first.claude_session_id == new_ids[0]
+    assert bob_first.claude_session_id == new_ids[1] != ada_first.claude_session_id
+    assert ada_second.claude_session_id == ada_first.claude_session_id
+    assert emma_on_ada.claude_session_id == new_ids[3]  # another citizen: its own conversation
+    assert no_thread.claude_session_id == new_ids[4]
+    assert all(c["argv"].count("--continue") == 0 for c in calls)
+    assert [c["env"].get("SCOPELOCK_THREAD_ID") for c in calls] == [ada, bob, ada, ada, None]
+    for row in (ada_first, bob_first, ada_second, emma_on_ada, no_thread):
+        assert row.status == "completed", row.error
+
+
+async def test_a_lost_conversation_runs_once_more_as_a_new_one_that_reads_the_thread(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    thread = await make_thread(db)
+    first = await run(db, "rafael", "The client wrote.", thread_id=thread)
+    fake_claude.forget_conversations()  # a redeploy lost the transcripts
+
+    second = await run(db, "rafael", "The client wrote again.", thread_id=thread)
+    third = await run(db, "rafael", "And again.", thread_id=thread)
+
+    fresh, resumed = fake_claude.calls()[1:]
+    [lost] = fake_claude.refusals()
+    assert flag(lost, "--resume") == first.claude_session_id
+    assert "No conversation found" in lost["error"]
+    assert flag(fresh, "--resume") is None
+    assert "get_thread" in fresh["argv"][1] and fresh["argv"][1].endswith(
+        "The client wrote again."
+    )
+    assert second.status == "completed", second.error
+    assert second.claude_session_id == flag(fresh, "--session-id") != first.claude_session_id
+    assert flag(resumed, "--resume") == second.claude_session_id
+    assert third.status == "completed"
+
+
+async def test_a_lost_conversation_is_retried_only_once(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    thread = await make_thread(db)
+    await run(db, "rafael", thread_id=thread)
+    fake_claude.forget_conversations()
+
+    row = await run(
+        db, "rafael", "FAKE:result=No conversation found\nFAKE:is-error", thread_id=thread
+    )
+
+    # The first session, then the refused resume and one new start: no second retry.
+    assert (len(fake_claude.calls()), len(fake_claude.refusals())) == (2, 1)
+    assert row.status == "failed" and "No conversation found" in (row.error or "")
+
+
+async def test_the_json_result_is_recorded_with_its_cost_turns_and_text(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    row = await run(db, "emma", "FAKE:cost=0.4321\nFAKE:result=Tracked 3 leads.")
+
+    assert (row.status, row.exit_code, row.error) == ("completed", 0, None)
+    assert (row.cost_usd, row.turns, row.result) == (0.4321, 1, "Tracked 3 leads.")
+    completed = dict(await session_events(db, row.id))["citizen.session.completed@1.0"]
+    assert completed["cost_usd"] == 0.4321
+
+
+@pytest.mark.parametrize(
+    ("directives", "said"),
+    [
+        (
+            "FAKE:is-error\nFAKE:result=Not logged in · Please run /login\nFAKE:exit=1",
+            "Not logged in · Please run /login",
+        ),
+        (
+            "FAKE:is-error\nFAKE:subtype=error_max_budget_usd\nFAKE:result=\nFAKE:exit=1",
+            "error_max_budget_usd",
+        ),
+        ("FAKE:is-error\nFAKE:result=It went wrong", "It went wrong"),
+    ],
+)
+async def test_an_error_result_fails_the_session_with_its_text(
+    db: Db, runner_settings: Settings, start_runner: Any, directives: str, said: str
+) -> None:
+    await start_runner(runner_settings)
+    row = await run(db, "rafael", directives)
+
+    assert row.status == "failed"
+    assert said in (row.error or "")
+    failed = dict(await session_events(db, row.id))["citizen.session.failed@1.0"]
+    assert said in failed["error"]
+
+
+async def test_output_that_is_no_json_result_fails_with_its_end(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    row = await run(db, "rafael", "FAKE:not-json")
+
+    assert row.status == "failed" and row.exit_code == 0
+    assert "no JSON result" in (row.error or "") and "fake claude done" in (row.error or "")
+    assert row.claude_session_id is None and row.cost_usd is None
+
+
+async def test_the_result_text_is_kept_bounded(
+    db: Db, runner_settings: Settings, start_runner: Any
+) -> None:
+    await start_runner(runner_settings)
+    row = await run(db, "rafael", "FAKE:result=" + "r" * 10_000)
+    assert row.result == "r" * 4000
+
+
+@pytest.mark.parametrize(("cap", "given"), [(2.0, "2"), (0.25, "0.25"), (None, None)])
+async def test_the_per_session_cap_is_passed_as_max_budget_usd(
+    db: Db,
+    make_settings: Callable[..., Settings],
+    fake_claude: FakeClaude,
+    start_runner: Any,
+    cap: float | None,
+    given: str | None,
+) -> None:
+    settings = make_settings(claude_bin=str(fake_claude.bin), citizen_max_budget_usd=cap)
+    await start_runner(settings)
+    await run(db, "rafael")
+    [call] = fake_claude.calls()
+    assert flag(call, "--max-budget-usd") == given
+
+
+async def test_enqueue_keeps_the_thread_lead_and_redrafted_draft(db: Db) -> None:
+    thread = await make_thread(db)
+    session_id = await enqueue_session(
+        db, "emma", "Propose.", thread_id=thread, lead_id=7, draft_id="d" * 36
+    )
+    async with db() as session:
+        row = await session.get(CitizenSession, session_id)
+    assert row is not None
+    assert (row.thread_id, row.lead_id, row.draft_id, row.status) == (
+        thread,
+        7,
+        "d" * 36,
+        "queued",
+    )
