@@ -232,4 +232,5 @@ async def test_the_operator_taps_budget_run_and_a_stranger_cannot(
 
 
 def sent_texts(fake: Any) -> list[str]:
-    return [m["text"] for m in fake.sent_messages(OPERATOR_ID)]
+    """The operator chat's messages as they read now (a session notice is edited in place)."""
+    return [m["text"] for (chat, _), m in fake.messages.items() if chat == OPERATOR_ID]

@@ -220,7 +220,7 @@ async def test_a_failing_cli_records_its_exit_code_and_stderr(
     assert payload["exit_code"] == 3 and "boom" in payload["error"]
     *_, (chat, report), (reply_chat, reply) = await outbox_texts(db)
     assert chat == 7 and "exit 3" in report and "boom &lt;at&gt; the end" in report
-    assert reply_chat == 7 and "failed: exited with code 3" in reply
+    assert reply_chat == 7 and "session failed:" in reply and "exited with code 3" in reply
 
 
 async def test_output_is_kept_bounded_with_its_end(
