@@ -76,7 +76,7 @@ async def exceeded_events(db: Db) -> list[dict[str, Any]]:
 async def budget_notices(db: Db) -> list[OutboxMessage]:
     async with db() as session:
         rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))  # type: ignore[arg-type]
-        return [row for row in rows if "daily budget" in row.text]
+        return [row for row in rows if row.text.startswith("💸")]  # not the session notices
 
 
 async def test_past_the_budget_sessions_wait_and_the_operator_is_told_once(
@@ -205,7 +205,7 @@ async def test_the_operator_taps_budget_run_and_a_stranger_cannot(
                 (
                     m
                     for m in fake_telegram.sent_messages(OPERATOR_ID)
-                    if "daily budget" in m["text"]
+                    if m["text"].startswith("💸")
                 ),
                 None,
             )
