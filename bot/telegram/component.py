@@ -46,6 +46,8 @@ class TelegramComponent:
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.tuning = tuning or TelegramTuning()
+        if not settings.telegram_pacing:
+            self.tuning = self.tuning.unpaced()
         self.application = build_application(settings, self.tuning)
         self.sender = OutboxSender(
             self.application.bot, session_factory(engine), HotPath(engine), self.tuning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 
@@ -28,6 +28,20 @@ class TelegramTuning:
     """How long a stop waits for sends already in flight."""
     claim_window_s: float = 5.0
     """How long after a claim its messages may still be sent; the rest are handed back."""
+    max_attempts: int = 8
+    """A message that failed this many times while Telegram answers (getMe works) is
+    dead-lettered (status `failed`), so the chat's later messages go on. While Telegram is
+    unreachable, messages wait however long it takes."""
+    chat_interval_s: float = 1.0
+    """Pacing (Telegram's flood limits): at most one message a second to a private chat,"""
+    group_interval_s: float = 3.0
+    """20 a minute to a group,"""
+    global_interval_s: float = 1 / 30
+    """and 30 a second in all."""
+
+    def unpaced(self) -> TelegramTuning:
+        """The same without pacing (TELEGRAM_PACING=false: benchmarks against a fake API)."""
+        return replace(self, chat_interval_s=0.0, group_interval_s=0.0, global_interval_s=0.0)
 
     @property
     def lease(self) -> timedelta:
