@@ -50,7 +50,9 @@ async def refuse_strangers(update: object, context: ContextTypes.DEFAULT_TYPE) -
     if not isinstance(update, Update):
         return
     if update.message is None and update.callback_query is None:
-        raise ApplicationHandlerStop  # edited messages, channel posts, inline queries, ...
+        # Edited messages, channel posts, inline queries, ...: nothing to act on, no answer.
+        log.info("ignored update %s: neither a new message nor a tap", update.update_id)
+        raise ApplicationHandlerStop
     chat, user = update.effective_chat, update.effective_user
     if may_act(deps(context).settings, chat, user):
         return

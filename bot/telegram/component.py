@@ -70,6 +70,12 @@ class TelegramComponent:
         )
 
     async def start(self) -> None:
+        if self.settings.telegram_chat_id is None:
+            log.warning(
+                "TELEGRAM_CHAT_ID is not set: new drafts notify no one, and only "
+                "TELEGRAM_ALLOWED_USER_IDS may act. Message the bot: its refusal names your "
+                "chat id."
+            )
         self.sender.start()
         self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")
 

@@ -95,6 +95,7 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 draft_id=draft.id if in_operator_chat else None,
             )
     if pending is None:
+        log.debug("no edit of user %s pending in chat %s", user.id, chat.id)
         # In a group, people talk among themselves: only a private chat gets the hint.
         if chat.type == ChatType.PRIVATE:
             await message.reply_text(NOTHING_TO_EDIT)
