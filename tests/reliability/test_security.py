@@ -31,7 +31,7 @@ from tests.citizens_support import FakeClaude, wait_finished
 from tests.conftest import API_TOKEN
 from tests.factories import count_rows, draft_body, event_names, lead_body, stored_counts
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import DRAFT, free_port, running_service
+from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import (
     OPERATOR_ID,
     STRANGER_ID,
@@ -240,6 +240,9 @@ async def test_an_edit_in_an_allowed_users_chat_keeps_the_operator_chats_card_tr
             ),
             what="the operator chat's card to show the new text",
         )
+        await fake_telegram.wait_for(
+            lambda: _all_sent(service), what="the ally's new card to be recorded as sent"
+        )
         draft = await service.draft(draft_id)
     assert draft.telegram_message_id == operator_card
     card = fake_telegram.message(OPERATOR_ID, operator_card or 0)
@@ -247,6 +250,10 @@ async def test_an_edit_in_an_allowed_users_chat_keeps_the_operator_chats_card_tr
     for call in fake_telegram.calls_to("editMessageText", ok=None):
         chat_id, message_id = call.params["chat_id"], call.params["message_id"]
         assert (chat_id, message_id) in fake_telegram.messages
+
+
+async def _all_sent(service: Service) -> bool:
+    return all(row.status == "sent" for row in await service.outbox())
 
 
 async def test_without_telegram_chat_id_the_start_warns_and_a_refusal_names_the_chat(
