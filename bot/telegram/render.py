@@ -2,7 +2,7 @@
 
 Telegram refuses a message whose text (after HTML parsing) is over 4096 UTF-16 code units, so
 a long draft is shortened in its card; the full text stays in the database, `/draft <id>`
-sends up to three messages of it, and `GET /api/draft/{id}` answers it whole.
+sends up to four messages of it, and `GET /api/draft/{id}` answers it whole.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from storage.types import utcnow
 
 MAX_MESSAGE_UTF16 = 4096
 CLIENT_MESSAGE_MAX = 1000
-FULL_TEXT_MESSAGES = 3
-"""`/draft <id>` sends at most this many messages; the API has the rest."""
+FULL_TEXT_MESSAGES = 4
+"""`/draft <id>` sends at most this many messages (about 11,000 characters of draft text);
+the API has the rest."""
 FOOTER_ROOM = 300
 """Room kept free in every card for the decision line added when it is decided."""
 LINK_KEYS = ("job_link", "link", "job_url", "url")
@@ -120,7 +121,7 @@ def edited_footer(actor: str) -> str:
     return f"✏️ <b>Edited</b> by {actor} · {when()}: the new version is below."
 
 
-def full_text_messages(draft: Draft, size: int = 3500) -> list[str]:
+def full_text_messages(draft: Draft, size: int = 3900) -> list[str]:
     """The draft in at most FULL_TEXT_MESSAGES messages that each fit: a heading with the
     client's message, then the draft text. What does not fit is left to the API."""
     message = cut(draft.message, CLIENT_MESSAGE_MAX)
@@ -136,8 +137,8 @@ def full_text_messages(draft: Draft, size: int = 3500) -> list[str]:
         texts.append(f"<b>Draft{part}:</b>\n{esc(piece)}")
     if len(shown) < len(pieces) or message != draft.message:
         texts[-1] += (
-            f"\n\n<i>✂️ {len(draft.draft_text):,} characters in all; the full text is in the "
-            f"API: GET /api/draft/{esc(draft.id)}</i>"
+            f"\n\n<i>✂️ Shortened ({len(draft.draft_text):,} characters of draft in all): the "
+            f"full text is in the API, GET /api/draft/{esc(draft.id)}</i>"
         )
     return texts
 
