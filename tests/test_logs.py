@@ -50,9 +50,3 @@ def test_every_event_is_one_line_with_a_level_and_no_secret(stderr: io.StringIO)
     assert "RuntimeError: connect failed for postgres://svc:***@db/x" in lines[2]
     assert "Traceback (most recent call last)" in lines[2]
     assert SECRET not in "".join(lines) and PASSWORD not in "".join(lines)
-
-
-def test_httpx_request_urls_are_not_logged_at_info(stderr: io.StringIO) -> None:
-    # PTB's HTTP client logs each Bot API URL, which carries the bot token, at INFO.
-    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot1:abc/getMe")
-    assert stderr.getvalue() == ""

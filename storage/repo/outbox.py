@@ -143,10 +143,6 @@ async def enqueue(
     return int(result.scalar_one())
 
 
-async def get(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
-    return await session.get(OutboxMessage, outbox_id)
-
-
 async def claim(
     *,
     session: AsyncSession,
@@ -258,10 +254,6 @@ async def next_due_at(*, session: AsyncSession) -> datetime | None:
     )
     earliest = type_coerce(func.min(claimable_at), UTCDateTime())
     return await session.scalar(select(earliest).where(_PENDING, _IS_CHAT_HEAD))
-
-
-async def count_pending(*, session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(OUTBOX).where(_PENDING)) or 0)
 
 
 async def count_dead_since(*, session: AsyncSession, since: datetime) -> int:
