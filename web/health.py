@@ -15,7 +15,7 @@ from aiohttp import web
 from storage.engine import session_factory
 from storage.repo import outbox
 from storage.types import utcnow
-from web.endpoints import Endpoint, json_response
+from web.endpoints import Endpoint
 from web.errors import is_database_down
 from web.keys import ENGINE, NOTIFIER
 from web.schemas import Health
@@ -36,7 +36,12 @@ async def get_health(request: web.Request) -> web.Response:
         telegram=telegram,
         telegram_dead_letters=dead,
     )
-    return json_response(health, status=200 if database_ok else 503)
+    # Without the database the count is unknown: the field is left out, not null.
+    return web.Response(
+        body=health.model_dump_json(exclude_none=True).encode(),
+        status=200 if database_ok else 503,
+        content_type="application/json",
+    )
 
 
 async def _dead_letters(request: web.Request) -> int | None:

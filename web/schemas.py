@@ -156,7 +156,8 @@ class Health(BaseModel):
     database: Literal["ok", "error"]
     telegram: Literal["ok", "disabled", "degraded"]
     telegram_dead_letters: int | None = None
-    """Messages to the operator given up on in the last 24 h (null while the database is down)."""
+    """Messages to the operator given up on in the last 24 h (absent while the database is
+    down)."""
 
 
 # --- drafts ---

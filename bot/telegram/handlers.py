@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import asyncpg
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -76,8 +77,15 @@ async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def failure_text(error: BaseException) -> str:
     """The operator's one line about a failed command, naming its real cause."""
-    if is_database_down(error):
+    if is_database_down(error) or _refused_by_database(error):
         return FAILED
     if isinstance(error, TelegramError):
         return f"⚠️ That did not work: Telegram refused the answer ({error.message})."
     return f"⚠️ That did not work: an internal error ({type(error).__name__}); it is logged."
+
+
+def _refused_by_database(error: BaseException) -> bool:
+    """A database that refuses connections (`ALLOW_CONNECTIONS false`: SQLSTATE 55000)."""
+    cause = getattr(error, "orig", None)
+    cause = getattr(cause, "__cause__", None) or cause
+    return isinstance(cause, asyncpg.ObjectNotInPrerequisiteStateError)
