@@ -145,6 +145,10 @@ class FakeTelegram:
         queue = self._failures.setdefault(method, deque())
         queue.extend(_Failure(status, retry_after, description, matching) for _ in range(times))
 
+    def clear_failures(self) -> None:
+        """Forget the failures still queued by `fail_next`."""
+        self._failures.clear()
+
     def slow(self, seconds: float, method: str | None = None) -> None:
         """Answer every call (or every call of `method`) `seconds` late, after doing it."""
         self._delay_s, self._delay_method = seconds, method

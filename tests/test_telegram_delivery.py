@@ -233,6 +233,23 @@ async def test_a_message_failing_while_telegram_answers_is_dead_lettered_after_m
     assert (health["telegram"], health["telegram_dead_letters"]) == ("degraded", 1)
 
 
+async def test_an_outage_answered_with_502s_gives_nothing_up(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """Telegram's gateway answering 502 to every method (getMe too) is an outage, not a
+    message Telegram will not take: error answers past the limit dead-letter nothing."""
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        fake_telegram.fail_next("*", status=502, times=10_000)
+        await _queue(service, ["during the outage"])
+        await fake_telegram.wait_for(
+            lambda: _head_attempts(service, FAST.max_attempts + 2), what="error answers"
+        )
+        assert fake_telegram.calls_to("getMe", ok=False)  # it asked whether Telegram works
+        fake_telegram.clear_failures()
+        await fake_telegram.wait_for(lambda: _all_sent(service), what="the message sent")
+    assert [m["text"] for m in fake_telegram.sent_messages()] == ["during the outage"]
+
+
 async def test_sends_are_paced_per_chat_per_group_and_overall(
     telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
 ) -> None:

@@ -7,9 +7,11 @@ the order they were queued, however many processes send, and a burst costs one c
 one per message. A request that queued a message waits for it here, for a short while
 (`deliver`). 5xx answers, timeouts and connection errors are retried with exponential
 backoff; a 429 pauses all sending for its `retry_after`. A message Telegram will never take
-(400/403), or one that failed `max_attempts` times while Telegram otherwise answers, is
-dead-lettered (status `failed`, logged): the chat's later messages then go on, and /health
-says "degraded" for a day. While Telegram is unreachable nothing is given up. Sends are paced
+(400/403), or one Telegram answered with an error `max_attempts` times while it otherwise
+works (getMe answers), is dead-lettered (status `failed`, logged): the chat's later messages
+then go on, and /health says "degraded" for a day. Failures without an answer (refused
+connections, timeouts) and 429s never count: while Telegram is unreachable nothing is given
+up. Sends are paced
 within Telegram's flood limits (tuning: per private chat, per group, overall) rather than
 only reacting to 429s. A send is never cancelled because a caller stopped waiting: when
 Telegram answers late, the answer is still recorded, so the slow-but-delivered case does not
@@ -34,6 +36,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
+from bot.telegram.aiohttp_request import NoAnswer
 from bot.telegram.tuning import TelegramTuning
 from storage.hotpath import HotPath
 from storage.models import OutboxMessage
@@ -73,6 +76,8 @@ class OutboxSender:
         """Pacing: the loop time from which each chat may get its next message."""
         self._free_at = 0.0
         """Pacing: the loop time from which the next message (to any chat) may go."""
+        self._strikes: dict[int, int] = {}
+        """Error answers per outbox id, in this process (a restart grants a few more tries)."""
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -245,6 +250,8 @@ class OutboxSender:
             sent = await self._attempt(row)
         finally:
             self._settle(row, sent=sent)
+        if sent:
+            self._strikes.pop(row.id or 0, None)
         return sent
 
     async def _attempt(self, row: OutboxMessage) -> bool:
@@ -269,7 +276,8 @@ class OutboxSender:
             await self._retry(row, f"timed out ({error.__cause__!r}); may have been delivered")
             return False
         except TelegramError as error:
-            await self._retry(row, f"{type(error).__name__}: {error}")
+            answered = not isinstance(error, NoAnswer)
+            await self._retry(row, f"{type(error).__name__}: {error}", strike=answered)
             return False
         # Telegram has it now: insist on recording that, or the lease would run out and the
         # message be sent again.
@@ -285,12 +293,21 @@ class OutboxSender:
         self.failing = False
         return True
 
-    async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
+    async def _retry(
+        self,
+        row: OutboxMessage,
+        error: str,
+        delay: timedelta | None = None,
+        *,
+        strike: bool = False,
+    ) -> None:
+        """Try `row` again later; `strike`: Telegram answered with an error (it counts)."""
         assert row.id is not None
         self.failing = True
         attempts = row.attempts + 1  # this one included
-        if delay is None and attempts >= self._tuning.max_attempts and await self._reachable():
-            await self._dead_letter(row, f"failed {attempts} times; last: {error}")
+        strikes = self._strikes[row.id] = self._strikes.get(row.id, 0) + strike
+        if strike and strikes >= self._tuning.max_attempts and await self._reachable():
+            await self._dead_letter(row, f"{strikes} error answers; last: {error}")
             return
         delay = delay or timedelta(seconds=self._tuning.backoff_s(attempts))
         log.warning(
@@ -310,6 +327,7 @@ class OutboxSender:
         """Give up on `row` so that its chat's later messages go on."""
         assert row.id is not None
         log.error("outbox message %s to chat %s dead-lettered: %s", row.id, row.chat_id, error)
+        self._strikes.pop(row.id, None)
         async with self._db() as session, session.begin():
             await outbox.mark_failed(session=session, outbox_id=row.id, error=error)
         self.kick()

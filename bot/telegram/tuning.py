@@ -29,9 +29,9 @@ class TelegramTuning:
     claim_window_s: float = 5.0
     """How long after a claim its messages may still be sent; the rest are handed back."""
     max_attempts: int = 8
-    """A message that failed this many times while Telegram answers (getMe works) is
-    dead-lettered (status `failed`), so the chat's later messages go on. While Telegram is
-    unreachable, messages wait however long it takes."""
+    """A message Telegram answered with an error this many times, while it otherwise works
+    (getMe answers), is dead-lettered (status `failed`), so the chat's later messages go on.
+    Failures without an answer and 429s do not count: an outage gives nothing up."""
     chat_interval_s: float = 1.0
     """Pacing (Telegram's flood limits): at most one message a second to a private chat,"""
     group_interval_s: float = 3.0
