@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-def refusal(chat_id: int) -> str:
+def refusal(chat_id: int | None) -> str:
     """The stranger's answer, as plain text (a callback answer takes no HTML)."""
-    return f"⛔ Sorry, this bot only takes orders from its operator. This chat's id is {chat_id}."
+    refused = "⛔ Sorry, this bot only takes orders from its operator."
+    return refused if chat_id is None else f"{refused} This chat's id is {chat_id}."
 
 
 def allowed_users(settings: Settings) -> frozenset[int]:
@@ -64,7 +65,7 @@ async def refuse_strangers(update: object, context: ContextTypes.DEFAULT_TYPE) -
         chat_id,
     )
     if update.callback_query is not None:
-        await update.callback_query.answer(refusal(chat_id or 0))
+        await update.callback_query.answer(refusal(chat_id))
     elif update.message is not None and chat is not None:
         await update.message.reply_text(refusal(chat.id), parse_mode=None)
     raise ApplicationHandlerStop
