@@ -47,7 +47,9 @@ def downgrade() -> None:
     op.execute(
         "DELETE FROM pending_edits WHERE EXISTS (SELECT 1 FROM pending_edits AS newer "
         "WHERE newer.chat_id = pending_edits.chat_id "
-        "AND newer.created_at > pending_edits.created_at)"
+        "AND (newer.created_at > pending_edits.created_at "
+        "OR (newer.created_at = pending_edits.created_at "
+        "AND newer.user_id > pending_edits.user_id)))"
     )
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("pending_edits_pkey", "pending_edits", type_="primary")
