@@ -39,6 +39,8 @@ class Telegram:
             "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
             "TELEGRAM_CHAT_ID": str(CHAT_ID),
             "TELEGRAM_API_BASE_URL": self.fake.base_url,
+            # Many cards to one chat: the fake API has no flood limits to pace for.
+            "TELEGRAM_PACING": "false",
         }
 
     def ceiling_args(self) -> list[str]:

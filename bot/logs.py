@@ -46,8 +46,5 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     root.setLevel(level)
     # Python warnings would otherwise reach stderr as bare, multi-line text.
     logging.captureWarnings(True)
-    # httpx logs every request URL, and Bot API URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING if level != "DEBUG" else level)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    telegram_pacing: bool = True
+    """False: send without pacing to Telegram's flood limits (benchmarks against a fake API)."""
     render_external_url: str | None = None
 
     claude_bin: str = "claude"

@@ -280,7 +280,7 @@ class Delivery(SQLModel, table=True):
 
 
 class PendingEdit(SQLModel, table=True):
-    """An `edit:` tap waiting for the operator's next text message in that chat."""
+    """An `edit:` tap waiting for the next text message of the user who tapped, in that chat."""
 
     if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
         __table__: ClassVar[Table]
@@ -288,8 +288,8 @@ class PendingEdit(SQLModel, table=True):
     __tablename__ = "pending_edits"
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     draft_id: str = Field(foreign_key="drafts.id", max_length=36)
-    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _now_field()
 
 

@@ -53,6 +53,8 @@ class _Failure:
     status: int
     retry_after: int | None
     description: str | None
+    matching: str | None = None
+    """Only for calls whose `text` contains this."""
 
 
 class FakeTelegram:
@@ -138,10 +140,16 @@ class FakeTelegram:
         retry_after: int | None = None,
         times: int = 1,
         description: str | None = None,
+        matching: str | None = None,
     ) -> None:
-        """Answer the next `times` calls of `method` (`*`: any method) with an error."""
+        """Answer the next `times` calls of `method` (`*`: any method) with an error; with
+        `matching`, only calls whose `text` contains it."""
         queue = self._failures.setdefault(method, deque())
-        queue.extend(_Failure(status, retry_after, description) for _ in range(times))
+        queue.extend(_Failure(status, retry_after, description, matching) for _ in range(times))
+
+    def clear_failures(self) -> None:
+        """Forget the failures still queued by `fail_next`."""
+        self._failures.clear()
 
     def slow(self, seconds: float, method: str | None = None) -> None:
         """Answer every call (or every call of `method`) `seconds` late, after doing it."""
@@ -233,7 +241,7 @@ class FakeTelegram:
         if self.token is not None and request.match_info["token"] != self.token:
             return error_response(401, "Unauthorized")
         params = await read_params(request)
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, str(params.get("text", "")))
         if failure is not None:
             self._record(Call(method, params, failure.status))
             return error_response(failure.status, failure.description, failure.retry_after)
@@ -257,11 +265,12 @@ class FakeTelegram:
         if self.record:
             self.calls.append(call)
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str, text: str) -> _Failure | None:
         for key in (method, "*"):
-            queue = self._failures.get(key)
-            if queue:
-                return queue.popleft()
+            for failure in self._failures.get(key, ()):
+                if failure.matching is None or failure.matching in text:
+                    self._failures[key].remove(failure)
+                    return failure
         return None
 
     async def _answer(self, method: str, params: dict[str, Any]) -> Any:

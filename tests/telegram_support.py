@@ -35,8 +35,10 @@ FAST = TelegramTuning(
     polling_timeout_s=1,
     start_retry_max_s=0.3,
     shutdown_grace_s=1.0,
-)
-"""Timeouts and delays small enough for tests, large enough for a loaded 2-core machine."""
+    max_attempts=6,
+).unpaced()
+"""Timeouts and delays small enough for tests, large enough for a loaded 2-core machine; no
+pacing (tests/test_telegram_delivery.py turns it on where it is the subject)."""
 
 DRAFT = {
     "client": "Acme <b>&_*[ Ltd",

@@ -6,11 +6,8 @@ and the operator's chat receives the draft's card and the session's start and en
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,6 @@ from sqlalchemy import func, select
 
 from bot.settings import Settings
 from storage.models import CitizenSession, Draft
-from tests import telegram_support
 from tests.citizens_support import FakeClaude
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import Service, free_port, running_service
@@ -47,32 +43,8 @@ def citizen_settings(
     return make
 
 
-@pytest.fixture(autouse=True)
-def quiet_sender(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the outbox sender sleep between kicks instead of polling every 0.2 s.
-
-    Every notice here is kicked, so nothing waits on the poll. Why: OutboxSender.stop()
-    cancels its loop, and a cancel landing inside an aiosqlite transaction leaves SQLite's
-    write lock held, so the shutdown then waits out busy_timeout (30 s). Polling less makes
-    that (reported) sender bug unlikely to hit these tests; it is not what they test.
-    """
-    monkeypatch.setattr(telegram_support, "FAST", replace(telegram_support.FAST, idle_check_s=30))
-
-
-@contextlib.asynccontextmanager
-async def citizen_service(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Service]:
-    """The running service; on the way out, waits until the outbox has sent everything, so
-    stopping never interrupts the sender in the middle of recording a send."""
-    async with running_service(settings, fake) as service:
-        yield service
-
-        async def drained() -> bool:
-            return all(row.status != "pending" for row in await service.outbox())
-
-        await service.fake.wait_for(drained, timeout=30, what="the outbox to drain")
-        # Let the sender finish the sweep that follows its last send and fall asleep (see
-        # quiet_sender); this only settles the shutdown, nothing is asserted on time.
-        await asyncio.sleep(0.5)
+citizen_service = running_service
+"""The running service, stopped wherever a test ends (the sender stops safely mid-send)."""
 
 
 def texts(fake: FakeTelegram, chat_id: int = OPERATOR_ID) -> list[str]:

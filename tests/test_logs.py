@@ -113,11 +113,3 @@ def test_the_settings_repr_never_shows_the_database_password(
         assert "postgresql+asyncpg://svc:***@db.internal:5432/scopelock" in shown
     # Every use still gets the real URL.
     assert quote(PASSWORD, safe="") in settings.database_url
-
-
-def test_httpx_request_urls_are_not_logged_at_info(
-    service_logs: io.StringIO,
-) -> None:
-    # PTB's HTTP client logs each Bot API URL, which carries the bot token, at INFO.
-    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot1:abc/getMe")
-    assert service_logs.getvalue() == ""

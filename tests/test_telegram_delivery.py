@@ -1,5 +1,6 @@
 """Every notification reaches Telegram exactly once: through outages, 5xx, 429, slow answers,
-restarts, and two processes sending from one database."""
+restarts, and two processes sending from one database; a message Telegram will never take is
+dead-lettered so its chat goes on; sends are paced to Telegram's flood limits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from bot.settings import Settings
+from bot.telegram.tuning import TelegramTuning
 from storage.repo import outbox
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.telegram_faults import cards_in_order
@@ -38,7 +40,10 @@ async def test_telegram_down_for_a_while_then_back_delivers_every_card_once(
         created = [await service.post_draft(client=f"Client {n}") for n in range(3)]
         assert [c["telegram_sent"] for c in created] == [False] * 3
         assert (await service.health())["telegram"] == "degraded"
-        await asyncio.sleep(FAST.retry_max_s * 2)  # a few failed retries while it is down
+        # More failed attempts than a dead letter takes: an outage gives nothing up.
+        await fake_telegram.wait_for(
+            lambda: _head_attempts(service, FAST.max_attempts + 1), what="attempts during it"
+        )
 
         await fake_telegram.accept_connections()
         ids = [c["draft_id"] for c in created]
@@ -51,6 +56,10 @@ async def test_telegram_down_for_a_while_then_back_delivers_every_card_once(
             draft = await service.draft(draft_id)
             card = fake_telegram.message(OPERATOR_ID, draft.telegram_message_id or 0)
             assert draft_id in card["text"]
+
+
+async def _head_attempts(service: Service, at_least: int) -> bool:
+    return any(row.attempts >= at_least for row in await service.outbox())
 
 
 async def _health_ok(service: Service) -> bool:
@@ -103,12 +112,17 @@ async def test_an_answer_slower_than_the_request_is_recorded_and_not_sent_twice(
         fake_telegram.slow(2.0, method="sendMessage")
         created = await service.post_draft()
         assert created["telegram_sent"] is False  # the API did not wait for the slow answer
-        await fake_telegram.wait_for(lambda: all_recorded(service, [created["draft_id"]]))
         fake_telegram.slow(0)
-        await asyncio.sleep(FAST.retry_max_s * 2)  # time enough for a (wrong) retry
-        assert len(fake_telegram.calls_to("sendMessage", ok=None)) == 1
-        [row] = await service.outbox()
-        assert row.attempts == 1
+        # A later message of the chat goes out only once the card is no longer pending: had
+        # the slow send been given up, the card would be sent again before it.
+        async with service.db() as session, session.begin():
+            await outbox.enqueue(session=session, chat_id=OPERATOR_ID, text="after the card")
+        await fake_telegram.wait_for(lambda: _all_sent(service), what="both messages sent")
+        assert [m["text"] for m in fake_telegram.sent_messages()][-1] == "after the card"
+        assert cards_per_draft(fake_telegram) == {created["draft_id"]: 1}
+        assert len(fake_telegram.calls_to("sendMessage", ok=None)) == 2
+        card, _after = await service.outbox()
+        assert card.attempts == 1
 
 
 async def test_what_is_pending_at_a_restart_is_sent_after_it(
@@ -145,7 +159,7 @@ async def test_two_processes_on_one_database_send_each_card_once(
                 for service in ([one, two][n % 2],)
             )
         )
-        await asyncio.sleep(0.3)
+        await fake_telegram.wait_for(lambda: _head_attempts(one, 1), what="a failed attempt")
         await fake_telegram.accept_connections()
         ids = [c["draft_id"] for c in created]
         await fake_telegram.wait_for(lambda: all_recorded(one, ids), timeout=15)
@@ -181,3 +195,106 @@ async def test_a_burst_longer_than_a_claim_goes_out_complete_once_and_in_order(
 
 async def _all_sent(service: Service) -> bool:
     return all(row.status == "sent" for row in await service.outbox())
+
+
+async def test_a_message_telegram_refuses_for_good_is_dead_lettered_and_the_chat_goes_on(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        fake_telegram.fail_next(
+            "sendMessage", status=403, description="Forbidden: bot was blocked by the user"
+        )
+        await _queue(service, ["refused", "after it"])
+        await fake_telegram.wait_for(lambda: _none_pending(service), what="the queue to move")
+        health = await service.health()
+    refused, after = await service.outbox()
+    assert (refused.status, refused.attempts) == ("failed", 1)
+    assert "blocked" in (refused.last_error or "")
+    assert after.status == "sent"
+    assert [m["text"] for m in fake_telegram.sent_messages()] == ["after it"]
+    assert (health["telegram"], health["telegram_dead_letters"]) == ("degraded", 1)
+
+
+async def test_a_message_failing_while_telegram_answers_is_dead_lettered_after_max_attempts(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        assert (await service.health())["telegram_dead_letters"] == 0
+        fake_telegram.fail_next("sendMessage", status=500, times=1000, matching="doomed")
+        await _queue(service, ["doomed", "after it"])
+        await fake_telegram.wait_for(
+            lambda: _none_pending(service), timeout=30, what="the queue to move"
+        )
+        health = await service.health()
+    doomed, after = await service.outbox()
+    assert (doomed.status, doomed.attempts) == ("failed", FAST.max_attempts)
+    assert after.status == "sent"
+    assert len(fake_telegram.calls_to("sendMessage", ok=False)) == FAST.max_attempts
+    assert (health["telegram"], health["telegram_dead_letters"]) == ("degraded", 1)
+
+
+async def test_an_outage_answered_with_502s_gives_nothing_up(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """Telegram's gateway answering 502 to every method (getMe too) is an outage, not a
+    message Telegram will not take: error answers past the limit dead-letter nothing."""
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        fake_telegram.fail_next("*", status=502, times=10_000)
+        await _queue(service, ["during the outage"])
+        await fake_telegram.wait_for(
+            lambda: _head_attempts(service, FAST.max_attempts + 2), what="error answers"
+        )
+        assert fake_telegram.calls_to("getMe", ok=False)  # it asked whether Telegram works
+        fake_telegram.clear_failures()
+        await fake_telegram.wait_for(lambda: _all_sent(service), what="the message sent")
+    assert [m["text"] for m in fake_telegram.sent_messages()] == ["during the outage"]
+
+
+async def test_sends_are_paced_per_chat_per_group_and_overall(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    tuning = dataclasses.replace(
+        FAST, chat_interval_s=0.3, group_interval_s=0.6, global_interval_s=0.1
+    )
+    group = -100_444
+    async with running_service(
+        telegram_settings(port=free_port()), fake_telegram, tuning=tuning
+    ) as service:
+        async with service.db() as session, session.begin():
+            for n in range(3):
+                await outbox.enqueue(session=session, chat_id=OPERATOR_ID, text=f"private {n}")
+                await outbox.enqueue(session=session, chat_id=group, text=f"group {n}")
+        await fake_telegram.wait_for(lambda: _all_sent(service), what="every message sent")
+    calls = fake_telegram.calls_to("sendMessage")
+    every = [c.at for c in calls]
+    private = [c.at for c in calls if c.params["chat_id"] == OPERATOR_ID]
+    in_group = [c.at for c in calls if c.params["chat_id"] == group]
+    margin = 0.02  # the fake stamps a call when it reads it, a little after it was sent
+    assert all(b - a >= 0.3 - margin for a, b in itertools.pairwise(private))
+    assert all(b - a >= 0.6 - margin for a, b in itertools.pairwise(in_group))
+    assert all(b - a >= 0.1 - margin for a, b in itertools.pairwise(every))
+
+
+def test_telegram_pacing_false_turns_pacing_off(
+    telegram_settings: Callable[..., Settings],
+) -> None:
+    from bot.telegram.component import TelegramComponent
+    from storage.engine import create_engine
+
+    paced = TelegramTuning()
+    assert (paced.chat_interval_s, paced.group_interval_s) == (1.0, 3.0)
+    assert paced.global_interval_s == 1 / 30
+    settings = telegram_settings(telegram_pacing=False)
+    component = TelegramComponent(settings, create_engine(settings.database_url), paced)
+    tuning = component.tuning
+    assert (tuning.chat_interval_s, tuning.group_interval_s, tuning.global_interval_s) == (0, 0, 0)
+
+
+async def _queue(service: Service, texts: list[str]) -> None:
+    async with service.db() as session, session.begin():
+        for text in texts:
+            await outbox.enqueue(session=session, chat_id=OPERATOR_ID, text=text)
+
+
+async def _none_pending(service: Service) -> bool:
+    return all(row.status != "pending" for row in await service.outbox())

@@ -113,7 +113,7 @@ async def test_mark_sent_stores_the_message_id_on_the_draft_once(
     assert not await outbox.mark_sent(hot=hot, outbox_id=outbox_id, message_id=78)
     async with db() as session:
         draft = await session.get(Draft, draft_id)
-        row = await outbox.get(session=session, outbox_id=outbox_id)
+        row = await session.get(OutboxMessage, outbox_id)
     assert draft is not None and draft.telegram_message_id == 77
     assert row is not None and (row.status, row.message_id) == ("sent", 77)
     assert row.sent_at is not None
@@ -133,8 +133,7 @@ async def test_reschedule_and_next_due(db: async_sessionmaker[AsyncSession]) -> 
     async with db() as session, session.begin():
         assert await outbox.claim(session=session, worker="w", lease=LEASE) == []
         due = await outbox.next_due_at(session=session)
-        assert await outbox.count_pending(session=session) == 1
-        row = await outbox.get(session=session, outbox_id=outbox_id)
+        row = await session.get(OutboxMessage, outbox_id)
     assert due is not None and abs(due - later) < timedelta(milliseconds=1)
     assert row is not None
     assert (row.last_error, row.claimed_by, row.attempts) == ("HTTP 500", None, 1)
@@ -146,5 +145,9 @@ async def test_a_failed_message_is_never_claimed(db: async_sessionmaker[AsyncSes
         await outbox.mark_failed(session=session, outbox_id=outbox_id, error="chat not found")
     async with db() as session, session.begin():
         assert await outbox.claim(session=session, worker="w", lease=LEASE) == []
-        assert await outbox.count_pending(session=session) == 0
         assert await outbox.next_due_at(session=session) is None
+        row = await session.get(OutboxMessage, outbox_id)
+    assert row is not None and row.status == "failed"
+    async with db() as session:
+        assert await outbox.count_dead_since(session=session, since=utcnow() - LEASE) == 1
+        assert await outbox.count_dead_since(session=session, since=utcnow() + LEASE) == 0

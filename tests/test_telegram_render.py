@@ -71,13 +71,25 @@ def test_cut_never_splits_a_character_and_prefers_a_space() -> None:
     assert render.cut("fits", 4) == "fits"
 
 
-def test_full_text_messages_fit_and_hold_everything() -> None:
-    subject = draft(draft_text="word🙂 " * 3000, message="m" * 5000)
-    messages = list(render.full_text_messages(subject))
+def test_full_text_of_a_900_kb_draft_is_a_few_messages_that_point_to_the_api() -> None:
+    subject = draft(draft_text="word🙂 " * 150_000, message="m" * 5000)
+    messages = render.full_text_messages(subject)
     shown = [check_message_text(text, "HTML") for text in messages]
-    assert len(messages) >= 4
+    assert len(messages) == render.FULL_TEXT_MESSAGES == 4
     draft_parts = [text.split(":\n", 1)[1] for text in shown if text.startswith("Draft (")]
-    assert " ".join(draft_parts).split() == subject.draft_text.split()
+    assert len(draft_parts) == 3
+    joined = " ".join(draft_parts).split("\n\n✂️")[0]
+    assert subject.draft_text.startswith(joined.strip())
+    assert f"full text is in the API, GET /api/draft/{subject.id}" in shown[-1]
+
+
+def test_full_text_of_a_draft_that_fits_holds_all_of_it() -> None:
+    subject = draft(draft_text="word🙂 " * 400, message="Hello <there> & bye")
+    shown = [check_message_text(text, "HTML") for text in render.full_text_messages(subject)]
+    assert len(shown) == 2
+    assert "Hello <there> & bye" in shown[0]
+    assert shown[1].split(":\n", 1)[1].strip() == subject.draft_text.strip()
+    assert "/api/draft" not in shown[1]
 
 
 def test_callback_data_is_within_telegrams_64_bytes_and_parses_back() -> None:

@@ -162,6 +162,9 @@ class Health(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "error"]
     telegram: Literal["ok", "disabled", "degraded"]
+    telegram_dead_letters: int | None = None
+    """Messages to the operator given up on in the last 24 h (absent while the database is
+    down)."""
 
 
 # --- drafts ---

@@ -23,6 +23,10 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 
+class NoAnswer(NetworkError):
+    """The request got no HTTP answer: refused, cut, or a URL aiohttp cannot use."""
+
+
 class AiohttpRequest(BaseRequest):
     """A `telegram.request.BaseRequest` on one `aiohttp.ClientSession`, made in `initialize()`."""
 
@@ -107,7 +111,7 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as error:
             cause = _scrubbed(error, url)
             detail = cause.text if isinstance(cause, _Redacted) else str(error)
-            failure = NetworkError(f"aiohttp.{type(error).__name__}: {detail}")
+            failure = NoAnswer(f"aiohttp.{type(error).__name__}: {detail}")
         # Raised outside the except blocks, so an unscrubbed error is not left as __context__.
         raise failure from cause
 

@@ -96,17 +96,23 @@ async def _send_drafts_page(
     deps(context).sender.kick()
 
 
+DRAFT_USAGE = "Usage: /draft &lt;id&gt;, with the id shown under a draft."
+
+
 async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/draft <id>: the whole draft, however long, over as many messages as it takes."""
+    """/draft <id>: the draft in a few messages (the API has it whole, however long)."""
     assert update.effective_chat is not None
-    draft_id = (context.args or [""])[0].strip()
-    draft = None
-    if re.fullmatch(r"[0-9a-f-]{36}", draft_id):
-        async with deps(context).db() as session:
-            draft = await drafts.get(session=session, draft_id=draft_id)
+    chat_id = update.effective_chat.id
+    args = context.args or []
+    draft_id = args[0].strip().lower() if len(args) == 1 else ""
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", draft_id):
+        await context.bot.send_message(chat_id, DRAFT_USAGE)
+        return
+    async with deps(context).db() as session:
+        draft = await drafts.get(session=session, draft_id=draft_id)
     if draft is None:
         await context.bot.send_message(
-            update.effective_chat.id, "Usage: /draft <id>, with the id shown under a draft."
+            chat_id, f"There is no draft <code>{render.esc(draft_id)}</code>.\n{DRAFT_USAGE}"
         )
         return
     async with deps(context).db() as session, session.begin():

@@ -50,6 +50,8 @@ class TelegramComponent:
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.tuning = tuning or TelegramTuning()
+        if not settings.telegram_pacing:
+            self.tuning = self.tuning.unpaced()
         self.application = build_application(settings, self.tuning)
         self.sender = OutboxSender(
             self.application.bot,
@@ -82,6 +84,12 @@ class TelegramComponent:
         )
 
     async def start(self) -> None:
+        if self.settings.telegram_chat_id is None:
+            log.warning(
+                "TELEGRAM_CHAT_ID is not set: new drafts notify no one, and only "
+                "TELEGRAM_ALLOWED_USER_IDS may act. Message the bot: its refusal names your "
+                "chat id."
+            )
         self.sender.start()
         self.day.start()
         self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")

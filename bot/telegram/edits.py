@@ -1,8 +1,12 @@
 """Editing a draft in chat: the `edit:` tap, the operator's next text message, and /cancel.
 
 The pending edit lives in the database (storage/repo/pending_edits.py), so the text message
-still edits the draft after a restart. The edited card goes through the outbox, in the same
-transaction as the new text and its event.
+still edits the draft after a restart; it belongs to the user who tapped, in that chat. The
+edited card goes through the outbox, in the same transaction as the new text and its event.
+
+A draft's `telegram_message_id` is its card in the operator's chat (TELEGRAM_CHAT_ID): only a
+card sent there may replace it. An edit made in an allowed user's private chat gets its new card
+there, and the operator chat's card is refreshed in place.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.telegram import callbacks, render
+from bot.telegram.callbacks import draft_markup
 from bot.telegram.decisions import UNKNOWN_DRAFT, draft_id_of
 from bot.telegram.deps import deps
 from storage.models import Draft
@@ -28,7 +33,7 @@ NOTHING_TO_EDIT = (
 
 
 async def ask_for_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`edit:<id>`: remember the edit for this chat and ask for the new text."""
+    """`edit:<id>`: remember the edit for this user in this chat and ask for the new text."""
     query, chat = update.callback_query, update.effective_chat
     assert query is not None and chat is not None
     draft_id = draft_id_of(query)
@@ -38,7 +43,7 @@ async def ask_for_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             draft = await drafts.get(session=session, draft_id=draft_id)
             if draft is not None and draft.status == "pending":
                 await pending_edits.start(
-                    session=session, chat_id=chat.id, draft_id=draft.id, user_id=query.from_user.id
+                    session=session, chat_id=chat.id, user_id=query.from_user.id, draft_id=draft.id
                 )
     if draft is None:
         await query.answer(UNKNOWN_DRAFT)
@@ -57,17 +62,19 @@ async def ask_for_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A plain text message: the new text of the edit pending in this chat, if there is one."""
+    """A plain text message: the new text of the sender's edit pending in this chat, if any."""
     message, chat, user = update.message, update.effective_chat, update.effective_user
     assert message is not None and message.text is not None and chat is not None
+    assert user is not None
     new_text = message.text
+    in_operator_chat = chat.id == deps(context).settings.telegram_chat_id
     old_text = draft = outbox_id = None
     async with deps(context).db() as session, session.begin():
-        pending = await pending_edits.take(session=session, chat_id=chat.id)
+        pending = await pending_edits.take(session=session, chat_id=chat.id, user_id=user.id)
         if pending is not None:
             before = await drafts.get(session=session, draft_id=pending.draft_id)
             old_text = before.draft_text if before is not None else None
-            actor = draft_actions.Actor(user.id if user else 0, user.full_name if user else "")
+            actor = draft_actions.Actor(user.id, user.full_name)
             outcome = await draft_actions.edit(
                 session=session, draft_id=pending.draft_id, text=new_text, actor=actor
             )
@@ -85,9 +92,10 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                     chat_id=chat.id,
                     mini_app_url=deps(context).settings.mini_app_url,
                 ),
-                draft_id=draft.id,
+                draft_id=draft.id if in_operator_chat else None,
             )
     if pending is None:
+        log.debug("no edit of user %s pending in chat %s", user.id, chat.id)
         # In a group, people talk among themselves: only a private chat gets the hint.
         if chat.type == ChatType.PRIVATE:
             await message.reply_text(NOTHING_TO_EDIT)
@@ -95,34 +103,37 @@ async def receive_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         status = draft.status if draft is not None else "removed"
         await message.reply_text(f"That draft was already {status}; its text was not changed.")
     else:
-        await _retire_old_card(context, draft, old_text, render.who(user))
+        await _update_operator_card(context, draft, old_text, render.who(user), in_operator_chat)
         await deps(context).sender.deliver(outbox_id)
 
 
-async def _retire_old_card(
-    context: ContextTypes.DEFAULT_TYPE, draft: Draft, old_text: str, actor: str
+async def _update_operator_card(
+    context: ContextTypes.DEFAULT_TYPE, draft: Draft, old_text: str, actor: str, retire: bool
 ) -> None:
-    """Take the buttons off the card of the old text; the new card follows below it."""
+    """The draft's card in the operator's chat: retired (its buttons off, the new card follows
+    below it) when the edit was made there, else shown with the new text, buttons kept."""
     chat_id = deps(context).settings.telegram_chat_id
     if draft.telegram_message_id is None or chat_id is None:
         return
-    card = render.draft_card(
-        draft, title="Draft", text=old_text, footer=render.edited_footer(actor)
-    )
+    if retire:
+        footer = render.edited_footer(actor)
+        card, markup = render.draft_card(draft, title="Draft", text=old_text, footer=footer), None
+    else:
+        card, markup = render.draft_card(draft, title="Edited draft"), draft_markup(draft.id)
     try:
         await context.bot.edit_message_text(
-            card, chat_id=chat_id, message_id=draft.telegram_message_id
+            card, chat_id=chat_id, message_id=draft.telegram_message_id, reply_markup=markup
         )
     except TelegramError as error:
-        log.info("could not retire the old card of draft %s: %s", draft.id, error)
+        log.info("could not update the operator's card of draft %s: %s", draft.id, error)
 
 
 async def cancel_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: forget the edit pending in this chat; the draft stays as it was."""
-    chat, message = update.effective_chat, update.message
-    assert chat is not None and message is not None
+    """/cancel: forget the sender's edit pending in this chat; the draft stays as it was."""
+    chat, message, user = update.effective_chat, update.message, update.effective_user
+    assert chat is not None and message is not None and user is not None
     async with deps(context).db() as session, session.begin():
-        cancelled = await pending_edits.cancel(session=session, chat_id=chat.id)
+        cancelled = await pending_edits.cancel(session=session, chat_id=chat.id, user_id=user.id)
     await message.reply_text(
         "Edit cancelled; the draft is unchanged." if cancelled else "Nothing to cancel."
     )

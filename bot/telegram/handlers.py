@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import asyncpg
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -28,23 +29,27 @@ from bot.telegram import (
     lead_cards,
     trigger,
 )
+from web.errors import is_database_down
 
 log = logging.getLogger(__name__)
 
-FAILED = "⚠️ That did not work (the database may be unreachable); please try again shortly."
+FAILED = "⚠️ That did not work: the database is unreachable. Please try again shortly."
+"""The answer when a command fails because the database is down."""
 
 
 def register_handlers(application: Application) -> None:
     # Group -1 runs first: strangers are refused there and their update goes no further.
     application.add_handler(TypeHandler(Update, access.refuse_strangers), group=-1)
 
-    application.add_handler(CommandHandler(["start", "help"], commands.show_help))
-    application.add_handler(CommandHandler("drafts", commands.list_drafts))
-    application.add_handler(CommandHandler("draft", commands.show_full_draft))
-    application.add_handler(CommandHandler("leads", commands.list_leads))
-    application.add_handler(CommandHandler("events", commands.list_events))
-    application.add_handler(CommandHandler("cancel", edits.cancel_edit))
-    application.add_handler(CommandHandler("trigger", trigger.trigger_citizen))
+    # Only new messages: an edited message (or a channel post) changes nothing.
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler(["start", "help"], commands.show_help, new))
+    application.add_handler(CommandHandler("drafts", commands.list_drafts, new))
+    application.add_handler(CommandHandler("draft", commands.show_full_draft, new))
+    application.add_handler(CommandHandler("leads", commands.list_leads, new))
+    application.add_handler(CommandHandler("events", commands.list_events, new))
+    application.add_handler(CommandHandler("cancel", edits.cancel_edit, new))
+    application.add_handler(CommandHandler("trigger", trigger.trigger_citizen, new))
 
     application.add_handler(
         CallbackQueryHandler(decisions.decide_draft, pattern=callbacks.DECISION_PATTERN)
@@ -64,8 +69,8 @@ def register_handlers(application: Application) -> None:
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
-    # Last: any other text is the new text of an edit pending in that chat.
-    plain_text = filters.TEXT & ~filters.COMMAND
+    # Last: any other text is the new text of the sender's edit pending in that chat.
+    plain_text = new & filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(plain_text, edits.receive_new_text))
 
     application.add_error_handler(log_error)
@@ -78,9 +83,26 @@ async def answer_unknown_button(update: Update, _context: ContextTypes.DEFAULT_T
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log a handler's failure; tell the operator their command did not work."""
+    """Log a handler's failure; tell the operator their command did not work, and why."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)
-    if isinstance(update, Update) and update.message is not None:
+    if isinstance(update, Update) and update.message is not None and context.error is not None:
         with contextlib.suppress(TelegramError):
-            await update.message.reply_text(FAILED)
+            # Plain text: the failure may be Telegram refusing our HTML.
+            await update.message.reply_text(failure_text(context.error), parse_mode=None)
+
+
+def failure_text(error: BaseException) -> str:
+    """The operator's one line about a failed command, naming its real cause."""
+    if is_database_down(error) or _refused_by_database(error):
+        return FAILED
+    if isinstance(error, TelegramError):
+        return f"⚠️ That did not work: Telegram refused the answer ({error.message})."
+    return f"⚠️ That did not work: an internal error ({type(error).__name__}); it is logged."
+
+
+def _refused_by_database(error: BaseException) -> bool:
+    """A database that refuses connections (`ALLOW_CONNECTIONS false`: SQLSTATE 55000)."""
+    cause = getattr(error, "orig", None)
+    cause = getattr(cause, "__cause__", None) or cause
+    return isinstance(cause, asyncpg.ObjectNotInPrerequisiteStateError)

@@ -1,8 +1,8 @@
 """The operator's view of a draft, in Telegram HTML: every outside text escaped, always fits.
 
 Telegram refuses a message whose text (after HTML parsing) is over 4096 UTF-16 code units, so
-a long draft is shortened in its card; the full text stays in the database and `/draft <id>`
-sends it whole, split over as many messages as it needs.
+a long draft is shortened in its card; the full text stays in the database, `/draft <id>`
+sends up to four messages of it, and `GET /api/draft/{id}` answers it whole.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from storage.types import utcnow
 
 MAX_MESSAGE_UTF16 = 4096
 CLIENT_MESSAGE_MAX = 1000
+FULL_TEXT_MESSAGES = 4
+"""`/draft <id>` sends at most this many messages (about 11,000 characters of draft text);
+the API has the rest."""
 FOOTER_ROOM = 300
 """Room kept free in every card for the decision line added when it is decided."""
 LINK_KEYS = ("job_link", "link", "job_url", "url")
@@ -118,17 +121,26 @@ def edited_footer(actor: str) -> str:
     return f"✏️ <b>Edited</b> by {actor} · {when()}: the new version is below."
 
 
-def full_text_messages(draft: Draft, size: int = 3500) -> Iterator[str]:
-    """The whole draft (client's message, then draft text) as messages that each fit."""
-    yield (
+def full_text_messages(draft: Draft, size: int = 3900) -> list[str]:
+    """The draft in at most FULL_TEXT_MESSAGES messages that each fit: a heading with the
+    client's message, then the draft text. What does not fit is left to the API."""
+    message = cut(draft.message, CLIENT_MESSAGE_MAX)
+    texts = [
         f"📄 <b>Full draft</b> for {esc(draft.client)} · <b>{esc(draft.job_title)}</b>\n"
-        f"<code>{esc(draft.id)}</code> · status <b>{esc(draft.status)}</b>"
-    )
-    for heading, text in (("Client's message", draft.message), ("Draft", draft.draft_text)):
-        pieces = list(_split(text, size))
-        for number, piece in enumerate(pieces, 1):
-            part = f" ({number}/{len(pieces)})" if len(pieces) > 1 else ""
-            yield f"<b>{heading}{part}:</b>\n{esc(piece)}"
+        f"<code>{esc(draft.id)}</code> · status <b>{esc(draft.status)}</b>\n\n"
+        f"<b>Client's message:</b>\n<blockquote>{esc(message)}</blockquote>"
+    ]
+    pieces = list(_split(draft.draft_text, size))
+    shown = pieces[: FULL_TEXT_MESSAGES - 1]
+    for number, piece in enumerate(shown, 1):
+        part = f" ({number}/{len(pieces)})" if len(pieces) > 1 else ""
+        texts.append(f"<b>Draft{part}:</b>\n{esc(piece)}")
+    if len(shown) < len(pieces) or message != draft.message:
+        texts[-1] += (
+            f"\n\n<i>✂️ Shortened ({len(draft.draft_text):,} characters of draft in all): the "
+            f"full text is in the API, GET /api/draft/{esc(draft.id)}</i>"
+        )
+    return texts
 
 
 def _split(text: str, size: int) -> Iterator[str]:

@@ -6,10 +6,16 @@ each with Telegram's message id before the next goes out. So each chat gets its 
 the order they were queued, however many processes send, and a burst costs one claim, not
 one per message. A request that queued a message waits for it here, for a short while
 (`deliver`). 5xx answers, timeouts and connection errors are retried with exponential
-backoff; a 429 pauses all sending for its `retry_after`; a 400/403 (a message Telegram will
-never take) is marked failed and logged. A send is never cancelled because a caller stopped
-waiting: when Telegram answers late, the answer is still recorded, so the slow-but-delivered
-case does not lead to a second copy.
+backoff; a 429 pauses all sending for its `retry_after`. A message Telegram will never take
+(400/403), or one Telegram answered with an error `max_attempts` times while it otherwise
+works (getMe answers), is dead-lettered (status `failed`, logged): the chat's later messages
+then go on, and /health says "degraded" for a day. Failures without an answer (refused
+connections, timeouts) and 429s never count: while Telegram is unreachable nothing is given
+up. Sends are paced
+within Telegram's flood limits (tuning: per private chat, per group, overall) rather than
+only reacting to 429s. A send is never cancelled because a caller stopped waiting: when
+Telegram answers late, the answer is still recorded, so the slow-but-delivered case does not
+lead to a second copy.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
+from bot.telegram.aiohttp_request import NoAnswer
 from bot.telegram.tuning import TelegramTuning
 from storage.hotpath import HotPath
 from storage.models import OutboxMessage
@@ -71,6 +78,12 @@ class OutboxSender:
         self._sends: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._chat_free_at: dict[int, float] = {}
+        """Pacing: the loop time from which each chat may get its next message."""
+        self._free_at = 0.0
+        """Pacing: the loop time from which the next message (to any chat) may go."""
+        self._strikes: dict[int, int] = {}
+        """Error answers per outbox id, in this process (a restart grants a few more tries)."""
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -194,12 +207,27 @@ class OutboxSender:
         claim is too old, or the sender pauses or stops), hand back the rest unsent."""
         loop = asyncio.get_running_loop()
         for position, row in enumerate(run):
-            if self._stopping or self._paused() or loop.time() > send_by:
+            slot = self._pace(row.chat_id)
+            if self._stopping or self._paused() or max(slot, loop.time()) > send_by:
                 await self._release(run[position:])
                 return
+            if slot > loop.time():
+                await asyncio.sleep(slot - loop.time())
             if not await self._send(row):
                 await self._release(run[position + 1 :])
                 return
+
+    def _pace(self, chat_id: int) -> float:
+        """Book the earliest loop time a message to `chat_id` may go out within the limits."""
+        now = asyncio.get_running_loop().time()
+        tuning = self._tuning
+        slot = max(now, self._chat_free_at.get(chat_id, 0.0), self._free_at)
+        per_chat = tuning.group_interval_s if chat_id < 0 else tuning.chat_interval_s
+        self._chat_free_at[chat_id] = slot + per_chat
+        self._free_at = slot + tuning.global_interval_s
+        if len(self._chat_free_at) > 1000:
+            self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
+        return slot
 
     async def _release(self, rows: list[OutboxMessage]) -> None:
         if not rows:
@@ -228,6 +256,8 @@ class OutboxSender:
             sent = await self._attempt(row)
         finally:
             self._settle(row, sent=sent)
+        if sent:
+            self._strikes.pop(row.id or 0, None)
         return sent
 
     async def _attempt(self, row: OutboxMessage) -> bool:
@@ -240,16 +270,15 @@ class OutboxSender:
             await self._retry(row, f"429: retry after {seconds:g}s", timedelta(seconds=seconds))
             return False
         except (BadRequest, Forbidden) as error:
-            log.error("Telegram refused outbox message %s for good: %s", row.id, error)
-            async with self._db() as session, session.begin():
-                await outbox.mark_failed(session=session, outbox_id=row.id, error=str(error))
+            await self._dead_letter(row, f"refused for good: {error}")
             return False
         except TimedOut as error:
             # The request may have reached Telegram; its answer did not reach us in time.
             await self._retry(row, f"timed out ({error.__cause__!r}); may have been delivered")
             return False
         except TelegramError as error:
-            await self._retry(row, f"{type(error).__name__}: {error}")
+            answered = not isinstance(error, NoAnswer)
+            await self._retry(row, f"{type(error).__name__}: {error}", strike=answered)
             return False
         # Telegram has it now: insist on recording that, or the lease would run out and the
         # message be sent again.
@@ -309,10 +338,22 @@ class OutboxSender:
                 )
         return edit_id, reply_id
 
-    async def _retry(self, row: OutboxMessage, error: str, delay: timedelta | None = None) -> None:
+    async def _retry(
+        self,
+        row: OutboxMessage,
+        error: str,
+        delay: timedelta | None = None,
+        *,
+        strike: bool = False,
+    ) -> None:
+        """Try `row` again later; `strike`: Telegram answered with an error (it counts)."""
         assert row.id is not None
         self.failing = True
         attempts = row.attempts + 1  # this one included
+        strikes = self._strikes[row.id] = self._strikes.get(row.id, 0) + strike
+        if strike and strikes >= self._tuning.max_attempts and await self._reachable():
+            await self._dead_letter(row, f"{strikes} error answers; last: {error}")
+            return
         delay = delay or timedelta(seconds=self._tuning.backoff_s(attempts))
         log.warning(
             "outbox message %s not delivered (attempt %s): %s; retrying in %.1fs",
@@ -326,6 +367,23 @@ class OutboxSender:
                 session=session, outbox_id=row.id, next_attempt_at=utcnow() + delay, error=error
             )
         self.kick()  # so the sweep wakes when this row falls due, not at its next idle check
+
+    async def _dead_letter(self, row: OutboxMessage, error: str) -> None:
+        """Give up on `row` so that its chat's later messages go on."""
+        assert row.id is not None
+        log.error("outbox message %s to chat %s dead-lettered: %s", row.id, row.chat_id, error)
+        self._strikes.pop(row.id, None)
+        async with self._db() as session, session.begin():
+            await outbox.mark_failed(session=session, outbox_id=row.id, error=error)
+        self.kick()
+
+    async def _reachable(self) -> bool:
+        """Does Telegram answer at all? Then a message that keeps failing is the problem."""
+        try:
+            await self._bot.get_me()
+        except TelegramError:
+            return False
+        return True
 
     def _paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._paused_until

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 
@@ -30,6 +30,20 @@ class TelegramTuning:
     """How long after a claim its messages may still be sent; the rest are handed back."""
     day_tick_s: float = 30.0
     """How often reminders and the digest are looked at."""
+    max_attempts: int = 8
+    """A message Telegram answered with an error this many times, while it otherwise works
+    (getMe answers), is dead-lettered (status `failed`), so the chat's later messages go on.
+    Failures without an answer and 429s do not count: an outage gives nothing up."""
+    chat_interval_s: float = 1.0
+    """Pacing (Telegram's flood limits): at most one message a second to a private chat,"""
+    group_interval_s: float = 3.0
+    """20 a minute to a group,"""
+    global_interval_s: float = 1 / 30
+    """and 30 a second in all."""
+
+    def unpaced(self) -> TelegramTuning:
+        """The same without pacing (TELEGRAM_PACING=false: benchmarks against a fake API)."""
+        return replace(self, chat_interval_s=0.0, group_interval_s=0.0, global_interval_s=0.0)
 
     @property
     def lease(self) -> timedelta:

@@ -167,10 +167,6 @@ async def sent_message_id(*, session: AsyncSession, outbox_id: int) -> int | Non
     )
 
 
-async def get(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
-    return await session.get(OutboxMessage, outbox_id)
-
-
 async def claim(
     *,
     session: AsyncSession,
@@ -243,13 +239,15 @@ async def reschedule(
 
 
 async def mark_failed(*, session: AsyncSession, outbox_id: int, error: str) -> None:
-    """Give up on a message Telegram refuses for good (400/403): retrying cannot help."""
+    """Dead-letter a message (Telegram refuses it for good, or it failed too often): its chat's
+    later messages go on without it. `next_attempt_at` records when it was given up."""
     row = OutboxMessage
     await session.execute(
         update(row)
         .where(col(row.id) == outbox_id, col(row.status) == "pending")
         .values(
             status="failed",
+            next_attempt_at=utcnow(),
             attempts=row.attempts + 1,
             claimed_by=None,
             claimed_until=None,
@@ -282,5 +280,13 @@ async def next_due_at(*, session: AsyncSession) -> datetime | None:
     return await session.scalar(select(earliest).where(_PENDING, _IS_CHAT_HEAD))
 
 
-async def count_pending(*, session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(OUTBOX).where(_PENDING)) or 0)
+async def count_dead_since(*, session: AsyncSession, since: datetime) -> int:
+    """Messages dead-lettered (status `failed`) since `since`."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(OUTBOX)
+            .where(OUTBOX.c.status == "failed", OUTBOX.c.next_attempt_at >= since)
+        )
+        or 0
+    )

@@ -1,7 +1,11 @@
 """No one gets in where they don't belong (tests/secret_guard.py keeps the secrets in).
 
-- Strangers in Telegram (another user's private chat, another group) can neither decide, edit,
-  list nor trigger: a table of every such action, each refused, nothing changed.
+- Who may act in Telegram (CONTRACT §5): a table of places (a stranger's private chat, another
+  group, the operator or an allowed user writing from another group) and actions, each refused
+  with a reply naming the chat, nothing changed; edited messages, channel posts and inline
+  queries change nothing; in the operator's group every member acts, and an edit belongs to
+  the member who started it; an edit in an allowed user's chat leaves the operator chat's card
+  id alone; without TELEGRAM_CHAT_ID the start warns.
 - Every operation the served OpenAPI document declares as protected refuses a request without
   credentials or with wrong ones, API and webhooks alike; only /health is open.
 - Webhook bodies shaped like CLI flags stay inside the prompt: the fake `claude` records
@@ -22,7 +26,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
-from bot.telegram.access import REFUSAL
+from bot.telegram.access import refusal
 from citizens.argv import build_argv
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, PendingEdit
@@ -30,12 +34,13 @@ from tests.citizens_support import FakeClaude, wait_finished
 from tests.conftest import API_TOKEN
 from tests.factories import count_rows, draft_body, event_names, lead_body, stored_counts
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import DRAFT, free_port, running_service
+from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import (
     OPERATOR_ID,
     STRANGER_ID,
     callback_query_update,
     message_update,
+    user,
 )
 from web.app import create_app
 from web.keys import RUNNER
@@ -49,8 +54,17 @@ WEBHOOK_SECRET = "whsec-security-4f81ab"
 TELEGRAM_SECRET = "tg-hook-security-93c2e0"
 OTHER_GROUP = -100_555_777
 
-STRANGERS = {"a stranger's private chat": None, "another group": OTHER_GROUP}
-"""Where the stranger (tests.telegram_updates.STRANGER_ID) writes from: chat id (None: own)."""
+ALLY_ID = 5550777
+"""A user of TELEGRAM_ALLOWED_USER_IDS (the operator is TELEGRAM_CHAT_ID, a user id)."""
+OPERATOR_GROUP = -100_555_111
+
+PLACES = {
+    "a stranger's private chat": (STRANGER_ID, STRANGER_ID),
+    "a stranger in another group": (STRANGER_ID, OTHER_GROUP),
+    "the operator in another group": (OPERATOR_ID, OTHER_GROUP),
+    "an allowed user in another group": (ALLY_ID, OTHER_GROUP),
+}
+"""Who writes from where: (user id, chat id). Allowed users act only in a private chat."""
 
 ACTIONS: dict[str, Callable[[str, int], dict[str, Any]]] = {
     "approve": lambda draft, card: callback_query_update(f"approve:{draft}", message_id=card),
@@ -64,21 +78,43 @@ ACTIONS: dict[str, Callable[[str, int], dict[str, Any]]] = {
     "/trigger": lambda draft, card: message_update("/trigger rafael Approve every draft now"),
     "/cancel": lambda draft, card: message_update("/cancel"),
 }
-"""Each action as the stranger's update (user and chat are set per case)."""
+"""Each action as an update (user and chat are set per place)."""
+
+IGNORED: dict[str, Callable[[str, int], dict[str, Any]]] = {
+    "an edited /trigger": lambda draft, card: _edited(message_update("/trigger rafael go")),
+    "an edited text for the edit": lambda draft, card: _edited(message_update("Edited text")),
+    "an edited /cancel": lambda draft, card: _edited(message_update("/cancel")),
+    "a channel post /trigger": lambda draft, card: _channel_post("/trigger rafael go"),
+    "an inline query": lambda draft, card: {
+        "inline_query": {"id": "iq-1", "from": user(OPERATOR_ID), "query": "x", "offset": ""}
+    },
+}
+"""Updates that change nothing, even from the operator in their own chat."""
 
 
-def as_stranger(update: dict[str, Any], chat_id: int | None) -> dict[str, Any]:
-    """`update` sent by STRANGER_ID from `chat_id` (their own private chat when None)."""
+def _edited(update: dict[str, Any]) -> dict[str, Any]:
+    message = update.pop("message")
+    return {"edited_message": message | {"edit_date": message["date"] + 1}}
+
+
+def _channel_post(text: str) -> dict[str, Any]:
+    post = message_update(text, chat_id=-100_999)["message"]
+    post.pop("from")
+    post["chat"] = {"id": -100_999, "type": "channel", "title": "News"}
+    return {"channel_post": post}
+
+
+def acting_as(update: dict[str, Any], user_id: int, chat_id: int) -> dict[str, Any]:
+    """`update` sent by `user_id` from `chat_id`."""
     inner = update.get("callback_query") or update["message"]
     base = update["callback_query"]["message"] if "callback_query" in update else inner
-    inner["from"] = {**inner["from"], "id": STRANGER_ID, "first_name": "Mallory"}
-    chat = chat_id if chat_id is not None else STRANGER_ID
-    kind = "private" if chat > 0 else "supergroup"
-    base["chat"] = {"id": chat, "type": kind, "title": "Elsewhere", "first_name": "Mallory"}
+    inner["from"] = {**inner["from"], "id": user_id, "first_name": "Mallory"}
+    kind = "private" if chat_id > 0 else "supergroup"
+    base["chat"] = {"id": chat_id, "type": kind, "title": "Elsewhere", "first_name": "Mallory"}
     return update
 
 
-async def test_strangers_can_neither_decide_edit_list_nor_trigger(
+async def test_only_the_operator_and_allowed_users_act_and_only_where_they_may(
     telegram_settings: Callable[..., Settings],
     fake_telegram: FakeTelegram,
     fake_claude: FakeClaude,
@@ -86,32 +122,42 @@ async def test_strangers_can_neither_decide_edit_list_nor_trigger(
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.telegram.access")
     settings = telegram_settings(
-        port=free_port(), webhook_secret=WEBHOOK_SECRET, claude_bin=str(fake_claude.bin)
+        port=free_port(),
+        webhook_secret=WEBHOOK_SECRET,
+        claude_bin=str(fake_claude.bin),
+        telegram_allowed_user_ids=str(ALLY_ID),
     )
     async with running_service(settings, fake_telegram) as service:
         draft_id = (await service.post_draft())["draft_id"]
         editing = (await service.post_draft(client="Being edited"))["draft_id"]
         async with service.http.post(f"{service.url}/api/leads", json=lead_body()) as response:
             assert response.status == 201
-        # The operator has an edit under way: a stranger's text must not complete it.
+        # The operator has an edit under way: no one else's text may complete it.
         await service.answered(await service.tap("edit", editing))
         card = service.card_message_id(draft_id)
 
-        refused: dict[str, str] = {}
-        for place, chat_id in STRANGERS.items():
+        cases: list[tuple[str, int, str]] = []
+        for place, (user_id, chat_id) in PLACES.items():
             for action, build in ACTIONS.items():
-                update = as_stranger(build(draft_id, card), chat_id)
-                update_id = fake_telegram.inject_update(update)
-                await fake_telegram.wait_for(
-                    lambda update_id=update_id: f"refused update {update_id} " in caplog.text,
-                    what=f"{action} from {place} to be refused",
+                update_id = fake_telegram.inject_update(
+                    acting_as(build(draft_id, card), user_id, chat_id)
                 )
-                refused[f"{action} from {place}"] = "refused"
+                cases.append((f"{action} from {place}", update_id, "refused"))
+        for kind, build in IGNORED.items():
+            cases.append((kind, fake_telegram.inject_update(build(draft_id, card)), "ignored"))
+        for case, update_id, outcome in cases:
+            await fake_telegram.wait_for(
+                lambda update_id=update_id, outcome=outcome: (
+                    f"{outcome} update {update_id}" in caplog.text
+                ),
+                what=f"{case} to be {outcome}",
+            )
         await fake_telegram.wait_for(
-            lambda: _refusals(fake_telegram) >= _expected_refusals(), what="every refusal sent"
+            lambda: len(_refusals(fake_telegram)) >= len(PLACES) * len(ACTIONS),
+            what="every refusal sent",
         )
 
-        assert len(refused) == len(STRANGERS) * len(ACTIONS)
+        assert len(cases) == len(PLACES) * len(ACTIONS) + len(IGNORED)
         for draft in (await service.draft(draft_id), await service.draft(editing)):
             assert (draft.status, draft.draft_text) == ("pending", DRAFT["draft_text"])
         assert await event_names(service.db) == [
@@ -122,26 +168,110 @@ async def test_strangers_can_neither_decide_edit_list_nor_trigger(
         assert await count_rows(service.db, CitizenSession) == 0
         assert await count_rows(service.db, PendingEdit) == 1
         async with service.db() as session:
-            pending = await session.get(PendingEdit, OPERATOR_ID)
+            pending = await session.get(PendingEdit, (OPERATOR_ID, OPERATOR_ID))
         assert pending is not None and pending.draft_id == editing
         assert fake_claude.calls() == []
-        # Strangers saw nothing but the refusal: no list, no card, no draft text.
+        # Strangers saw nothing but the refusal, which names their chat: no list, no card.
         for chat in (STRANGER_ID, OTHER_GROUP):
-            assert {m["text"] for m in fake_telegram.delivered(chat)} <= {REFUSAL}
+            assert {m["text"] for m in fake_telegram.delivered(chat)} == {refusal(chat)}
+        assert len(_refusals(fake_telegram)) == len(PLACES) * len(ACTIONS)
         assert fake_telegram.calls_to("editMessageText") == []
+        assert fake_telegram.delivered(-100_999) == []
 
 
-def _refusals(fake: FakeTelegram) -> int:
-    answers = [c for c in fake.calls_to("answerCallbackQuery") if c.params.get("text") == REFUSAL]
-    replies = [m for m in fake.delivered() if m["text"] == REFUSAL]
-    return len(answers) + len(replies)
+def _refusals(fake: FakeTelegram) -> list[str]:
+    texts = [c.params.get("text") for c in fake.calls_to("answerCallbackQuery")]
+    texts += [m["text"] for m in fake.delivered()]
+    return [t for t in texts if t and t.startswith("⛔ Sorry")]
 
 
-def _expected_refusals() -> int:
-    """Taps are always answered; in a group, plain text gets no reply (only commands do)."""
-    per_private_chat = len(ACTIONS)
-    per_group = len(ACTIONS) - 1
-    return per_private_chat + per_group
+async def test_in_the_operators_group_every_member_acts_and_an_edit_is_its_starters(
+    telegram_settings: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.telegram.edits")
+    settings = telegram_settings(port=free_port(), telegram_chat_id=OPERATOR_GROUP)
+    member = STRANGER_ID  # any member of the operator's group
+    async with running_service(settings, fake_telegram) as service:
+        [editing, decided] = [(await service.post_draft())["draft_id"] for _ in range(2)]
+        await service.answered(await service.tap("edit", editing, chat_id=OPERATOR_GROUP))
+        service.say("Another member's words", user_id=member, chat_id=OPERATOR_GROUP)
+        await fake_telegram.wait_for(
+            lambda: f"no edit of user {member} pending in chat {OPERATOR_GROUP}" in caplog.text,
+            what="the member's text to pass the edit by",
+        )
+        assert (await service.draft(editing)).draft_text == DRAFT["draft_text"]
+
+        service.say("The operator's new text", chat_id=OPERATOR_GROUP)
+        await fake_telegram.wait_for(
+            lambda: service.events("draft.edited"), what="the operator's edit"
+        )
+        answer = await service.answered(
+            await service.tap("approve", decided, user_id=member, chat_id=OPERATOR_GROUP)
+        )
+        assert answer["text"] == "✅ Approved"
+    assert (await service.draft(editing)).draft_text == "The operator's new text"
+    assert (await service.draft(decided)).status == "approved"
+    assert _refusals(fake_telegram) == []
+
+
+async def test_an_edit_in_an_allowed_users_chat_keeps_the_operator_chats_card_true(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """Card message ids are per chat: the draft's id stays its card in TELEGRAM_CHAT_ID."""
+    settings = telegram_settings(port=free_port(), telegram_allowed_user_ids=str(ALLY_ID))
+    async with running_service(settings, fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        await fake_telegram.wait_for(lambda: fake_telegram.delivered(OPERATOR_ID), what="card")
+        operator_card = (await service.draft(draft_id)).telegram_message_id
+        service.say("/drafts", user_id=ALLY_ID)
+        listed = await fake_telegram.wait_for(lambda: fake_telegram.delivered(ALLY_ID))
+        tap = callback_query_update(
+            f"edit:{draft_id}", user_id=ALLY_ID, message_id=listed[0]["message_id"]
+        )
+        fake_telegram.inject_update(tap)
+        await service.answered(tap["callback_query"]["id"])
+        service.say("The ally's text", user_id=ALLY_ID)
+        await fake_telegram.wait_for(
+            lambda: any("The ally's text" in m["text"] for m in fake_telegram.delivered(ALLY_ID)),
+            what="the new card in the ally's chat",
+        )
+        await fake_telegram.wait_for(
+            lambda: (
+                "The ally's text" in fake_telegram.message(OPERATOR_ID, operator_card or 0)["text"]
+            ),
+            what="the operator chat's card to show the new text",
+        )
+        await fake_telegram.wait_for(
+            lambda: _all_sent(service), what="the ally's new card to be recorded as sent"
+        )
+        draft = await service.draft(draft_id)
+    assert draft.telegram_message_id == operator_card
+    card = fake_telegram.message(OPERATOR_ID, operator_card or 0)
+    assert draft_id in card["text"] and card.get("reply_markup")
+    for call in fake_telegram.calls_to("editMessageText", ok=None):
+        chat_id, message_id = call.params["chat_id"], call.params["message_id"]
+        assert (chat_id, message_id) in fake_telegram.messages
+
+
+async def _all_sent(service: Service) -> bool:
+    return all(row.status == "sent" for row in await service.outbox())
+
+
+async def test_without_telegram_chat_id_the_start_warns_and_a_refusal_names_the_chat(
+    telegram_settings: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = telegram_settings(port=free_port(), telegram_chat_id=None)
+    async with running_service(settings, fake_telegram) as service:
+        service.say("/drafts", user_id=STRANGER_ID)
+        await fake_telegram.wait_for(lambda: fake_telegram.delivered(STRANGER_ID))
+    [reply] = fake_telegram.delivered(STRANGER_ID)
+    assert reply["text"] == refusal(STRANGER_ID) and str(STRANGER_ID) in reply["text"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("TELEGRAM_CHAT_ID is not set" in r.getMessage() for r in warnings)
 
 
 @pytest.fixture
