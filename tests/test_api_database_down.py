@@ -52,21 +52,23 @@ async def down_api(aiohttp_client: Any, unreachable_url: str) -> AsyncIterator[T
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=unreachable_url, api_token=API_TOKEN, environment="test"
     )
+    before = set(threading.enumerate())
     engine = create_engine(settings.database_url)
     client: TestClient = await aiohttp_client(create_app(settings, engine))
     client.session.headers["Authorization"] = f"Bearer {API_TOKEN}"
     yield client
     await engine.dispose()
-    await _settle_aiosqlite_threads()
+    await _settle_aiosqlite_threads(before)
 
 
-async def _settle_aiosqlite_threads() -> None:
-    """Let aiosqlite's workers finish while this test's loop still runs.
+async def _settle_aiosqlite_threads(before: set[threading.Thread]) -> None:
+    """Let the aiosqlite workers this test started finish while its loop still runs.
 
     A failed connect makes aiosqlite queue its worker's stop without awaiting it; the worker
-    then reports to the loop, which must not have been closed by the end of the test.
+    then reports to the loop, which must not have been closed by the end of the test. Workers
+    of other tests' engines (still open, or idle in a pool) are not this test's to wait for.
     """
-    for thread in threading.enumerate():
+    for thread in set(threading.enumerate()) - before:
         if thread.name.endswith("(_connection_worker_thread)"):
             await asyncio.to_thread(thread.join, ANSWER_WITHIN_S)
 
