@@ -235,14 +235,22 @@ class DraftMessage(SQLModel, table=True):
     created_at: datetime = _now_field()
 
 
-class PendingEdit(SQLModel, table=True):
-    """An `edit:` tap waiting for the operator's next text message in that chat."""
+STEP_KINDS = ("edit", "reject_reason", "redraft")
 
-    __tablename__ = "pending_edits"
+
+class PendingStep(SQLModel, table=True):
+    """A conversation step waiting for one user's next text in one chat: the new text after
+    Edit, the reason after Reject, the instruction after Redraft."""
+
+    __tablename__ = "pending_steps"
+    __table_args__ = (CheckConstraint(_in("kind", STEP_KINDS), name="ck_pending_steps_kind"),)
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=20)
     draft_id: str = Field(foreign_key="drafts.id", max_length=36)
-    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    prompt_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """The bot's question (edited once the step ends), when it is known."""
     created_at: datetime = _now_field()
 
 

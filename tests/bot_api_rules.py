@@ -111,6 +111,9 @@ def check_message_text(text: Any, parse_mode: Any) -> str:
     return visible
 
 
+MAX_COPY_TEXT = 256
+
+
 def check_reply_markup(markup: Any) -> dict[str, Any] | None:
     if markup is None:
         return None
@@ -125,6 +128,9 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
                 raise BadRequest("Bad Request: BUTTON_DATA_INVALID")
             if not button.get("text"):
                 raise BadRequest("Bad Request: text buttons are unallowed in the inline keyboard")
+            copy = button.get("copy_text")
+            if copy is not None and not 1 <= len(str(copy.get("text", ""))) <= MAX_COPY_TEXT:
+                raise BadRequest("Bad Request: BUTTON_COPY_TEXT_INVALID")
     return markup
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from storage.hotpath import HotPath
-from storage.models import Draft
+from storage.models import Draft, Thread
 from storage.repo.draft_intake import Card
 
 TelegramStatus = Literal["ok", "disabled", "degraded"]
@@ -21,8 +21,9 @@ class DraftNotifier(Protocol):
     @property
     def status(self) -> TelegramStatus: ...
 
-    def card(self, draft: Draft) -> Card | None:
-        """The draft's card for the operator, to store with the draft; None: nobody to tell."""
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+        """The draft's card for the operator, to store with the draft; None: nobody to tell.
+        `thread`: the draft's thread, when it has one."""
 
     async def deliver(self, outbox_id: int | None) -> bool:
         """Try to send it now, within a short bound; True once Telegram has it."""
@@ -40,7 +41,7 @@ class DisabledNotifier:
 
     status: TelegramStatus = "disabled"
 
-    def card(self, draft: Draft) -> Card | None:
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
         return None
 
     async def deliver(self, outbox_id: int | None) -> bool:

@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.telegram import access, callbacks, commands, decisions, edits, trigger
+from bot.telegram import access, callbacks, commands, decisions, edits, steps, threads, trigger
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(CommandHandler("draft", commands.show_full_draft))
     application.add_handler(CommandHandler("leads", commands.list_leads))
     application.add_handler(CommandHandler("events", commands.list_events))
-    application.add_handler(CommandHandler("cancel", edits.cancel_edit))
+    application.add_handler(CommandHandler("threads", threads.list_threads))
+    application.add_handler(CommandHandler("cancel", steps.cancel))
     application.add_handler(CommandHandler("trigger", trigger.trigger_citizen))
 
     application.add_handler(
@@ -43,13 +44,22 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         CallbackQueryHandler(edits.ask_for_new_text, pattern=callbacks.EDIT_PATTERN)
     )
     application.add_handler(
+        CallbackQueryHandler(edits.ask_for_instruction, pattern=callbacks.REDRAFT_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(decisions.mark_sent, pattern=callbacks.SENT_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(steps.choose_reason, pattern=callbacks.WHY_PATTERN)
+    )
+    application.add_handler(
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
-    # Last: any other text is the new text of an edit pending in that chat.
+    # Last: any other text completes its sender's step in that chat (edit, reason, redraft).
     plain_text = filters.TEXT & ~filters.COMMAND
-    application.add_handler(MessageHandler(plain_text, edits.receive_new_text))
+    application.add_handler(MessageHandler(plain_text, steps.receive_text))
 
     application.add_error_handler(log_error)
 

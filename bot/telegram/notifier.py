@@ -7,10 +7,9 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from bot.telegram import callbacks, render
+from bot.telegram import cards
 from bot.telegram.sender import OutboxSender
-from storage.models import Draft
-from storage.repo import outbox
+from storage.models import Draft, Thread
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
@@ -19,6 +18,7 @@ class TelegramNotifier:
     def __init__(
         self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
     ) -> None:
+        self._settings = settings
         self._chat_id = settings.telegram_chat_id
         self._sender = sender
         self._bot_ready = bot_ready
@@ -28,14 +28,19 @@ class TelegramNotifier:
         """ "degraded" while Telegram is unreachable or messages wait on failed attempts."""
         return "degraded" if self._sender.failing or not self._bot_ready() else "ok"
 
-    def card(self, draft: Draft) -> Card | None:
-        """The draft's card for the operator's chat; None without one."""
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+        """The new draft's card for the operator's chat; None without one. `thread` is the
+        draft's thread, when it has one (how long the client has waited, the job link)."""
         if self._chat_id is None:
             return None
+        facts = cards.Facts(
+            waiting_since=thread.waiting_since if thread else None,
+            job_link=thread.job_link if thread else None,
+        )
         return Card(
             chat_id=self._chat_id,
-            text=render.draft_card(draft),
-            reply_markup=callbacks.draft_keyboard(draft.id),
+            text=cards.text(draft, facts, self._settings),
+            reply_markup=cards.keyboard(draft, facts),
         )
 
     async def deliver(self, outbox_id: int | None) -> bool:
@@ -46,20 +51,6 @@ class TelegramNotifier:
         self._sender.kick()
 
     async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
-        """Queue the edit that shows the draft's new state on its card (buttons only while
-        it is pending)."""
-        if self._chat_id is None or draft.telegram_message_id is None:
-            return
-        pending = draft.status == "pending"
-        footer = ""
-        if draft.status in ("approved", "rejected"):
-            footer = render.decision_footer(
-                draft.status, render.who(None, draft.decided_by), draft.decided_at
-            )
-        await outbox.enqueue(
-            session=session,
-            chat_id=self._chat_id,
-            text=render.draft_card(draft, title="Draft", footer=footer),
-            reply_markup=callbacks.draft_keyboard(draft.id) if pending else None,
-            edit_message_id=draft.telegram_message_id,
-        )
+        """Queue, in the caller's transaction, the edits that show the draft's new state on
+        every message showing it (buttons only while it is pending); `kick()` after commit."""
+        await cards.queue_refresh(session=session, settings=self._settings, draft=draft)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Draft, DraftFeedback
-from storage.repo import drafts, events
+from citizens import prompts
+from storage.models import Draft, DraftFeedback, Lead, Thread, ThreadMessage
+from storage.repo import drafts, events, session_queue
+from storage.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Outcome:
 
     draft: Draft | None
     changed: bool
+    session_id: str | None = None
+    """The citizen session a redraft queued."""
 
 
 async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Actor) -> Outcome:
@@ -80,3 +85,152 @@ async def edit(*, session: AsyncSession, draft_id: str, text: str, actor: Actor)
     )
     await session.flush()
     return Outcome(draft, changed=True)
+
+
+async def add_feedback(
+    *, session: AsyncSession, draft_id: str, kind: str, text: str, actor: Actor
+) -> DraftFeedback:
+    """Store the operator's word on a draft (`reject_reason`) with `draft.feedback@1.0`."""
+    row = DraftFeedback(draft_id=draft_id, kind=kind, text=text, by_user=actor.user_id)
+    session.add(row)
+    await session.flush()
+    await events.append(
+        session=session,
+        event="draft.feedback@1.0",
+        payload={
+            "draft_id": draft_id,
+            "kind": kind,
+            "text": text,
+            "by": actor.user_id,
+            "via": actor.via,
+        },
+    )
+    return row
+
+
+async def redraft(
+    *, session: AsyncSession, draft_id: str, instruction: str, actor: Actor
+) -> Outcome:
+    """Turn a pending draft down with an instruction: it becomes `superseded`
+    (`draft.redraft_requested@1.0`, feedback `redraft`), and a session of its citizen is
+    queued on its thread, the instruction fenced as the operator's feedback."""
+    changed = await _move(
+        session, draft_id, "pending", "superseded", decided_by=actor.user_id, decided=True
+    )
+    if changed is None:
+        return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
+    prompt = prompts.redraft(
+        client=changed.client,
+        job_title=changed.job_title,
+        message=changed.message,
+        draft_text=changed.draft_text,
+        instruction=instruction,
+        thread_id=changed.thread_id,
+    )
+    queued = await session_queue.enqueue(
+        session=session,
+        citizen=changed.citizen,
+        trigger="redraft",
+        prompt=prompt,
+        thread_id=changed.thread_id,
+        lead_id=changed.lead_id,
+        draft_id=changed.id,
+    )
+    session.add(
+        DraftFeedback(draft_id=draft_id, kind="redraft", text=instruction, by_user=actor.user_id)
+    )
+    await session.flush()
+    await events.append(
+        session=session,
+        event="draft.redraft_requested@1.0",
+        payload={
+            "draft_id": draft_id,
+            "instruction": instruction,
+            "by": actor.user_id,
+            "by_name": actor.name,
+            "via": actor.via,
+            "session_id": queued.id,
+            "thread_id": changed.thread_id,
+        },
+    )
+    return Outcome(changed, changed=True, session_id=queued.id)
+
+
+async def mark_sent(*, session: AsyncSession, draft_id: str, actor: Actor) -> Outcome:
+    """An approved draft reached the client (the operator sent it, or the delivery webhook
+    did): `sent`, `sent_at`, `draft.sent@1.0`; its text joins the thread as the reply (which
+    then waits for nothing), and a proposal's lead is marked sent (`lead.sent@1.0`)."""
+    now = utcnow()
+    changed = await _move(session, draft_id, "approved", "sent", sent_at=now)
+    if changed is None:
+        return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
+    await events.append(
+        session=session,
+        event="draft.sent@1.0",
+        payload={
+            "draft_id": draft_id,
+            "by": actor.user_id,
+            "via": actor.via,
+            "thread_id": changed.thread_id,
+        },
+    )
+    if changed.thread_id is not None:
+        session.add(
+            ThreadMessage(
+                thread_id=changed.thread_id,
+                direction="out",
+                text=changed.draft_text,
+                at=now,
+                draft_id=draft_id,
+            )
+        )
+        await session.execute(
+            update(Thread)
+            .where(Thread.id == changed.thread_id)  # type: ignore[arg-type]
+            .values(waiting_since=None, last_message_at=now)
+        )
+    if changed.lead_id is not None:
+        lead = await session.get(Lead, changed.lead_id, with_for_update=True)
+        if lead is not None and not lead.sent:
+            lead.sent, lead.updated_at = True, now
+            session.add(lead)
+            await events.append(
+                session=session,
+                event="lead.sent@1.0",
+                payload={
+                    "lead_id": lead.id,
+                    "platform": lead.platform,
+                    "title": lead.title,
+                    "draft_id": draft_id,
+                },
+            )
+    await session.flush()
+    return Outcome(changed, changed=True)
+
+
+async def _move(
+    session: AsyncSession,
+    draft_id: str,
+    before: str,
+    after: str,
+    *,
+    decided_by: int | None = None,
+    decided: bool = False,
+    sent_at: object = None,
+) -> Draft | None:
+    """Move the draft from `before` to `after` if it is still there (one of many concurrent
+    callers wins); the draft as it is now, or None when it was not in `before`."""
+    now = utcnow()
+    values: dict[str, object] = {"status": after, "updated_at": now}
+    if decided:
+        values |= {"decided_by": decided_by, "decided_at": now}
+    if sent_at is not None:
+        values["sent_at"] = sent_at
+    result = await session.scalars(
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.status == before)  # type: ignore[arg-type]
+        .values(**values)
+        .returning(Draft)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return result.one_or_none()

@@ -27,7 +27,12 @@ async def enqueue(
     trigger: str,
     prompt: str,
     notify_chat_id: int | None = None,
+    thread_id: str | None = None,
+    lead_id: int | None = None,
+    draft_id: str | None = None,
 ) -> CitizenSession:
+    """Queue a session; `thread_id` when it answers a client, `lead_id` for a proposal,
+    `draft_id` when it redrafts that draft."""
     row = CitizenSession(
         id=str(uuid.uuid4()),
         citizen=citizen,
@@ -35,6 +40,9 @@ async def enqueue(
         prompt=prompt,
         status="queued",
         notify_chat_id=notify_chat_id,
+        thread_id=thread_id,
+        lead_id=lead_id,
+        draft_id=draft_id,
         created_at=utcnow(),
     )
     session.add(row)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from bot.telegram.access import REFUSAL
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, PendingEdit
+from storage.models import CitizenSession, PendingStep
 from tests.citizens_support import FakeClaude, wait_finished
 from tests.conftest import API_TOKEN
 from tests.factories import count_rows, draft_body, event_names, lead_body, stored_counts
@@ -117,9 +117,9 @@ async def test_strangers_can_neither_decide_edit_list_nor_trigger(
             "lead.tracked@1.0",
         ]
         assert await count_rows(service.db, CitizenSession) == 0
-        assert await count_rows(service.db, PendingEdit) == 1
+        assert await count_rows(service.db, PendingStep) == 1
         async with service.db() as session:
-            pending = await session.get(PendingEdit, OPERATOR_ID)
+            pending = await session.get(PendingStep, (OPERATOR_ID, OPERATOR_ID))
         assert pending is not None and pending.draft_id == editing
         assert fake_claude.calls() == []
         # Strangers saw nothing but the refusal: no list, no card, no draft text.
