@@ -53,7 +53,7 @@ def text(draft: Draft, facts: Facts, settings: Settings, *, title: str | None = 
         top.append(f"💬 <i>{render.esc(render.cut(draft.note, FEEDBACK_SHOWN))}</i>")
     if draft.confidence < settings.low_confidence:
         top.append(
-            f"⚠️ <b>Low confidence</b> ({draft.confidence}% < {settings.low_confidence}%): "
+            f"⚠️ <b>Low confidence</b> ({draft.confidence}% &lt; {settings.low_confidence}%): "
             "read it closely."
         )
     if render.job_link(draft) is None and facts.job_link is not None:
