@@ -198,42 +198,20 @@ async def _launch(
     body_hash = hashlib.sha256(request.path.encode() + b"\n" + raw).hexdigest()
     session_id: str | None = None
     queued = None
-    try:
-        async with request.app[DB]() as session, session.begin():
-            if not await webhook_deliveries.seen(
-                session=session, webhook_id=webhook_id, body_hash=body_hash
-            ):
-                queued = await intake(session)
-                row = await session_queue.enqueue(
-                    session=session,
-                    citizen=citizen,
-                    trigger=trigger,
-                    prompt=queued.prompt,
-                    thread_id=queued.thread_id,
-                )
-                if queued.received is not None:
-                    await events.append(
-                        session=session,
-                        event="upwork.response.received@1.0",
-                        payload={
-                            **queued.received,
-                            "session_id": row.id,
-                            "webhook_id": webhook_id,
-                        },
-                    )
-                await webhook_deliveries.record(
-                    session=session,
-                    webhook_id=webhook_id,
-                    body_hash=body_hash,
-                    route=request.path,
-                    session_id=row.id,
-                )
-                session_id = row.id
-    except IntegrityError:
-        # A concurrent twin with the same id may have committed first; anything else is ours.
-        if webhook_id is None or not await _id_seen(request, webhook_id, body_hash):
-            raise
-        session_id = None
+    for last_try in (False, True):
+        try:
+            session_id, queued = await _queue_once(
+                request, webhook_id, body_hash, citizen, trigger, intake
+            )
+            break
+        except IntegrityError:
+            # A concurrent twin with the same id may have committed first: a duplicate. Or
+            # a concurrent message began the same thread (its key): try again to join it.
+            if webhook_id is not None and await _id_seen(request, webhook_id, body_hash):
+                session_id = None
+                break
+            if last_try:
+                raise
     if session_id is None or queued is None:
         return json_response(WebhookDuplicate(), status=200)
     if queued.cards_changed:
@@ -245,6 +223,44 @@ async def _launch(
         accepted = MessageAccepted(session_id=session_id, thread_id=queued.thread_id)
         return json_response(accepted, status=202)
     return json_response(WebhookAccepted(session_id=session_id), status=202)
+
+
+async def _queue_once(
+    request: web.Request,
+    webhook_id: str | None,
+    body_hash: str,
+    citizen: str,
+    trigger: str,
+    intake: Callable[[AsyncSession], Awaitable[Queued]],
+) -> tuple[str | None, Queued | None]:
+    """One transaction: the delivery, unless seen before, with what it queues."""
+    async with request.app[DB]() as session, session.begin():
+        if await webhook_deliveries.seen(
+            session=session, webhook_id=webhook_id, body_hash=body_hash
+        ):
+            return None, None
+        queued = await intake(session)
+        row = await session_queue.enqueue(
+            session=session,
+            citizen=citizen,
+            trigger=trigger,
+            prompt=queued.prompt,
+            thread_id=queued.thread_id,
+        )
+        if queued.received is not None:
+            await events.append(
+                session=session,
+                event="upwork.response.received@1.0",
+                payload={**queued.received, "session_id": row.id, "webhook_id": webhook_id},
+            )
+        await webhook_deliveries.record(
+            session=session,
+            webhook_id=webhook_id,
+            body_hash=body_hash,
+            route=request.path,
+            session_id=row.id,
+        )
+    return row.id, queued
 
 
 async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> bool:
