@@ -75,13 +75,13 @@ def sent_buttons(draft_id: str) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton("📤 Mark as sent", callback_data=build(Action.SENT, draft_id))]
 
 
-def reason_keyboard(draft_id: str) -> dict[str, Any]:
-    """The preset reasons for rejecting `draft_id`, two per row (Bot API JSON)."""
+def reason_markup(draft_id: str) -> InlineKeyboardMarkup:
+    """The preset reasons for rejecting `draft_id`, two per row."""
     buttons = [
         InlineKeyboardButton(reason, callback_data=build(Action.WHY, f"{draft_id}:{n}"))
         for n, reason in enumerate(REJECT_REASONS)
     ]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)]).to_dict()
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
 def parse_reason(value: str) -> tuple[str, str] | None:

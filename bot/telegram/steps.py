@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import ForceReply, Update
+from telegram import ForceReply, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -69,7 +69,9 @@ async def ask(
             f"/cancel to leave it as it is. The current text (tap it to copy):\n"
             f"<pre>{render.esc(current)}</pre>"
         )
-        markup: object = ForceReply(selective=True, input_field_placeholder="The new draft text")
+        markup: ForceReply | InlineKeyboardMarkup = ForceReply(
+            selective=True, input_field_placeholder="The new draft text"
+        )
     elif kind == REDRAFT:
         text = (
             f"🔁 What should the new version of the draft for <b>{client}</b> do differently? "
@@ -81,9 +83,9 @@ async def ask(
             f"❌ Rejected. Why? Tap a reason or send your own (it teaches {draft.citizen}); "
             "or just ignore this."
         )
-        markup = callbacks.reason_keyboard(draft.id)
+        markup = callbacks.reason_markup(draft.id)
     # A reply reaches the bot even in a group where it only sees commands and replies.
-    message = await context.bot.send_message(chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
+    message = await context.bot.send_message(chat_id, text, reply_markup=markup)
     async with deps(context).db() as session, session.begin():
         await steps.set_prompt(
             session=session,

@@ -9,6 +9,7 @@ changed something, call the notifier's `draft_changed()` in the same transaction
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -216,7 +217,7 @@ async def _move(
     *,
     decided_by: int | None = None,
     decided: bool = False,
-    sent_at: object = None,
+    sent_at: datetime | None = None,
 ) -> Draft | None:
     """Move the draft from `before` to `after` if it is still there (one of many concurrent
     callers wins); the draft as it is now, or None when it was not in `before`."""
