@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from bot.settings import Settings
 from bot.telegram import cards
@@ -29,16 +30,20 @@ async def queue_missing_cards(db: async_sessionmaker[AsyncSession], settings: Se
     if settings.telegram_chat_id is None:
         return 0
     async with db() as session, session.begin():
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": BACKLOG_LOCK_KEY}
             )
-        carded = exists().where(OutboxMessage.draft_id == Draft.id)
+        carded = exists().where(col(OutboxMessage.draft_id) == col(Draft.id))
         missing = (
             await session.scalars(
                 select(Draft)
-                .where(Draft.status == "pending", Draft.telegram_message_id.is_(None), ~carded)  # type: ignore[union-attr]
-                .order_by(Draft.created_at, Draft.id)  # type: ignore[arg-type]
+                .where(
+                    col(Draft.status) == "pending",
+                    col(Draft.telegram_message_id).is_(None),
+                    ~carded,
+                )
+                .order_by(col(Draft.created_at), col(Draft.id))
                 .limit(BACKLOG_LIMIT)
             )
         ).all()

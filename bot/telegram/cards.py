@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.settings import Settings
@@ -144,12 +145,12 @@ async def _decider_name(session: AsyncSession, draft: Draft) -> str | None:
     """The name Telegram gave the operator who decided, as its event recorded it."""
     names = ("draft.approved@1.0", "draft.rejected@1.0", "draft.redraft_requested@1.0")
     payload = await session.scalar(
-        select(Event.payload)
+        select(col(Event.payload))
         .where(
-            Event.event.in_(names),  # type: ignore[attr-defined]
-            Event.payload["draft_id"].as_string() == draft.id,  # type: ignore[index]
+            col(Event.event).in_(names),
+            col(Event.payload)["draft_id"].as_string() == draft.id,
         )
-        .order_by(Event.id.desc())  # type: ignore[union-attr]
+        .order_by(col(Event.id).desc())
         .limit(1)
     )
     if not isinstance(payload, dict):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -54,7 +55,7 @@ async def _latest_drafts(session: AsyncSession, thread_ids: Sequence[str]) -> di
         return {}
     rows = await session.scalars(
         select(Draft)
-        .where(Draft.thread_id.in_(thread_ids))  # type: ignore[union-attr]
-        .order_by(Draft.created_at, Draft.id)  # type: ignore[arg-type]
+        .where(col(Draft.thread_id).in_(thread_ids))
+        .order_by(col(Draft.created_at), col(Draft.id))
     )
     return {draft.thread_id: draft for draft in rows if draft.thread_id is not None}

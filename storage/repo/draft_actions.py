@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from citizens import prompts
 from storage.models import Draft, DraftFeedback, Lead, Thread, ThreadMessage
@@ -187,7 +188,7 @@ async def mark_sent(*, session: AsyncSession, draft_id: str, actor: Actor) -> Ou
         )
         await session.execute(
             update(Thread)
-            .where(Thread.id == changed.thread_id)  # type: ignore[arg-type]
+            .where(col(Thread.id) == changed.thread_id)
             .values(waiting_since=None, last_message_at=now)
         )
     if changed.lead_id is not None:
@@ -229,7 +230,7 @@ async def _move(
         values["sent_at"] = sent_at
     result = await session.scalars(
         update(Draft)
-        .where(Draft.id == draft_id, Draft.status == before)  # type: ignore[arg-type]
+        .where(col(Draft.id) == draft_id, col(Draft.status) == before)
         .values(**values)
         .returning(Draft)
         .execution_options(synchronize_session=False, populate_existing=True)

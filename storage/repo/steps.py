@@ -8,9 +8,10 @@ database, so a restart between the tap and the text loses nothing.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import PendingStep
 from storage.types import utcnow
@@ -18,15 +19,15 @@ from storage.types import utcnow
 Step = PendingStep
 
 
-def _key(chat_id: int, user_id: int) -> object:
-    return (Step.chat_id == chat_id) & (Step.user_id == user_id)  # type: ignore[arg-type]
+def _key(chat_id: int, user_id: int) -> ColumnElement[bool]:
+    return (col(Step.chat_id) == chat_id) & (col(Step.user_id) == user_id)
 
 
 async def start(
     *, session: AsyncSession, chat_id: int, user_id: int, kind: str, draft_id: str
 ) -> None:
     """Wait for `user_id`'s next text in `chat_id`, replacing any step of theirs there."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
         "chat_id": chat_id,
         "user_id": user_id,
@@ -53,22 +54,20 @@ async def set_prompt(
     """Remember the bot's question of the step (still the same step), to edit it later."""
     await session.execute(
         update(Step)
-        .where(_key(chat_id, user_id), Step.draft_id == draft_id)  # type: ignore[arg-type]
+        .where(_key(chat_id, user_id), col(Step.draft_id) == draft_id)
         .values(prompt_message_id=message_id)
     )
 
 
 async def get(*, session: AsyncSession, chat_id: int, user_id: int) -> PendingStep | None:
-    return await session.scalar(select(Step).where(_key(chat_id, user_id)))  # type: ignore[arg-type]
+    return await session.scalar(select(Step).where(_key(chat_id, user_id)))
 
 
 async def take(*, session: AsyncSession, chat_id: int, user_id: int) -> PendingStep | None:
     """The user's step in `chat_id`, removed in the caller's transaction (None if none).
 
     Of two concurrent takes exactly one gets the step."""
-    result = await session.scalars(
-        delete(Step).where(_key(chat_id, user_id)).returning(Step)  # type: ignore[arg-type]
-    )
+    result = await session.scalars(delete(Step).where(_key(chat_id, user_id)).returning(Step))
     return result.one_or_none()
 
 
@@ -78,7 +77,7 @@ async def take_for_draft(
     """Take the user's step only if it is this one (a button answering the step's question)."""
     result = await session.scalars(
         delete(Step)
-        .where(_key(chat_id, user_id), Step.draft_id == draft_id, Step.kind == kind)  # type: ignore[arg-type]
+        .where(_key(chat_id, user_id), col(Step.draft_id) == draft_id, col(Step.kind) == kind)
         .returning(Step)
     )
     return result.one_or_none()

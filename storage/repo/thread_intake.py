@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Draft, Thread, ThreadMessage
 from storage.repo import events
@@ -78,7 +79,7 @@ async def receive(*, session: AsyncSession, incoming: ClientMessage) -> Joined:
     superseded = (
         await session.scalars(
             update(Draft)
-            .where(Draft.thread_id == thread.id, Draft.status == "pending")  # type: ignore[arg-type]
+            .where(col(Draft.thread_id) == thread.id, col(Draft.status) == "pending")
             .values(status="superseded", updated_at=now)
             .returning(Draft)
             .execution_options(synchronize_session=False, populate_existing=True)
@@ -96,17 +97,17 @@ async def receive(*, session: AsyncSession, incoming: ClientMessage) -> Joined:
 
 async def find(*, session: AsyncSession, incoming: ClientMessage) -> Thread | None:
     """The thread this message belongs to, locked for the caller's transaction; or None."""
-    latest = (Thread.last_message_at.desc(), Thread.id.desc())  # type: ignore[attr-defined]
+    latest = (col(Thread.last_message_at).desc(), col(Thread.id).desc())
     if incoming.key is not None:
         found = await session.scalar(
-            select(Thread).where(Thread.external_key == incoming.key).with_for_update()
+            select(Thread).where(col(Thread.external_key) == incoming.key).with_for_update()
         )
         if found is not None:
             return found
     if incoming.job_link is not None:
         found = await session.scalar(
             select(Thread)
-            .where(Thread.job_link == incoming.job_link)
+            .where(col(Thread.job_link) == incoming.job_link)
             .order_by(*latest)
             .limit(1)
             .with_for_update()
@@ -114,13 +115,13 @@ async def find(*, session: AsyncSession, incoming: ClientMessage) -> Thread | No
         if found is not None:
             return found
     title = (
-        Thread.job_title.is_(None)  # type: ignore[union-attr]
+        col(Thread.job_title).is_(None)
         if incoming.job_title is None
-        else func.lower(Thread.job_title) == incoming.job_title.lower()
+        else func.lower(col(Thread.job_title)) == incoming.job_title.lower()
     )
     return await session.scalar(
         select(Thread)
-        .where(func.lower(Thread.client) == incoming.client.lower(), title)
+        .where(func.lower(col(Thread.client)) == incoming.client.lower(), title)
         .order_by(*latest)
         .limit(1)
         .with_for_update()
