@@ -189,3 +189,31 @@ async def test_cancel_ends_a_redraft_step_and_the_draft_stays_pending(
         await question(service, "Nothing is being edited")
         assert (await service.draft(draft_id)).status == "pending"
         assert await service.events("draft.redraft") == []
+
+
+async def test_in_a_group_only_whoever_rejected_gives_the_reason(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port(), telegram_chat_id=GROUP)
+    async with running_service(settings, fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        await wait_shown(service, draft_id, 1)
+        await service.answered(
+            await service.tap("reject", draft_id, user_id=FRIEND_ID, chat_id=GROUP)
+        )
+        asked = await question(service, "Why?", chat_id=GROUP)
+        first = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+        tap = callback_query_update(
+            first, user_id=OPERATOR_ID, chat_id=GROUP, message_id=asked["message_id"]
+        )
+        fake_telegram.inject_update(tap)
+        refusal = await service.answered(tap["callback_query"]["id"])
+        assert refusal["text"] == "Only whoever rejected this draft can say why."
+        service.say("my own reason", user_id=OPERATOR_ID, chat_id=GROUP)
+        tap = callback_query_update(
+            first, user_id=FRIEND_ID, chat_id=GROUP, message_id=asked["message_id"]
+        )
+        fake_telegram.inject_update(tap)
+        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "Noted: Too long"
+        assert await feedback(service, draft_id) == [("reject_reason", "Too long")]
