@@ -155,7 +155,7 @@ async def _decider_name(session: AsyncSession, draft: Draft) -> str | None:
     )
     if not isinstance(payload, dict):
         return None
-    name = payload.get("decided_by_name") or payload.get("by_name")
+    name = payload.get("decided_by_name") or payload.get("requested_by_name")
     return name if isinstance(name, str) and name else None
 
 

@@ -156,13 +156,13 @@ async def _complete_reason(
 async def record_reason(
     session: AsyncSession, bot: BotDeps, draft_id: str, reason: str, actor: draft_actions.Actor
 ) -> Done:
-    draft = await drafts.get(session=session, draft_id=draft_id)
-    if draft is None or draft.status != "rejected":
+    outcome = await draft_actions.reject_reason(
+        session=session, draft_id=draft_id, reason=reason, actor=actor
+    )
+    draft = outcome.draft
+    if draft is None or not outcome.changed:
         status = draft.status if draft is not None else "removed"
         return Done(f"That draft is {status} now; no reason was stored.")
-    await draft_actions.add_feedback(
-        session=session, draft_id=draft_id, kind=REJECT_REASON, text=reason, actor=actor
-    )
     await cards.queue_refresh(session=session, settings=bot.settings, draft=draft)
     said = render.esc(render.cut(reason, 200))
     return Done(f"📝 Noted: <i>{said}</i>", closing=f"❌ Rejected. 📝 Reason: <i>{said}</i>")

@@ -89,25 +89,30 @@ async def edit(*, session: AsyncSession, draft_id: str, text: str, actor: Actor)
     return Outcome(draft, changed=True)
 
 
-async def add_feedback(
-    *, session: AsyncSession, draft_id: str, kind: str, text: str, actor: Actor
-) -> DraftFeedback:
-    """Store the operator's word on a draft (`reject_reason`) with `draft.feedback@1.0`."""
-    row = DraftFeedback(draft_id=draft_id, kind=kind, text=text, by_user=actor.user_id)
-    session.add(row)
+async def reject_reason(
+    *, session: AsyncSession, draft_id: str, reason: str, actor: Actor
+) -> Outcome:
+    """Record why a rejected draft was rejected: feedback `reject_reason` and
+    `draft.feedback@1.0`. A draft that is not rejected is left alone (changed False)."""
+    draft = await drafts.get(session=session, draft_id=draft_id)
+    if draft is None or draft.status != "rejected":
+        return Outcome(draft, changed=False)
+    session.add(
+        DraftFeedback(draft_id=draft_id, kind="reject_reason", text=reason, by_user=actor.user_id)
+    )
     await session.flush()
     await events.append(
         session=session,
         event="draft.feedback@1.0",
         payload={
             "draft_id": draft_id,
-            "kind": kind,
-            "text": text,
+            "kind": "reject_reason",
+            "text": reason,
             "by": actor.user_id,
             "via": actor.via,
         },
     )
-    return row
+    return Outcome(draft, changed=True)
 
 
 async def redraft(
@@ -148,8 +153,8 @@ async def redraft(
         payload={
             "draft_id": draft_id,
             "instruction": instruction,
-            "by": actor.user_id,
-            "by_name": actor.name,
+            "requested_by": actor.user_id,
+            "requested_by_name": actor.name,
             "via": actor.via,
             "session_id": queued.id,
             "thread_id": changed.thread_id,
