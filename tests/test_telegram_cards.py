@@ -180,3 +180,20 @@ async def test_a_card_sent_after_its_draft_was_decided_loses_its_buttons(
         [card] = await wait_shown(service, draft_id, 1)
         final = await showing(service, card, "Approved by Nicolas")
         assert f"approve:{draft_id}" not in buttons(final)
+
+
+async def test_a_copy_whose_edit_failed_before_a_restart_is_corrected_after_it(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port())
+    async with running_service(settings, fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        [card] = await wait_shown(service, draft_id, 1)
+        fake_telegram.fail_next("editMessageText", status=502, times=4)
+        await service.answered(await service.tap("approve", draft_id))
+        # The service stops before the edit got through.
+    assert f"approve:{draft_id}" in buttons(fake_telegram.message(OPERATOR_ID, card))
+
+    async with running_service(settings, fake_telegram) as service:
+        final = await showing(service, card, "Approved by Nicolas")
+        assert f"approve:{draft_id}" not in buttons(final)
