@@ -133,10 +133,6 @@ def decision_footer(status: str, actor: str, moment: datetime | None) -> str:
     return f"{mark} by {actor} · {when(moment)}"
 
 
-def edited_footer(actor: str) -> str:
-    return f"✏️ <b>Edited</b> by {actor} · {when()}: the new version is below."
-
-
 def full_text_messages(draft: Draft, size: int = 3500) -> Iterator[str]:
     """The whole draft (client's message, then draft text) as messages that each fit."""
     yield (
