@@ -185,8 +185,9 @@ async def queue_refresh(
     draft: Draft,
     only: tuple[int, int] | None = None,
 ) -> int:
-    """Queue the edits that bring every message showing the draft (or `only` that one) to
-    its state now; returns how many. Call the sender's `kick()` after the commit."""
+    """Queue the edits that bring every message showing the draft to its state now; returns
+    how many. `only`: just that message, and only if it is not a recorded copy (a late tap on
+    an old card repairs it). Call the sender's `kick()` after the commit."""
     shown = await draft_messages.of_draft(session=session, draft_id=draft.id)
     if draft.telegram_message_id is not None and settings.telegram_chat_id is not None:
         # A card sent before copies were recorded is still the draft's card.
@@ -194,6 +195,8 @@ async def queue_refresh(
         if card not in shown:
             shown.append(card)
     if only is not None:
+        if only in shown:
+            return 0  # recorded copies were edited with the change that made them stale
         # A tap on a copy nobody recorded (shown before copies were): it follows from now on.
         await draft_messages.record(
             session=session, chat_id=only[0], message_id=only[1], draft_id=draft.id
