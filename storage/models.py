@@ -235,6 +235,9 @@ class DraftMessage(SQLModel, table=True):
     """A Telegram message that shows a draft (its card, a `/drafts` listing, a copy): every
     one is edited when the draft changes."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "draft_messages"
     __table_args__ = (Index("ix_draft_messages_draft_id", "draft_id"),)
 
@@ -279,17 +282,25 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = _optional_time_field()
 
 
-class PendingEdit(SQLModel, table=True):
-    """An `edit:` tap waiting for the next text message of the user who tapped, in that chat."""
+STEP_KINDS = ("edit", "reject_reason", "redraft")
+
+
+class PendingStep(SQLModel, table=True):
+    """A conversation step waiting for one user's next text in one chat: the new text after
+    Edit, the reason after Reject, the instruction after Redraft."""
 
     if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
         __table__: ClassVar[Table]
 
-    __tablename__ = "pending_edits"
+    __tablename__ = "pending_steps"
+    __table_args__ = (CheckConstraint(_in("kind", STEP_KINDS), name="ck_pending_steps_kind"),)
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=20)
     draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    prompt_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """The bot's question (edited once the step ends), when it is known."""
     created_at: datetime = _now_field()
 
 

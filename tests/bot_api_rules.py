@@ -111,6 +111,9 @@ def check_message_text(text: Any, parse_mode: Any) -> str:
     return visible
 
 
+MAX_COPY_TEXT = 256
+
+
 def check_reply_markup(markup: Any, chat_id: int = 0) -> dict[str, Any] | None:
     """Refuse what Telegram refuses; `web_app` buttons only in a private chat (a positive id),
     with an https URL."""
@@ -131,6 +134,9 @@ def check_reply_markup(markup: Any, chat_id: int = 0) -> dict[str, Any] | None:
                 check_web_app(button["web_app"])
                 if chat_id <= 0:
                     raise BadRequest("Bad Request: BUTTON_TYPE_INVALID")
+            copy = button.get("copy_text")
+            if copy is not None and not 1 <= len(str(copy.get("text", ""))) <= MAX_COPY_TEXT:
+                raise BadRequest("Bad Request: BUTTON_COPY_TEXT_INVALID")
     return markup
 
 

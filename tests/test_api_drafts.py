@@ -348,7 +348,7 @@ class DeliveringNotifier:
         self.carded: list[str] = []
         self.delivered: list[int | None] = []
 
-    def card(self, draft: Draft) -> Card | None:
+    def card(self, draft: Draft, thread: object = None) -> Card | None:
         self.carded.append(draft.id)
         return Card(chat_id=42, text=f"card of {draft.id}")
 

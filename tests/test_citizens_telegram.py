@@ -96,7 +96,7 @@ async def test_webhook_to_session_to_draft_to_telegram(
             assert response.status == 202
             session_id = (await response.json())["session_id"]
 
-        # The fake CLI posted a draft: its card arrives with the three buttons.
+        # The fake CLI posted a draft: its card arrives with its buttons.
         card = await service.fake.wait_for(
             lambda: next(
                 (m for m in service.fake.sent_messages(OPERATOR_ID) if m.get("reply_markup")),
@@ -109,6 +109,7 @@ async def test_webhook_to_session_to_draft_to_telegram(
         assert [b["callback_data"].split(":")[0] for row in buttons for b in row] == [
             "approve",
             "edit",
+            "redraft",
             "reject",
         ]
         assert "A reply drafted by the fake claude." in card["text"]

@@ -89,17 +89,18 @@ async def test_drafts_lists_pending_drafts_with_their_buttons_a_page_at_a_time(
         fake_telegram.inject_update(more_tap)
         await service.answered(more_tap["callback_query"]["id"])
         rest = await fake_telegram.wait_for(
-            lambda: (
-                fake_telegram.delivered()[before:]
-                if len(fake_telegram.delivered()) > before
-                else None
-            )
+            lambda: [m for m in fake_telegram.delivered()[before:] if _is_card(m)]
         )
         assert [_draft_of(m) for m in rest] == pending[5:]
 
 
+def _is_card(message: dict[str, Any]) -> bool:
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [[{}]])
+    return str(rows[0][0].get("callback_data")).startswith("approve:")
+
+
 def _draft_of(message: dict[str, Any]) -> str:
-    [approve, _edit, _reject] = message["reply_markup"]["inline_keyboard"][0]
+    [[approve, _edit], [_redraft, _reject]] = message["reply_markup"]["inline_keyboard"]
     return str(approve["callback_data"]).removeprefix("approve:")
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import Callable
 
 import pytest
 
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import Service, free_port, mode_settings, running_service
+from tests.telegram_support import DRAFT, Service, free_port, mode_settings, running_service
 from tests.telegram_updates import OPERATOR_ID, STRANGER_ID, callback_query_update
 
 FRIEND_ID = 5550002
@@ -30,11 +31,22 @@ async def approve_scenario(service: Service) -> None:
     assert event.payload["decided_by"] == OPERATOR_ID
 
     card = await service.fake.wait_for(
-        lambda: "reply_markup" not in service.card(draft_id) and service.card(draft_id),
-        what="the card without buttons",
+        lambda: "Approved" in service.card(draft_id)["text"] and service.card(draft_id),
+        what="the card showing the approval",
     )
-    assert "✅ Approved by Nicolas (@nicolas)" in card["text"]
+    assert "✅ Approved by Nicolas" in card["text"]
     assert draft.decided_at.strftime("%Y-%m-%d %H:%M UTC") in card["text"]
+    # What sends the reply: the text in a <pre> block, a copy button, the job, Mark as sent.
+    [last_edit] = [
+        c.params
+        for c in service.fake.calls_to("editMessageText")
+        if c.params["message_id"] == card["message_id"]
+    ][-1:]
+    assert f"<pre>{html.escape(DRAFT['draft_text'], quote=False)}</pre>" in last_edit["text"]  # type: ignore[arg-type]
+    buttons = [b for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons[0]["copy_text"] == {"text": DRAFT["draft_text"]}
+    assert buttons[1]["url"] == DRAFT["context"]["job_link"]  # type: ignore[index]
+    assert buttons[2]["callback_data"] == f"sent:{draft_id}"
 
 
 async def test_approve_stores_the_decision_and_shows_it_on_the_card(
@@ -82,7 +94,7 @@ async def test_twenty_concurrent_taps_make_one_decision_and_one_event(
         assert sorted(a["text"] for a in answers) == ["Already approved."] * 19 + ["✅ Approved"]
         assert len(await service.events("draft.approved")) == 1
         assert (await service.draft(draft_id)).status == "approved"
-        await fake_telegram.wait_for(lambda: "reply_markup" not in service.card(draft_id))
+        await fake_telegram.wait_for(lambda: "Approved by" in service.card(draft_id)["text"])
 
 
 async def test_reject(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from bot.settings import Settings
-from storage.models import DraftFeedback, PendingEdit
+from storage.models import DraftFeedback, PendingStep
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
@@ -26,7 +26,7 @@ async def start_edit(service: Service, draft_id: str) -> None:
 
 async def pending_edits(service: Service) -> list[tuple[int, str]]:
     async with service.db() as session:
-        rows = (await session.scalars(select(PendingEdit))).all()
+        rows = (await session.scalars(select(PendingStep).where(PendingStep.kind == "edit"))).all()
     return [(row.chat_id, row.draft_id) for row in rows]
 
 
@@ -51,8 +51,15 @@ async def test_the_next_text_message_replaces_the_draft_and_shows_it_again(
         card = await wait_for_new_card(service, draft_id)
 
         assert NEW_TEXT in card["text"]
-        buttons = [b["callback_data"] for b in card["reply_markup"]["inline_keyboard"][0]]
-        assert buttons == [f"approve:{draft_id}", f"edit:{draft_id}", f"reject:{draft_id}"]
+        buttons = [
+            b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row
+        ]
+        assert buttons == [
+            f"approve:{draft_id}",
+            f"edit:{draft_id}",
+            f"redraft:{draft_id}",
+            f"reject:{draft_id}",
+        ]
 
         async def card_recorded() -> bool:
             return (await service.draft(draft_id)).telegram_message_id == card["message_id"]
@@ -77,13 +84,16 @@ async def test_the_next_text_message_replaces_the_draft_and_shows_it_again(
             NEW_TEXT,
         )
         assert await pending_edits(service) == []
+        # Every copy stays true: the first card now shows the new text, still with buttons.
         old_card = await fake_telegram.wait_for(
             lambda: (
-                "Edited by" in (m := fake_telegram.message(OPERATOR_ID, old_card_id or 0))["text"]
+                "Nouveau texte"
+                in (m := fake_telegram.message(OPERATOR_ID, old_card_id or 0))["text"]
                 and m
-            )
+            ),
+            what="the first card showing the new text",
         )
-        assert "reply_markup" not in old_card
+        assert "reply_markup" in old_card
 
         # The new card's buttons work like the first ones did.
         answer = await service.answered(await service.tap("approve", draft_id))

@@ -11,7 +11,7 @@ from tests.telegram_support import DRAFT, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 
-async def test_a_new_draft_sends_one_escaped_card_with_three_buttons(
+async def test_a_new_draft_sends_one_escaped_card_with_its_buttons(
     telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
 ) -> None:
     async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
@@ -26,6 +26,7 @@ async def test_a_new_draft_sends_one_escaped_card_with_three_buttons(
     assert [b["callback_data"] for row in buttons for b in row] == [
         f"approve:{draft.id}",
         f"edit:{draft.id}",
+        f"redraft:{draft.id}",
         f"reject:{draft.id}",
     ]
     # What the operator reads is the outside text exactly as it was sent, not markup.

@@ -94,15 +94,23 @@ def test_full_text_of_a_draft_that_fits_holds_all_of_it() -> None:
 
 def test_callback_data_is_within_telegrams_64_bytes_and_parses_back() -> None:
     draft_id = draft().id
-    for action in (callbacks.Action.APPROVE, callbacks.Action.EDIT, callbacks.Action.REJECT):
+    for action in callbacks.Action:
         data = callbacks.build(action, draft_id)
         assert len(data.encode()) <= MAX_CALLBACK_DATA_BYTES
         assert callbacks.parse(data) == callbacks.Callback(action, draft_id)
     keyboard = callbacks.draft_keyboard(draft_id)["inline_keyboard"]
-    assert [b["callback_data"] for b in keyboard[0]] == [
+    assert [b["callback_data"] for row in keyboard for b in row] == [
         f"approve:{draft_id}",
         f"edit:{draft_id}",
+        f"redraft:{draft_id}",
         f"reject:{draft_id}",
     ]
+    reasons = callbacks.reason_markup(draft_id).to_dict()["inline_keyboard"]
+    for n, button in enumerate(b for row in reasons for b in row):
+        assert len(button["callback_data"].encode()) <= MAX_CALLBACK_DATA_BYTES
+        parsed = callbacks.parse(button["callback_data"])
+        assert parsed is not None and parsed.action == callbacks.Action.WHY
+        assert callbacks.parse_reason(parsed.value) == (draft_id, callbacks.REJECT_REASONS[n])
+    assert callbacks.parse_reason(f"{draft_id}:9") is None
     for junk in (None, "", "approve", "approve:", "nuke:1", ":x"):
         assert callbacks.parse(junk) is None

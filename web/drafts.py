@@ -30,13 +30,13 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
-    await _check_references(request, body)
+    thread = await _check_references(request, body)
     fields = body.model_dump()
     if SESSION_CALLER in request:
         draft_fields(fields, body.model_fields_set, request[SESSION_CALLER])
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
-    card = request.app[NOTIFIER].card(draft)
+    card = request.app[NOTIFIER].card(draft, thread)
     created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
     if key is None:
         outbox_id = await draft_intake.store(hot=request.app[HOT], draft=draft, card=card)
@@ -91,15 +91,20 @@ async def _store_once(
     return created, outbox_id
 
 
-async def _check_references(request: web.Request, body: DraftCreate) -> None:
-    """A named thread or lead must exist: 422 naming the field, never a constraint error."""
+async def _check_references(request: web.Request, body: DraftCreate) -> Thread | None:
+    """A named thread or lead must exist: 422 naming the field, never a constraint error.
+    Returns the draft's thread, when it names one."""
     if body.thread_id is None and body.lead_id is None:
-        return
+        return None
+    thread = None
     async with request.app[DB]() as session:
-        if body.thread_id is not None and await session.get(Thread, body.thread_id) is None:
-            raise _unknown("thread_id", f"no thread has id {body.thread_id!r}")
+        if body.thread_id is not None:
+            thread = await session.get(Thread, body.thread_id)
+            if thread is None:
+                raise _unknown("thread_id", f"no thread has id {body.thread_id!r}")
         if body.lead_id is not None and await session.get(Lead, body.lead_id) is None:
             raise _unknown("lead_id", f"no lead has id {body.lead_id}")
+    return thread
 
 
 def _unknown(field: str, message: str) -> ApiError:

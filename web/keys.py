@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from storage.hotpath import HotPath
-from storage.models import Draft, Lead
+from storage.models import Draft, Lead, Thread
 from storage.repo.draft_intake import Card
 
 TelegramStatus = Literal["ok", "disabled", "degraded"]
@@ -21,8 +21,9 @@ class DraftNotifier(Protocol):
     @property
     def status(self) -> TelegramStatus: ...
 
-    def card(self, draft: Draft) -> Card | None:
-        """The draft's card for the operator, to store with the draft; None: nobody to tell."""
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+        """The draft's card for the operator, to store with the draft; None: nobody to tell.
+        `thread`: the draft's thread, when it has one."""
 
     def lead_card(self, lead: Lead) -> Card | None:
         """A new lead's card for the operator (GO leads only); None: nothing to send."""
@@ -43,7 +44,7 @@ class DisabledNotifier:
 
     status: TelegramStatus = "disabled"
 
-    def card(self, draft: Draft) -> Card | None:
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
         return None
 
     def lead_card(self, lead: Lead) -> Card | None:

@@ -426,6 +426,8 @@ class ThreadDraftOut(Response):
     draft_text: str
     created_at: datetime
     decided_at: datetime | None
+    sent_at: datetime | None = None
+    note: str | None = None
     feedback: list[FeedbackOut]
 
 

@@ -15,10 +15,11 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
-from storage.repo import events, session_queue, webhook_deliveries
+from storage.repo import events, session_queue, thread_intake, webhook_deliveries
 from web.endpoints import (
     Endpoint,
     HeaderParam,
@@ -28,7 +29,7 @@ from web.endpoints import (
     token_header,
 )
 from web.errors import ApiError
-from web.keys import DB, RUNNER, SETTINGS
+from web.keys import DB, NOTIFIER, RUNNER, SETTINGS
 from web.schemas import TEXT_PATTERN, Chars, NonBlank
 from web.signatures import SignatureError, Signed, verify_request
 
@@ -66,6 +67,13 @@ class UpworkResponse(WebhookBody):
     job_link: Annotated[
         Annotated[NonBlank, Chars(2000)] | None, BLANK_IS_NONE, _blank_means_absent(2000)
     ] = None
+    platform: Annotated[
+        Annotated[NonBlank, Chars(50)] | None, BLANK_IS_NONE, _blank_means_absent(50)
+    ] = None
+    thread: Annotated[
+        Annotated[NonBlank, Chars(255)] | None, BLANK_IS_NONE, _blank_means_absent(255)
+    ] = None
+    """The sender's own conversation key (a Gmail thread id): its messages share a thread."""
 
 
 class TriggerRequest(WebhookBody):
@@ -75,6 +83,10 @@ class TriggerRequest(WebhookBody):
 class WebhookAccepted(BaseModel):
     accepted: Literal[True] = True
     session_id: str
+
+
+class MessageAccepted(WebhookAccepted):
+    thread_id: str
 
 
 class WebhookDuplicate(BaseModel):
@@ -111,17 +123,38 @@ class SignedEndpoint(Endpoint):
 async def upwork_response(
     request: web.Request, body: UpworkResponse, signed: Signed
 ) -> web.Response:
+    """The client's message joins its thread (stale drafts superseded, their cards edited);
+    a Rafael session is queued on that thread."""
     _require_citizen(request, "rafael", status=503)
-    prompt = prompts.upwork_response(
-        client=body.client, message=body.message, job_title=body.job_title, job_link=body.job_link
+    incoming = thread_intake.ClientMessage(
+        client=body.client,
+        message=body.message,
+        job_title=body.job_title,
+        job_link=body.job_link,
+        platform=body.platform or "upwork",
+        key=body.thread,
     )
-    received = {
-        "client": body.client,
-        "job_title": body.job_title,
-        "job_link": body.job_link,
-        "message_chars": len(body.message),
-    }
-    return await _launch(request, signed, "rafael", "upwork-response", prompt, received)
+
+    async def intake(session: AsyncSession) -> Queued:
+        joined = await thread_intake.receive(session=session, incoming=incoming)
+        for draft in joined.superseded:
+            await request.app[NOTIFIER].draft_changed(session=session, draft=draft)
+        prompt = prompts.upwork_response(
+            client=body.client,
+            message=body.message,
+            job_title=body.job_title,
+            job_link=body.job_link,
+        )
+        received = {
+            "client": body.client,
+            "job_title": body.job_title,
+            "job_link": body.job_link,
+            "message_chars": len(body.message),
+            "thread_id": joined.thread.id,
+        }
+        return Queued(prompt, received, joined.thread.id, bool(joined.superseded))
+
+    return await _launch(request, signed, "rafael", "upwork-response", intake)
 
 
 async def trigger_citizen(
@@ -130,7 +163,11 @@ async def trigger_citizen(
     citizen = request.match_info["citizen"]
     _require_citizen(request, citizen, status=404)
     prompt = prompts.webhook_task(message=body.message)
-    return await _launch(request, signed, citizen, "webhook", prompt, None)
+
+    async def intake(_session: AsyncSession) -> Queued:
+        return Queued(prompt)
+
+    return await _launch(request, signed, citizen, "webhook", intake)
 
 
 def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
@@ -142,57 +179,101 @@ def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Queued:
+    """What a delivery queues: the session's prompt, and for a client's message what was
+    received (for `upwork.response.received@1.0`) and the thread it joined."""
+
+    prompt: str
+    received: dict[str, Any] | None = None
+    thread_id: str | None = None
+    cards_changed: bool = False
+
+
 async def _launch(
     request: web.Request,
     signed: Signed,
     citizen: str,
     trigger: str,
-    prompt: str,
-    received: dict[str, Any] | None,
+    intake: Callable[[AsyncSession], Awaitable[Queued]],
 ) -> web.Response:
+    """Unless the delivery was seen before: run `intake` and queue the session, with the
+    delivery recorded, in one transaction."""
     # The unsigned X-Webhook-Id only labels the delivery (in its event); what is "the same
     # delivery" is decided by what the signature covers (CONTRACT §4).
     label = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
     webhook_id = signed.signed_id
     body_hash = hashlib.sha256(request.path.encode() + b"\n" + signed.signed_bytes).hexdigest()
     session_id: str | None = None
-    try:
-        async with request.app[DB]() as session, session.begin():
-            if not await webhook_deliveries.seen(
-                session=session, webhook_id=webhook_id, body_hash=body_hash
-            ):
-                row = await session_queue.enqueue(
-                    session=session, citizen=citizen, trigger=trigger, prompt=prompt
-                )
-                if received is not None:
-                    await events.append(
-                        session=session,
-                        event="upwork.response.received@1.0",
-                        payload={
-                            **received,
-                            "session_id": row.id,
-                            "webhook_id": webhook_id or label,
-                        },
-                    )
-                await webhook_deliveries.record(
-                    session=session,
-                    webhook_id=webhook_id,
-                    body_hash=body_hash,
-                    route=request.path,
-                    session_id=row.id,
-                )
-                session_id = row.id
-    except IntegrityError:
-        # A concurrent twin with the same id may have committed first; anything else is ours.
-        if webhook_id is None or not await _id_seen(request, webhook_id, body_hash):
-            raise
-        session_id = None
-    if session_id is None:
+    queued = None
+    for last_try in (False, True):
+        try:
+            session_id, queued = await _queue_once(
+                request, webhook_id, label, body_hash, citizen, trigger, intake
+            )
+            break
+        except IntegrityError:
+            # A concurrent twin with the same id may have committed first: a duplicate. Or
+            # a concurrent message began the same thread (its key): try again to join it.
+            if webhook_id is not None and await _id_seen(request, webhook_id, body_hash):
+                session_id = None
+                break
+            if last_try:
+                raise
+    if session_id is None or queued is None:
         return json_response(WebhookDuplicate(), status=200)
+    if queued.cards_changed:
+        request.app[NOTIFIER].kick()
     runner = request.app.get(RUNNER)
     if runner is not None:
         runner.wake()
+    if queued.thread_id is not None:
+        accepted = MessageAccepted(session_id=session_id, thread_id=queued.thread_id)
+        return json_response(accepted, status=202)
     return json_response(WebhookAccepted(session_id=session_id), status=202)
+
+
+async def _queue_once(
+    request: web.Request,
+    webhook_id: str | None,
+    label: str | None,
+    body_hash: str,
+    citizen: str,
+    trigger: str,
+    intake: Callable[[AsyncSession], Awaitable[Queued]],
+) -> tuple[str | None, Queued | None]:
+    """One transaction: the delivery, unless seen before, with what it queues."""
+    async with request.app[DB]() as session, session.begin():
+        if await webhook_deliveries.seen(
+            session=session, webhook_id=webhook_id, body_hash=body_hash
+        ):
+            return None, None
+        queued = await intake(session)
+        row = await session_queue.enqueue(
+            session=session,
+            citizen=citizen,
+            trigger=trigger,
+            prompt=queued.prompt,
+            thread_id=queued.thread_id,
+        )
+        if queued.received is not None:
+            await events.append(
+                session=session,
+                event="upwork.response.received@1.0",
+                payload={
+                    **queued.received,
+                    "session_id": row.id,
+                    "webhook_id": webhook_id or label,
+                },
+            )
+        await webhook_deliveries.record(
+            session=session,
+            webhook_id=webhook_id,
+            body_hash=body_hash,
+            route=request.path,
+            session_id=row.id,
+        )
+    return row.id, queued
 
 
 async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> bool:
@@ -210,14 +291,19 @@ _SIGNED_HEADERS = (
     ),
 )
 _RESPONSES: dict[int, type[BaseModel] | None] = {202: WebhookAccepted, 200: WebhookDuplicate}
+_MESSAGE_RESPONSES: dict[int, type[BaseModel] | None] = {
+    202: MessageAccepted,
+    200: WebhookDuplicate,
+}
 
 ENDPOINTS: list[Endpoint] = [
     SignedEndpoint(
         "POST",
         "/webhook/upwork-response",
         upwork_response,
-        "A client's Upwork reply (Zapier): queues a Rafael session to draft the answer.",
-        responses=_RESPONSES,
+        "A client's Upwork reply (Zapier): it joins its thread, the thread's pending drafts "
+        "are superseded, and a Rafael session is queued on the thread.",
+        responses=_MESSAGE_RESPONSES,
         errors=(400, 401, 413, 415, 422, 503),
         body=UpworkResponse,
         headers=_SIGNED_HEADERS,

@@ -34,10 +34,14 @@ from bot.delivery.tuning import DeliveryTuning
 from bot.settings import Settings
 from storage.engine import session_factory
 from storage.models import Delivery
-from storage.repo import deliveries, events, replies
+from storage.repo import deliveries, draft_actions, events
+from storage.repo.draft_actions import Actor
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+DELIVERY_ACTOR = Actor(0, "delivery", via="delivery")
+"""Who marks a delivered reply sent: the delivery webhook, not a person."""
 
 GONE = 410
 
@@ -207,10 +211,8 @@ class DeliveryWorker:
                 event="delivery.succeeded@1.0",
                 payload={**what, "status": outcome.status, "attempts": done.attempts},
             )
-            await replies.mark_sent(
-                session=session,
-                draft_id=row.draft_id,
-                details={"via": "delivery", "webhook_id": row.webhook_id},
+            await draft_actions.mark_sent(
+                session=session, draft_id=row.draft_id, actor=DELIVERY_ACTOR
             )
             log.info("delivered draft %s (attempt %s)", row.draft_id, done.attempts)
         elif next_at is None:

@@ -1,7 +1,10 @@
 """Callback data of inline buttons, built and parsed here and nowhere else.
 
-The draft buttons carry `approve:<draft_id>`, `edit:<draft_id>` and `reject:<draft_id>` (the
-contract); the "more drafts" button of `/drafts` carries `drafts:<id of the last draft shown>`.
+The draft buttons carry `approve:<draft_id>`, `edit:<draft_id>`, `reject:<draft_id>`,
+`redraft:<draft_id>` and, once approved, `sent:<draft_id>` (the contract); a reason offered
+after a rejection carries `why:<draft_id>:<n>` (n indexes `REJECT_REASONS`); the "more
+drafts" button of `/drafts` carries `drafts:<id of the last draft shown>`. All stay within
+Telegram's 64 bytes (`why:` + a uuid + `:n` is 42).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ class Action(StrEnum):
     APPROVE = "approve"
     EDIT = "edit"
     REJECT = "reject"
+    REDRAFT = "redraft"
+    SENT = "sent"
+    WHY = "why"
     MORE_DRAFTS = "drafts"
     PROPOSE = "propose"
     LEAD_SENT = "lead_sent"
@@ -28,6 +34,12 @@ DECISIONS = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
 
 DECISION_PATTERN = rf"^({Action.APPROVE}|{Action.REJECT}):"
 EDIT_PATTERN = rf"^{Action.EDIT}:"
+REDRAFT_PATTERN = rf"^{Action.REDRAFT}:"
+SENT_PATTERN = rf"^{Action.SENT}:"
+WHY_PATTERN = rf"^{Action.WHY}:"
+
+REJECT_REASONS = ("Too long", "Wrong tone", "Wrong facts", "Not now")
+"""The reasons offered as buttons after a rejection (any other can be typed)."""
 MORE_DRAFTS_PATTERN = rf"^{Action.MORE_DRAFTS}:[0-9a-f-]{{36}}$"
 LEAD_PATTERN = rf"^({Action.PROPOSE}|{Action.LEAD_SENT}|{Action.LEAD_SKIP}):[0-9]{{1,18}}$"
 
@@ -55,9 +67,33 @@ def draft_buttons(draft_id: str) -> list[list[InlineKeyboardButton]]:
         [
             InlineKeyboardButton("✅ Approve", callback_data=build(Action.APPROVE, draft_id)),
             InlineKeyboardButton("✏️ Edit", callback_data=build(Action.EDIT, draft_id)),
+        ],
+        [
+            InlineKeyboardButton("🔁 Redraft", callback_data=build(Action.REDRAFT, draft_id)),
             InlineKeyboardButton("❌ Reject", callback_data=build(Action.REJECT, draft_id)),
-        ]
+        ],
     ]
+
+
+def sent_buttons(draft_id: str) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton("📤 Mark as sent", callback_data=build(Action.SENT, draft_id))]
+
+
+def reason_markup(draft_id: str) -> InlineKeyboardMarkup:
+    """The preset reasons for rejecting `draft_id`, two per row."""
+    buttons = [
+        InlineKeyboardButton(reason, callback_data=build(Action.WHY, f"{draft_id}:{n}"))
+        for n, reason in enumerate(REJECT_REASONS)
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def parse_reason(value: str) -> tuple[str, str] | None:
+    """`<draft_id>:<n>` of a reason button as (draft_id, reason); None if it is not one."""
+    draft_id, _, number = value.rpartition(":")
+    if not number.isdigit() or int(number) >= len(REJECT_REASONS):
+        return None
+    return draft_id, REJECT_REASONS[int(number)]
 
 
 def draft_markup(draft_id: str) -> InlineKeyboardMarkup:

@@ -8,7 +8,7 @@ import re
 from telegram import BotCommand, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, render
+from bot.telegram import callbacks, cards, render
 from bot.telegram.deps import deps
 from storage.repo import drafts, events, leads, outbox
 from storage.repo.events import EventFilter
@@ -19,11 +19,12 @@ EVENT_PREFIX = re.compile(r"^[a-z0-9_.@]{1,49}\*?$")
 
 COMMANDS = [
     BotCommand("drafts", "Pending drafts, each with its buttons"),
+    BotCommand("threads", "Conversations with clients, the latest first, and what waits"),
     BotCommand("leads", "Recent leads: /leads, /leads GO or /leads NO-GO"),
     BotCommand("events", "Recent events, optionally by name prefix: /events draft."),
     BotCommand("draft", "The full text of one draft: /draft <id>"),
     BotCommand("trigger", "Start a citizen session: /trigger <citizen> <message>"),
-    BotCommand("cancel", "Abandon the edit in progress"),
+    BotCommand("cancel", "Abandon the edit, reason or redraft in progress"),
     BotCommand("help", "What this bot does"),
 ]
 """What setMyCommands registers, and what /help lists, in this order."""
@@ -32,7 +33,7 @@ COMMANDS = [
 def help_text() -> str:
     lines = [
         "🔒 <b>ScopeLock</b>: the citizens draft replies to clients; you decide here.",
-        "Each new draft arrives with ✅ Approve, ✏️ Edit and ❌ Reject buttons.",
+        "Each new draft arrives with ✅ Approve, ✏️ Edit, 🔁 Redraft and ❌ Reject buttons.",
         "",
     ]
     lines += [f"/{c.command} — {render.esc(c.description)}" for c in COMMANDS]
@@ -73,16 +74,13 @@ async def _send_drafts_page(
             session=session, after_id=after_id, limit=DRAFTS_PAGE
         )
         for draft in page:
-            await outbox.enqueue(
+            # A copy of the card: recorded once sent, so it follows the draft like the card.
+            await cards.queue_card(
                 session=session,
+                settings=deps(context).settings,
+                draft=draft,
                 chat_id=chat_id,
-                text=render.draft_card(draft, title="Pending draft"),
-                reply_markup=callbacks.with_mini_app(
-                    callbacks.draft_keyboard(draft.id),
-                    draft.id,
-                    chat_id=chat_id,
-                    mini_app_url=deps(context).settings.mini_app_url,
-                ),
+                title="Pending draft",
             )
         if remaining:
             await outbox.enqueue(

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.day.clock import in_quiet_hours
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
+from bot.telegram import card_upkeep
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.commands import COMMANDS
 from bot.telegram.deps import DEPS_KEY, BotDeps
@@ -60,9 +61,11 @@ class TelegramComponent:
             self.tuning,
             quiet=lambda: in_quiet_hours(settings, utcnow()),
         )
+        self._db = session_factory(engine)
         self.application.bot_data[DEPS_KEY] = BotDeps(
-            settings=settings, db=session_factory(engine), sender=self.sender
+            settings=settings, db=self._db, sender=self.sender
         )
+        self.sender.on_stale_card = self._refresh_card
         self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
         self.day = OperatorDay(
             settings,
@@ -118,6 +121,14 @@ class TelegramComponent:
             return
         self.ready = True
         log.info("Telegram bot connected (%s mode)", self.settings.telegram_mode)
+        try:
+            if await card_upkeep.queue_missing_cards(self._db, self.settings):
+                self.sender.kick()
+        except Exception as error:  # they get their cards at the next start
+            log.warning("could not queue the cards of drafts stored meanwhile: %r", error)
+
+    async def _refresh_card(self, draft_id: str) -> None:
+        await card_upkeep.refresh(self._db, self.settings, draft_id)
 
     async def _connect_once(self) -> None:
         application = self.application

@@ -1,9 +1,10 @@
-"""Approve and Reject taps: one decision per draft, whatever the number of taps.
+"""Approve, Reject and Mark as sent taps: one change per draft, whatever the number of taps.
 
 The conditional UPDATE (`... WHERE status = 'pending'`) lets exactly one of many concurrent taps
-change the draft; only that one writes the event, in the same transaction. Every tap gets its
-callback answered at once, and the card is edited to show the decision without buttons (a late
-tap on a card that still shows buttons repairs it).
+change the draft; only that one writes the event and queues the edits of every message showing
+the draft (bot/telegram/cards.py), in the same transaction. Every tap gets its callback
+answered at once; a late tap on a copy that still shows buttons repairs that copy. A
+rejection then asks why (bot/telegram/steps.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import logging
 import uuid
 
 from telegram import CallbackQuery, Update
-from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.delivery.card import show_delivery_on_card
-from bot.telegram import callbacks, render
+from bot.telegram import callbacks, cards, steps
 from bot.telegram.deps import deps
-from storage.models import Draft
 from storage.repo import draft_actions
 
 log = logging.getLogger(__name__)
@@ -38,8 +36,18 @@ def draft_id_of(query: CallbackQuery) -> str | None:
         return None
 
 
+def actor_of(query: CallbackQuery) -> draft_actions.Actor:
+    return draft_actions.Actor(query.from_user.id, query.from_user.full_name)
+
+
+def tapped(query: CallbackQuery) -> tuple[int, int] | None:
+    """(chat_id, message_id) of the message whose button was tapped, when Telegram says."""
+    message = query.message
+    return None if message is None else (message.chat.id, message.message_id)
+
+
 async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`approve:<id>` / `reject:<id>`: record the decision once and show it on the card."""
+    """`approve:<id>` / `reject:<id>`: record the decision once and show it on every copy."""
     query = update.callback_query
     assert query is not None
     parsed = callbacks.parse(query.data)
@@ -48,54 +56,66 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(UNKNOWN_DRAFT)
         return
     status = callbacks.DECISIONS[parsed.action]
-    actor = draft_actions.Actor(query.from_user.id, query.from_user.full_name)
-    delivering = False
+    bot = deps(context)
     try:
-        async with deps(context).db() as session, session.begin():
+        async with bot.db() as session, session.begin():
             outcome = await draft_actions.decide(
-                session=session, draft_id=draft_id, status=status, actor=actor
+                session=session, draft_id=draft_id, status=status, actor=actor_of(query)
             )
             current = outcome.draft
-            if current is not None and current.status in ("approved", "sent"):
-                # With a delivery, the card shows it; its edits go through the outbox, in order.
-                delivering = await show_delivery_on_card(
-                    session=session, settings=deps(context).settings, draft_id=draft_id
-                )
+            if current is not None and (outcome.changed or current.status != "pending"):
+                only = None if outcome.changed else tapped(query)
+                if outcome.changed or only is not None:
+                    await cards.queue_refresh(
+                        session=session, settings=bot.settings, draft=current, only=only
+                    )
     except Exception:
         await query.answer(NOT_SAVED)
         raise
-    current = outcome.draft
+    bot.sender.kick()
     if current is None:
         await query.answer(UNKNOWN_DRAFT)
         return
     if outcome.changed:
         await query.answer("✅ Approved" if status == "approved" else "❌ Rejected")
+        if status == "rejected" and query.message is not None:
+            await steps.ask_why(context, query.message.chat.id, query.from_user.id, current)
     elif current.status == status:
         await query.answer(f"Already {status}.")
     else:
         await query.answer(
             f"Already {current.status}: it cannot be {status} now.", show_alert=True
         )
-    if delivering:
-        deps(context).sender.kick()
-    tapped = query.message.message_id if query.message is not None else None
-    if not delivering or tapped != current.telegram_message_id:
-        await show_decision(query, current)
 
 
-async def show_decision(query: CallbackQuery, draft: Draft) -> None:
-    """Edit the tapped card to show who decided and when, without buttons."""
-    if draft.status == "pending":
+async def mark_sent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`sent:<id>`: the approved reply was sent to the client; every copy says so."""
+    query = update.callback_query
+    assert query is not None
+    draft_id = draft_id_of(query)
+    if draft_id is None:
+        await query.answer(UNKNOWN_DRAFT)
         return
-    user = query.from_user if query.from_user.id == draft.decided_by else None
-    footer = render.decision_footer(
-        draft.status, render.who(user, draft.decided_by), draft.decided_at
-    )
+    bot = deps(context)
     try:
-        await query.edit_message_text(render.draft_card(draft, title="Draft", footer=footer))
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():
-            log.warning("could not show the decision on draft %s: %s", draft.id, error)
-    except TelegramError as error:
-        # The decision is stored; a later tap on this card repairs it.
-        log.warning("could not show the decision on draft %s: %s", draft.id, error)
+        async with bot.db() as session, session.begin():
+            outcome = await draft_actions.mark_sent(
+                session=session, draft_id=draft_id, actor=actor_of(query)
+            )
+            if outcome.draft is not None and (outcome.changed or tapped(query) is not None):
+                only = None if outcome.changed else tapped(query)
+                await cards.queue_refresh(
+                    session=session, settings=bot.settings, draft=outcome.draft, only=only
+                )
+    except Exception:
+        await query.answer(NOT_SAVED)
+        raise
+    bot.sender.kick()
+    if outcome.draft is None:
+        await query.answer(UNKNOWN_DRAFT)
+    elif outcome.changed:
+        await query.answer("📤 Marked as sent")
+    elif outcome.draft.status == "sent":
+        await query.answer("Already marked as sent.")
+    else:
+        await query.answer(f"It is {outcome.draft.status}: only an approved draft can be sent.")

@@ -27,6 +27,8 @@ from bot.telegram import (
     decisions,
     edits,
     lead_cards,
+    steps,
+    threads,
     trigger,
 )
 from web.errors import is_database_down
@@ -48,7 +50,8 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("draft", commands.show_full_draft, new))
     application.add_handler(CommandHandler("leads", commands.list_leads, new))
     application.add_handler(CommandHandler("events", commands.list_events, new))
-    application.add_handler(CommandHandler("cancel", edits.cancel_edit, new))
+    application.add_handler(CommandHandler("threads", threads.list_threads, new))
+    application.add_handler(CommandHandler("cancel", steps.cancel, new))
     application.add_handler(CommandHandler("trigger", trigger.trigger_citizen, new))
 
     application.add_handler(
@@ -56,6 +59,15 @@ def register_handlers(application: Application) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(edits.ask_for_new_text, pattern=callbacks.EDIT_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(edits.ask_for_instruction, pattern=callbacks.REDRAFT_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(decisions.mark_sent, pattern=callbacks.SENT_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(steps.choose_reason, pattern=callbacks.WHY_PATTERN)
     )
     application.add_handler(
         CallbackQueryHandler(commands.more_drafts, pattern=callbacks.MORE_DRAFTS_PATTERN)
@@ -69,9 +81,9 @@ def register_handlers(application: Application) -> None:
     )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
-    # Last: any other text is the new text of the sender's edit pending in that chat.
+    # Last: any other text completes its sender's step in that chat (edit, reason, redraft).
     plain_text = new & filters.TEXT & ~filters.COMMAND
-    application.add_handler(MessageHandler(plain_text, edits.receive_new_text))
+    application.add_handler(MessageHandler(plain_text, steps.receive_text))
 
     application.add_error_handler(log_error)
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from bot.telegram import callbacks, lead_cards, render
+from bot.telegram import callbacks, cards, lead_cards
 from bot.telegram.sender import OutboxSender
-from storage.models import Draft, Lead
-from storage.repo import outbox
+from storage.models import Draft, Lead, Thread
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
@@ -20,6 +18,7 @@ class TelegramNotifier:
     def __init__(
         self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
     ) -> None:
+        self._settings = settings
         self._chat_id = settings.telegram_chat_id
         self._mini_app_url = settings.mini_app_url
         self._sender = sender
@@ -30,14 +29,21 @@ class TelegramNotifier:
         """ "degraded" while Telegram is unreachable or messages wait on failed attempts."""
         return "degraded" if self._sender.failing or not self._bot_ready() else "ok"
 
-    def card(self, draft: Draft) -> Card | None:
-        """The draft's card for the operator's chat; None without one."""
+    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+        """The new draft's card for the operator's chat; None without one. `thread` is the
+        draft's thread, when it has one (how long the client has waited, the job link)."""
         if self._chat_id is None:
             return None
+        facts = cards.Facts(
+            waiting_since=thread.waiting_since if thread else None,
+            job_link=thread.job_link if thread else None,
+        )
         return Card(
             chat_id=self._chat_id,
-            text=render.draft_card(draft),
-            reply_markup=self._keyboard(draft.id, self._chat_id),
+            text=cards.text(draft, facts, self._settings),
+            reply_markup=cards.keyboard(
+                draft, facts, chat_id=self._chat_id, mini_app_url=self._mini_app_url
+            ),
         )
 
     def lead_card(self, lead: Lead) -> Card | None:
@@ -58,28 +64,6 @@ class TelegramNotifier:
         self._sender.kick()
 
     async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
-        """Queue the edit that shows the draft's new state on its card (buttons only while
-        it is pending)."""
-        if self._chat_id is None or draft.telegram_message_id is None:
-            return
-        pending = draft.status == "pending"
-        footer = ""
-        if draft.status in ("approved", "rejected"):
-            footer = render.decision_footer(
-                draft.status, render.who(None, draft.decided_by), draft.decided_at
-            )
-        await outbox.enqueue(
-            session=session,
-            chat_id=self._chat_id,
-            text=render.draft_card(draft, title="Draft", footer=footer),
-            reply_markup=self._keyboard(draft.id, self._chat_id) if pending else None,
-            edit_message_id=draft.telegram_message_id,
-        )
-
-    def _keyboard(self, draft_id: str, chat_id: int) -> dict[str, Any]:
-        return callbacks.with_mini_app(
-            callbacks.draft_keyboard(draft_id),
-            draft_id,
-            chat_id=chat_id,
-            mini_app_url=self._mini_app_url,
-        )
+        """Queue, in the caller's transaction, the edits that show the draft's new state on
+        every message showing it (buttons only while it is pending); `kick()` after commit."""
+        await cards.queue_refresh(session=session, settings=self._settings, draft=draft)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from telegram import User
@@ -66,23 +67,40 @@ def job_link(draft: Draft) -> str | None:
 
 
 def draft_card(
-    draft: Draft, *, title: str = "New draft", footer: str = "", text: str | None = None
+    draft: Draft,
+    *,
+    title: str = "New draft",
+    footer: str = "",
+    text: str | None = None,
+    top: Sequence[str] = (),
+    pre: bool = False,
 ) -> str:
-    """The card of `draft` (or of its older `text`); `footer` is a decision or edit line."""
+    """The card of `draft` (or of its older `text`); `top` lines go under the heading (they
+    are HTML), `footer` is a state line; `pre` shows the text in a block that one tap copies."""
     text = draft.draft_text if text is None else text
     message = cut(draft.message, CLIENT_MESSAGE_MAX)
-    card = _card(draft, title, message, text, "", footer)
+    parts = _Parts(title, top, footer, pre)
+    card = _card(draft, parts, message, text, "")
     if message == draft.message and visible_length(card) <= MAX_MESSAGE_UTF16 - FOOTER_ROOM:
         return card
     note = f"✂️ Shortened here ({len(text):,} characters in all). Full text: /draft {draft.id}"
-    skeleton = visible_length(_card(draft, title, message, "", note, footer))
+    skeleton = visible_length(_card(draft, parts, message, "", note))
     room = MAX_MESSAGE_UTF16 - FOOTER_ROOM - skeleton
-    return _card(draft, title, message, cut(text, room), note, footer)
+    return _card(draft, parts, message, cut(text, room), note)
 
 
-def _card(draft: Draft, title: str, message: str, text: str, note: str, footer: str) -> str:
+@dataclass(frozen=True)
+class _Parts:
+    title: str
+    top: Sequence[str]
+    footer: str
+    pre: bool
+
+
+def _card(draft: Draft, parts: _Parts, message: str, text: str, note: str) -> str:
     lines = [
-        f"📝 <b>{esc(title)}</b> by {esc(draft.citizen)} · confidence {draft.confidence}%",
+        f"📝 <b>{esc(parts.title)}</b> by {esc(draft.citizen)} · confidence {draft.confidence}%",
+        *parts.top,
         f"👤 <b>Client:</b> {esc(draft.client)}",
         f"💼 <b>Job:</b> {esc(draft.job_title)}",
     ]
@@ -90,12 +108,13 @@ def _card(draft: Draft, title: str, message: str, text: str, note: str, footer: 
     if link:
         lines.append(f"🔗 {esc(link)}")
     lines += ["", "<b>Client's message:</b>", f"<blockquote>{esc(message)}</blockquote>"]
-    lines += ["", "<b>Draft:</b>", esc(text)]
+    body = f"<pre>{esc(text)}</pre>" if parts.pre else esc(text)
+    lines += ["", "<b>Draft:</b>", body]
     if note:
         lines += ["", f"<i>{esc(note)}</i>"]
     lines.append(f"<code>{esc(draft.id)}</code>")
-    if footer:
-        lines += ["", footer]
+    if parts.footer:
+        lines += ["", parts.footer]
     return "\n".join(lines)
 
 
@@ -115,10 +134,6 @@ def when(moment: datetime | None = None) -> str:
 def decision_footer(status: str, actor: str, moment: datetime | None) -> str:
     mark = "✅ <b>Approved</b>" if status == "approved" else "❌ <b>Rejected</b>"
     return f"{mark} by {actor} · {when(moment)}"
-
-
-def edited_footer(actor: str) -> str:
-    return f"✏️ <b>Edited</b> by {actor} · {when()}: the new version is below."
 
 
 def full_text_messages(draft: Draft, size: int = 3900) -> list[str]:

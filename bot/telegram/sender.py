@@ -27,7 +27,7 @@ import os
 import socket
 import uuid
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -84,6 +84,9 @@ class OutboxSender:
         """Pacing: the loop time from which the next message (to any chat) may go."""
         self._strikes: dict[int, int] = {}
         """Error answers per outbox id, in this process (a restart grants a few more tries)."""
+        self.on_stale_card: Callable[[str], Awaitable[None]] | None = None
+        """Called with a draft's id when its card was sent after the draft stopped being
+        pending (decided while the card waited): that card must be brought up to date."""
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -282,15 +285,29 @@ class OutboxSender:
             return False
         # Telegram has it now: insist on recording that, or the lease would run out and the
         # message be sent again.
+        marked = None
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(self._tuning.lease.total_seconds() / 2),
             wait=wait_exponential(multiplier=0.1, max=5),
             reraise=True,
         ):
             with attempt:
-                await outbox.mark_sent(hot=self._hot, outbox_id=row.id, message_id=message_id)
+                marked = await outbox.mark_sent(
+                    hot=self._hot, outbox_id=row.id, message_id=message_id
+                )
         self.failing = False
+        if marked is not None and marked.draft_id and marked.draft_status != "pending":
+            await self._stale_card(marked.draft_id)
         return True
+
+    async def _stale_card(self, draft_id: str) -> None:
+        if self.on_stale_card is None:
+            return
+        try:
+            await self.on_stale_card(draft_id)
+        except Exception as error:  # the card stays stale until the draft's next change
+            log.warning("could not update the late card of draft %s: %r", draft_id, error)
+        self.kick()
 
     async def _deliver_row(self, row: OutboxMessage) -> int:
         """Send (or edit) the row's message; returns the id of the message it is now."""

@@ -9,12 +9,15 @@ changed something, call the notifier's `draft_changed()` in the same transaction
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.models import Draft, DraftFeedback
-from storage.repo import deliveries, drafts, events
+from citizens import prompts
+from storage.models import Draft, DraftFeedback, Lead, Thread, ThreadMessage
+from storage.repo import deliveries, drafts, events, session_queue
 from storage.types import utcnow
 
 
@@ -34,6 +37,8 @@ class Outcome:
 
     draft: Draft | None
     changed: bool
+    session_id: str | None = None
+    """The citizen session a redraft queued."""
 
 
 async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Actor) -> Outcome:
@@ -87,40 +92,64 @@ async def edit(*, session: AsyncSession, draft_id: str, text: str, actor: Actor)
     return Outcome(draft, changed=True)
 
 
-# --- Minimal versions for the Mini App (branch `miniapp`). ---
-# RECONCILE AT MERGE: threads-loop builds the full `reject_reason` and `redraft` (the redraft
-# also queues a session of the draft's citizen on its thread). Keep their versions; these only
-# do the state change, its event and its feedback row, with the same names and signatures.
-
-
 async def reject_reason(
     *, session: AsyncSession, draft_id: str, reason: str, actor: Actor
 ) -> Outcome:
     """Record why a rejected draft was rejected: feedback `reject_reason` and
-    `draft.feedback@1.0`. A draft that is not rejected is left alone."""
+    `draft.feedback@1.0`. A draft that is not rejected is left alone (changed False)."""
     draft = await drafts.get(session=session, draft_id=draft_id)
     if draft is None or draft.status != "rejected":
         return Outcome(draft, changed=False)
-    await _feedback(session, draft_id, "reject_reason", reason, actor)
+    session.add(
+        DraftFeedback(draft_id=draft_id, kind="reject_reason", text=reason, by_user=actor.user_id)
+    )
+    await session.flush()
+    await events.append(
+        session=session,
+        event="draft.feedback@1.0",
+        payload={
+            "draft_id": draft_id,
+            "kind": "reject_reason",
+            "text": reason,
+            "by": actor.user_id,
+            "via": actor.via,
+        },
+    )
     return Outcome(draft, changed=True)
 
 
 async def redraft(
     *, session: AsyncSession, draft_id: str, instruction: str, actor: Actor
 ) -> Outcome:
-    """Supersede a pending draft with the operator's instruction for the next one:
-    `draft.redraft_requested@1.0` and feedback `redraft`."""
-    now = utcnow()
-    result = await session.scalars(
-        update(Draft)
-        .where(Draft.id == draft_id, Draft.status == "pending")  # type: ignore[arg-type]
-        .values(status="superseded", decided_by=actor.user_id, decided_at=now, updated_at=now)
-        .returning(Draft)
-        .execution_options(synchronize_session=False)
+    """Turn a pending draft down with an instruction: it becomes `superseded`
+    (`draft.redraft_requested@1.0`, feedback `redraft`), and a session of its citizen is
+    queued on its thread, the instruction fenced as the operator's feedback."""
+    changed = await _move(
+        session, draft_id, "pending", "superseded", decided_by=actor.user_id, decided=True
     )
-    superseded = result.one_or_none()
-    if superseded is None:
+    if changed is None:
         return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
+    prompt = prompts.redraft(
+        client=changed.client,
+        job_title=changed.job_title,
+        message=changed.message,
+        draft_text=changed.draft_text,
+        instruction=instruction,
+        thread_id=changed.thread_id,
+    )
+    queued = await session_queue.enqueue(
+        session=session,
+        citizen=changed.citizen,
+        trigger="redraft",
+        prompt=prompt,
+        thread_id=changed.thread_id,
+        lead_id=changed.lead_id,
+        draft_id=changed.id,
+    )
+    session.add(
+        DraftFeedback(draft_id=draft_id, kind="redraft", text=instruction, by_user=actor.user_id)
+    )
+    await session.flush()
     await events.append(
         session=session,
         event="draft.redraft_requested@1.0",
@@ -128,29 +157,90 @@ async def redraft(
             "draft_id": draft_id,
             "instruction": instruction,
             "requested_by": actor.user_id,
+            "requested_by_name": actor.name,
             "via": actor.via,
+            "session_id": queued.id,
+            "thread_id": changed.thread_id,
         },
     )
-    session.add(
-        DraftFeedback(draft_id=draft_id, kind="redraft", text=instruction, by_user=actor.user_id)
-    )
-    await session.flush()
-    return Outcome(superseded, changed=True)
+    return Outcome(changed, changed=True, session_id=queued.id)
 
 
-async def _feedback(
-    session: AsyncSession, draft_id: str, kind: str, text: str, actor: Actor
-) -> None:
+async def mark_sent(*, session: AsyncSession, draft_id: str, actor: Actor) -> Outcome:
+    """An approved draft reached the client (the operator sent it, or the delivery webhook
+    did): `sent`, `sent_at`, `draft.sent@1.0`; its text joins the thread as the reply (which
+    then waits for nothing), and a proposal's lead is marked sent (`lead.sent@1.0`)."""
+    now = utcnow()
+    changed = await _move(session, draft_id, "approved", "sent", sent_at=now)
+    if changed is None:
+        return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
     await events.append(
         session=session,
-        event="draft.feedback@1.0",
+        event="draft.sent@1.0",
         payload={
             "draft_id": draft_id,
-            "kind": kind,
-            "text": text,
             "by": actor.user_id,
             "via": actor.via,
+            "thread_id": changed.thread_id,
         },
     )
-    session.add(DraftFeedback(draft_id=draft_id, kind=kind, text=text, by_user=actor.user_id))
+    if changed.thread_id is not None:
+        session.add(
+            ThreadMessage(
+                thread_id=changed.thread_id,
+                direction="out",
+                text=changed.draft_text,
+                at=now,
+                draft_id=draft_id,
+            )
+        )
+        await session.execute(
+            update(Thread)
+            .where(col(Thread.id) == changed.thread_id)
+            .values(waiting_since=None, last_message_at=now)
+        )
+    if changed.lead_id is not None:
+        lead = await session.get(Lead, changed.lead_id, with_for_update=True)
+        if lead is not None and not lead.sent:
+            lead.sent, lead.updated_at = True, now
+            session.add(lead)
+            await events.append(
+                session=session,
+                event="lead.sent@1.0",
+                payload={
+                    "lead_id": lead.id,
+                    "platform": lead.platform,
+                    "title": lead.title,
+                    "draft_id": draft_id,
+                },
+            )
     await session.flush()
+    return Outcome(changed, changed=True)
+
+
+async def _move(
+    session: AsyncSession,
+    draft_id: str,
+    before: str,
+    after: str,
+    *,
+    decided_by: int | None = None,
+    decided: bool = False,
+    sent_at: datetime | None = None,
+) -> Draft | None:
+    """Move the draft from `before` to `after` if it is still there (one of many concurrent
+    callers wins); the draft as it is now, or None when it was not in `before`."""
+    now = utcnow()
+    values: dict[str, object] = {"status": after, "updated_at": now}
+    if decided:
+        values |= {"decided_by": decided_by, "decided_at": now}
+    if sent_at is not None:
+        values["sent_at"] = sent_at
+    result = await session.scalars(
+        update(Draft)
+        .where(col(Draft.id) == draft_id, col(Draft.status) == before)
+        .values(**values)
+        .returning(Draft)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return result.one_or_none()

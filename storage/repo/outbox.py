@@ -18,12 +18,16 @@ cost more than running them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    and_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     insert,
@@ -33,17 +37,20 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.hotpath import HotPath, HotStatement
-from storage.models import Draft, OutboxMessage
+from storage.models import Draft, DraftMessage, OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
 ERROR_MAX_CHARS = 500
 
 OUTBOX = OutboxMessage.__table__
 DRAFTS = Draft.__table__
+SHOWN = DraftMessage.__table__
 _OLDER = OUTBOX.alias("older")
 # Written into the SQL, not bound: only then can a generic plan use the partial indexes.
 _STATUS_PENDING = literal("pending", literal_execute=True)
@@ -91,23 +98,52 @@ _MARK_SENT = (
         claimed_until=None,
         last_error=None,
     )
-    .returning(OUTBOX.c.id, OUTBOX.c.draft_id)
+    .returning(OUTBOX.c.id, OUTBOX.c.draft_id, OUTBOX.c.chat_id)
 )
 _SET_CARD = (
     update(DRAFTS)
     .where(DRAFTS.c.id == bindparam("draft_id"))
     .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+    .returning(DRAFTS.c.status)
 )
 _MARKED_SENT = _MARK_SENT.cte("sent")
-_MARK_SENT_WITH_CARD = HotStatement(
-    select(_MARKED_SENT.c.id).add_cte(
-        update(DRAFTS)
-        .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
-        .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
-        .cte("card")
-    )
+_CARD = (
+    update(DRAFTS)
+    .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
+    .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+    .returning(DRAFTS.c.id, DRAFTS.c.status)
+    .cte("card")
 )
-"""`_MARK_SENT` and `_SET_CARD` as one statement, for PostgreSQL."""
+_SHOWN_COLUMNS = ["chat_id", "message_id", "draft_id", "created_at"]
+_SHOWN = (
+    pg_insert(SHOWN)
+    .from_select(
+        _SHOWN_COLUMNS,
+        select(
+            _MARKED_SENT.c.chat_id,
+            cast(bindparam("message_id"), BigInteger),
+            _MARKED_SENT.c.draft_id,
+            _NOW,
+        ).where(_MARKED_SENT.c.draft_id.is_not(None)),
+    )
+    .on_conflict_do_nothing()
+    .cte("shown")
+)
+_MARK_SENT_WITH_CARD = HotStatement(
+    select(_MARKED_SENT.c.id, _MARKED_SENT.c.draft_id, _CARD.c.status)
+    .select_from(_MARKED_SENT.outerjoin(_CARD, and_(_CARD.c.id == _MARKED_SENT.c.draft_id)))
+    .add_cte(_CARD, _SHOWN)
+)
+"""`_MARK_SENT`, `_SET_CARD` and the card's `draft_messages` row as one statement, for
+PostgreSQL."""
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A row just marked sent; for a draft's card, the draft and its status at that moment."""
+
+    draft_id: str | None
+    draft_status: str | None
 
 
 async def enqueue(
@@ -203,21 +239,41 @@ async def claim(
     return sorted(claimed.all(), key=lambda message: message.id or 0)
 
 
-async def mark_sent(*, hot: HotPath, outbox_id: int, message_id: int) -> bool:
+async def mark_sent(*, hot: HotPath, outbox_id: int, message_id: int) -> Marked | None:
     """Record Telegram's message id, as a transaction of its own; a draft card's id is copied
-    onto the draft. Returns False when the row was already marked sent (nothing changes then).
+    onto the draft and recorded among the messages showing it (`draft_messages`). Returns
+    None when the row was already marked sent (nothing changes then).
+
+    A card whose draft is no longer pending by now (decided while the card waited) must be
+    brought up to date by the caller: `Marked.draft_status` says so.
 
     Each message of a chat waits for the one before it to be recorded: on PostgreSQL this is
     one statement, a single round trip.
     """
     values = {"outbox_id": outbox_id, "message_id": message_id, "now": utcnow()}
     if hot.on_asyncpg:
-        return await hot.fetchrow(_MARK_SENT_WITH_CARD, values) is not None
+        row = await hot.fetchrow(_MARK_SENT_WITH_CARD, values)
+        return None if row is None else Marked(row[1], row[2])
     async with hot.engine.begin() as connection:
         sent = (await connection.execute(_MARK_SENT, values)).one_or_none()
-        if sent is not None and sent.draft_id is not None:
+        if sent is None:
+            return None
+        if sent.draft_id is None:
+            return Marked(None, None)
+        status = (
             await connection.execute(_SET_CARD, {**values, "draft_id": sent.draft_id})
-    return sent is not None
+        ).scalar_one_or_none()
+        await connection.execute(
+            sqlite_insert(SHOWN)
+            .values(
+                chat_id=sent.chat_id,
+                message_id=message_id,
+                draft_id=sent.draft_id,
+                created_at=values["now"],
+            )
+            .on_conflict_do_nothing()
+        )
+    return Marked(sent.draft_id, status)
 
 
 async def reschedule(

@@ -52,10 +52,10 @@ async def enqueue(
         prompt=prompt,
         status="queued",
         notify_chat_id=notify_chat_id,
-        created_at=utcnow(),
         thread_id=thread_id,
         lead_id=lead_id,
         draft_id=draft_id,
+        created_at=utcnow(),
     )
     session.add(row)
     await session.flush()

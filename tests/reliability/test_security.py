@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.telegram.access import refusal
 from citizens.argv import build_argv
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, PendingEdit
+from storage.models import CitizenSession, PendingStep
 from tests.citizens_support import FakeClaude, wait_finished
 from tests.conftest import API_TOKEN
 from tests.factories import count_rows, draft_body, event_names, lead_body, stored_counts
@@ -166,9 +166,9 @@ async def test_only_the_operator_and_allowed_users_act_and_only_where_they_may(
             "lead.tracked@1.0",
         ]
         assert await count_rows(service.db, CitizenSession) == 0
-        assert await count_rows(service.db, PendingEdit) == 1
+        assert await count_rows(service.db, PendingStep) == 1
         async with service.db() as session:
-            pending = await session.get(PendingEdit, (OPERATOR_ID, OPERATOR_ID))
+            pending = await session.get(PendingStep, (OPERATOR_ID, OPERATOR_ID))
         assert pending is not None and pending.draft_id == editing
         assert fake_claude.calls() == []
         # Strangers saw nothing but the refusal, which names their chat: no list, no card.
@@ -190,7 +190,7 @@ async def test_in_the_operators_group_every_member_acts_and_an_edit_is_its_start
     fake_telegram: FakeTelegram,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.telegram.edits")
+    caplog.set_level(logging.DEBUG, logger="bot.telegram.steps")
     settings = telegram_settings(port=free_port(), telegram_chat_id=OPERATOR_GROUP)
     member = STRANGER_ID  # any member of the operator's group
     async with running_service(settings, fake_telegram) as service:
@@ -198,7 +198,7 @@ async def test_in_the_operators_group_every_member_acts_and_an_edit_is_its_start
         await service.answered(await service.tap("edit", editing, chat_id=OPERATOR_GROUP))
         service.say("Another member's words", user_id=member, chat_id=OPERATOR_GROUP)
         await fake_telegram.wait_for(
-            lambda: f"no edit of user {member} pending in chat {OPERATOR_GROUP}" in caplog.text,
+            lambda: f"no step of user {member} pending in chat {OPERATOR_GROUP}" in caplog.text,
             what="the member's text to pass the edit by",
         )
         assert (await service.draft(editing)).draft_text == DRAFT["draft_text"]

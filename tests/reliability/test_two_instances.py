@@ -91,6 +91,13 @@ async def test_two_instances_send_each_card_once_run_each_session_once_decide_on
                 return all(row.status in ("completed", "failed") for row in rows)
 
             await fake_telegram.wait_for(settled, timeout=SETTLE_TIMEOUT_S, what="sessions")
+            # Every copy stays true: no card keeps live buttons for a decided draft, whichever
+            # instance decided it and whichever sends the edits.
+            await fake_telegram.wait_for(
+                lambda: not live_buttons(fake_telegram, drafts[:TAPPED]),
+                timeout=SETTLE_TIMEOUT_S,
+                what="every decided card without its decision buttons",
+            )
             assert [await service.stop() for service in services] == [0, 0]
             async with db() as session:
                 stored = {row.id: row for row in (await session.scalars(select(Draft))).all()}
@@ -194,6 +201,18 @@ async def tap_on_both(
         update["callback_query"]["id"]: update["callback_query"]["id"] in answered
         for update in updates
     }
+
+
+def live_buttons(fake: FakeTelegram, drafts: list[str]) -> list[str]:
+    """The drafts among `drafts` with a message still offering Approve."""
+    return [
+        draft_id
+        for message in fake.messages.values()
+        for row in message.get("reply_markup", {}).get("inline_keyboard", [])
+        for button in row
+        for draft_id in drafts
+        if button.get("callback_data") == f"approve:{draft_id}"
+    ]
 
 
 def assert_one_session_per_citizen_at_a_time(fake_claude: FakeClaude) -> None:
