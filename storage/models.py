@@ -77,6 +77,10 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_created_at_id", "created_at", "id"),
         Index("ix_drafts_status_created_at_id", "status", "created_at", "id"),
         Index("ix_drafts_thread_id_created_at", "thread_id", "created_at"),
+        # /api/stats reads drafts by the day they were decided or sent, and by lead.
+        Index("ix_drafts_decided_at", "decided_at"),
+        Index("ix_drafts_sent_at", "sent_at"),
+        Index("ix_drafts_lead_id", "lead_id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -256,6 +260,7 @@ class Lead(SQLModel, table=True):
         CheckConstraint("pain IS NULL OR (pain >= 1 AND pain <= 10)", name="ck_leads_pain"),
         Index("ix_leads_decision_id", "decision", "id"),
         Index("ix_leads_platform_id", "platform", "id"),
+        Index("ix_leads_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
@@ -298,6 +303,7 @@ class CitizenSession(SQLModel, table=True):
         Index("ix_sessions_status_citizen_created_at", "status", "citizen", "created_at"),
         Index("ix_sessions_created_at_id", "created_at", "id"),
         Index("ix_sessions_thread_id_citizen_created_at", "thread_id", "citizen", "created_at"),
+        Index("ix_sessions_started_at", "started_at"),
         # The database, not the runner, guarantees one running session per citizen, so two
         # processes claiming from one PostgreSQL can never run a citizen twice at once.
         Index(
@@ -352,3 +358,23 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class Schedule(SQLModel, table=True):
+    """A citizen session queued at every time a cron expression names (in TIMEZONE).
+
+    `next_run_at` is the claim: a scheduler fires a due row only by moving it forward in a
+    conditional UPDATE, so however many instances run, each time fires once.
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_next_run_at", "next_run_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    citizen: str = Field(max_length=50)
+    cron: str = Field(max_length=100)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _now_field()
+    next_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_fired_at: datetime | None = _optional_time_field()
+    last_session_id: str | None = Field(default=None, max_length=36)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from storage.engine import session_factory
 from storage.hotpath import HotPath
-from web import drafts, events, health, leads, sessions, threads
+from web import drafts, events, health, leads, schedules, sessions, stats, threads
 from web.auth import bearer_auth_middleware
 from web.endpoints import Endpoint, add_endpoints
 from web.errors import error_middleware
@@ -34,6 +34,8 @@ def api_endpoints() -> list[Endpoint]:
         *leads.ENDPOINTS,
         *sessions.ENDPOINTS,
         *threads.ENDPOINTS,
+        *schedules.ENDPOINTS,
+        *stats.ENDPOINTS,
     ]
 
 

@@ -18,6 +18,8 @@ from telegram.ext import (
 )
 
 from bot.telegram import access, callbacks, commands, decisions, edits, trigger
+from bot.telegram import schedules as schedule_cmd
+from bot.telegram import stats as stats_cmd
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(CommandHandler("events", commands.list_events))
     application.add_handler(CommandHandler("cancel", edits.cancel_edit))
     application.add_handler(CommandHandler("trigger", trigger.trigger_citizen))
+    application.add_handler(CommandHandler("stats", stats_cmd.send_stats))
+    application.add_handler(CommandHandler("schedule", schedule_cmd.schedule_command))
 
     application.add_handler(
         CallbackQueryHandler(decisions.decide_draft, pattern=callbacks.DECISION_PATTERN)
