@@ -185,7 +185,7 @@ async def _drafts_per_day(session: AsyncSession, table: Any, labels: list[str]) 
         .group_by(table.c.i)
     )
     by_day = {row[0]: row[1:] for row in (await session.execute(decided)).all()}
-    sent_by_day = dict((await session.execute(sent)).tuples().all())
+    sent_by_day = {i: n for i, n in (await session.execute(sent)).all()}
     out: list[DraftsDay] = []
     for i, label in enumerate(labels):
         counts = [int(n) for n in by_day.get(i, (0,) * len(kinds))]
