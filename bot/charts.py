@@ -22,6 +22,7 @@ from storage.repo.stats import Stats
 KINDS = ("drafts", "response_time", "citizens", "cost", "leads")
 WIDTH_IN, HEIGHT_IN, DPI = 5.4, 4.2, 200  # 1080 x 840 px
 MAX_DATE_LABELS = 7
+WEEKLY_AFTER_DAYS = 62
 INK, MUTED, GRID = "#1f2328", "#656d76", "#d8dee4"
 OUTCOME_COLORS = {
     "approved as is": "#2da44e",
@@ -83,13 +84,13 @@ def _period(stats: Stats) -> str:
     return "today" if stats["days"] == 1 else f"the last {stats['days']} days"
 
 
-def _day_axis(axes: Axes, dates: Sequence[str]) -> None:
+def _day_axis(axes: Axes, dates: Sequence[str], label: str = "Day") -> None:
     """Days along x: a few short labels ("3 Nov"), never crowded."""
     step = max(1, -(-len(dates) // MAX_DATE_LABELS))
     ticks = list(range(len(dates) - 1, -1, -step))[::-1]
     axes.set_xticks(ticks, [_short_date(dates[i]) for i in ticks])
     axes.set_xlim(-0.6, len(dates) - 0.4)
-    axes.set_xlabel("Day")
+    axes.set_xlabel(label)
 
 
 def _short_date(iso: str) -> str:
@@ -113,30 +114,48 @@ def _legend(axes: Axes, columns: int) -> None:
     )
 
 
+def _per(stats: Stats) -> str:
+    return "week" if stats["days"] > WEEKLY_AFTER_DAYS else "day"
+
+
+def _stacked_bars(
+    axes: Axes, dates: Sequence[str], series: dict[str, tuple[list[float], str]]
+) -> None:
+    """Stacked bars per day; past WEEKLY_AFTER_DAYS days, per week (the last ends today)."""
+    weekly = len(dates) > WEEKLY_AFTER_DAYS
+    if weekly:
+        starts = list(range(len(dates) % 7 - 7 if len(dates) % 7 else 0, len(dates), 7))
+        dates = [dates[max(i, 0)] for i in starts]
+        series = {
+            label: ([sum(values[max(i, 0) : i + 7]) for i in starts], color)
+            for label, (values, color) in series.items()
+        }
+    bottom = [0.0] * len(dates)
+    for label, (values, color) in series.items():
+        if any(values):
+            axes.bar(range(len(dates)), values, 0.75, bottom=bottom, label=label, color=color)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    _day_axis(axes, dates, "Week starting" if weekly else "Day")
+
+
 def _drafts(axes: Axes, stats: Stats) -> None:
     days = stats["drafts_per_day"]
-    series = {
+    counts: dict[str, list[float]] = {
         "approved as is": [d["approved"] - d["edited"] for d in days],
         "edited": [d["edited"] for d in days],
         "rejected": [d["rejected"] for d in days],
         "redrafted": [d["redrafted"] for d in days],
         "superseded": [d["superseded"] for d in days],
     }
-    total = sum(sum(values) for values in series.values())
-    _title(axes, "Drafts decided per day", f"By outcome, {_period(stats)} · {total} in all")
+    total = int(sum(sum(values) for values in counts.values()))
+    per = _per(stats)
+    _title(axes, f"Drafts decided per {per}", f"By outcome, {_period(stats)} · {total} in all")
     if total == 0:
         _empty(axes, "No drafts were decided in this period.")
         return
-    bottom = [0] * len(days)
-    for label, values in series.items():
-        if any(values):
-            axes.bar(
-                range(len(days)), values, 0.75, bottom=bottom, label=label,
-                color=OUTCOME_COLORS[label],
-            )  # fmt: skip
-            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    _day_axis(axes, [d["date"] for d in days])
-    axes.set_ylabel("Drafts")
+    series = {label: (values, OUTCOME_COLORS[label]) for label, values in counts.items()}
+    _stacked_bars(axes, [d["date"] for d in days], series)
+    axes.set_ylabel(f"Drafts per {per}")
     _whole_numbers(axes)
     _legend(axes, 3)
 
@@ -160,8 +179,16 @@ def _response_time(axes: Axes, stats: Stats) -> None:
         ("median_s", "median", "#0969da", "-"),
     ):
         values = [None if d[key] is None else d[key] / scale for d in days]  # type: ignore[literal-required,operator]
-        axes.plot(x, [float("nan") if v is None else v for v in values], style, color=color,
-                  marker="o", markersize=4, linewidth=2, label=label)  # fmt: skip
+        axes.plot(
+            x,
+            [float("nan") if v is None else v for v in values],
+            style,
+            color=color,
+            marker="o",
+            markersize=4,
+            linewidth=2,
+            label=label,
+        )
     _day_axis(axes, [d["date"] for d in days])
     axes.set_ylabel(f"Response time ({unit})")
     axes.set_ylim(bottom=0)
@@ -188,9 +215,16 @@ def _citizens(axes: Axes, stats: Stats) -> None:
         bars = axes.barh(names, shares, 0.6, left=left, label=label, color=OUTCOME_COLORS[label])
         for bar, share in zip(bars, shares, strict=True):
             if share >= 9:
-                axes.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2,
-                          f"{share:.0f}%", ha="center", va="center", color="white",
-                          fontsize=9, fontweight="bold")  # fmt: skip
+                axes.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    bar.get_y() + bar.get_height() / 2,
+                    f"{share:.0f}%",
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=9,
+                    fontweight="bold",
+                )
         left = [a + b for a, b in zip(left, shares, strict=True)]
     axes.set_xlim(0, 100)
     axes.set_xlabel("Share of decided drafts (%)")
@@ -206,17 +240,18 @@ def _cost(axes: Axes, stats: Stats) -> None:
         by_citizen.setdefault(entry["citizen"], [0.0] * len(dates))
         by_citizen[entry["citizen"]][index[entry["date"]]] += entry["cost_usd"]
     total = sum(sum(v) for v in by_citizen.values())
-    _title(axes, "What the citizens cost per day", f"USD, {_period(stats)} · ${total:,.2f} in all")
+    per = _per(stats)
+    subtitle = f"In USD, {_period(stats)} · ${total:,.2f} in all"
+    _title(axes, f"What the citizens cost per {per}", subtitle)
     if not by_citizen:
         _empty(axes, "No citizen session ran in this period.")
         return
-    bottom = [0.0] * len(dates)
-    for n, (name, values) in enumerate(sorted(by_citizen.items())):
-        axes.bar(range(len(dates)), values, 0.75, bottom=bottom, label=name.capitalize(),
-                 color=CITIZEN_COLORS[n % len(CITIZEN_COLORS)])  # fmt: skip
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    _day_axis(axes, dates)
-    axes.set_ylabel("Cost (USD)")
+    series = {
+        name.capitalize(): (values, CITIZEN_COLORS[n % len(CITIZEN_COLORS)])
+        for n, (name, values) in enumerate(sorted(by_citizen.items()))
+    }
+    _stacked_bars(axes, dates, series)
+    axes.set_ylabel(f"USD per {per}")
     axes.yaxis.set_major_formatter("${x:,.2f}")
     axes.grid(axis="y", color=GRID, linewidth=0.8)
     _legend(axes, 4)
@@ -227,7 +262,7 @@ def _leads(axes: Axes, stats: Stats) -> None:
     _title(
         axes,
         "Lead funnel",
-        f"Tracked in {_period(stats)}, (% of tracked) · {leads['no_go']} NO-GO",
+        f"Leads tracked in {_period(stats)}, % of those · {leads['no_go']} NO-GO",
     )
     if leads["tracked"] == 0:
         _empty(axes, "No lead was tracked in this period.")

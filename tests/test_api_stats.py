@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -10,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.charts import KINDS, chart_png
 from bot.settings import Settings
 from storage.engine import create_engine
 from storage.migrate import upgrade_to_head
@@ -252,3 +255,14 @@ def test_percentiles_interpolate_like_postgresql() -> None:
     assert percentile_cont([900.0, 1800.0, 3600.0], 0.9) == 3240.0
     assert percentile_cont([10.0], 0.5) == 10.0
     assert percentile_cont([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+
+
+async def test_the_charts_draw_the_numbers_the_api_answers(
+    api: TestClient, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await seed(db)
+    numbers = await (await api.get("/api/stats?days=3")).json()
+    for kind in KINDS:
+        image = Image.open(io.BytesIO(chart_png(kind, numbers)))
+        image.load()
+        assert (image.format, image.size) == ("PNG", (1080, 840)), kind

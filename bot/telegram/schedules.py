@@ -87,8 +87,8 @@ async def _add(context: ContextTypes.DEFAULT_TYPE, citizen: str, cron: str, text
     except ScheduleRefused as refused:
         return f"⛔ Not scheduled: {esc(refused.reason)}.\n\n{USAGE}"
     return (
-        f"✅ Schedule <b>#{row.id}</b>: a <b>{esc(row.citizen)}</b> session at "
-        f"<code>{esc(row.cron)}</code> ({esc(bot.settings.timezone)}); the next one "
+        f"✅ Schedule <b>#{row.id}</b>: <b>{esc(row.citizen)}</b> runs at "
+        f"<code>{esc(row.cron)}</code> ({esc(bot.settings.timezone)}), next on "
         f"{_when(row.next_run_at, bot.settings.tz)}."
     )
 
