@@ -38,6 +38,10 @@ CONTRACT_ROUTES = {
     ("get", "/api/sessions"),
     ("get", "/api/session/{session_id}"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/schedules"),
+    ("post", "/api/schedules"),
+    ("delete", "/api/schedule/{schedule_id}"),
+    ("get", "/api/stats"),
 }
 
 
@@ -165,6 +169,7 @@ def test_query_parameters_are_the_query_models_fields(document: dict[str, Any]) 
         "/api/leads",
         "/api/sessions",
         "/api/threads",
+        "/api/stats",
     }
     for endpoint in endpoints:
         assert endpoint.query is not None
