@@ -25,7 +25,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-POLL_S = 20.0
+POLL_S = 15.0
 """The longest sleep between ticks (a schedule added elsewhere is seen within this)."""
 
 
@@ -69,8 +69,9 @@ class Scheduler:
                 await self.tick()
                 async with self.db() as session:
                     soonest = await schedules.earliest(session=session)
-                if soonest is not None:
-                    sleep_s = min(sleep_s, max(0.0, (soonest - self.now()).total_seconds()))
+                # A time still due after the tick could not be fired: wait a whole poll.
+                if soonest is not None and soonest > self.now():
+                    sleep_s = min(sleep_s, (soonest - self.now()).total_seconds())
             except Exception:  # the database may be down: try again on the next tick
                 log.exception("scheduler tick failed")
             self._nudge.clear()

@@ -144,6 +144,8 @@ class ThreadMessage(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("direction", THREAD_DIRECTIONS), name="ck_thread_messages_direction"),
         Index("ix_thread_messages_thread_id_id", "thread_id", "id"),
+        # /api/stats finds a thread's last reply and first unanswered message before a draft.
+        Index("ix_thread_messages_thread_id_direction_at", "thread_id", "direction", "at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))

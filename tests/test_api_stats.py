@@ -143,7 +143,8 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
     s.rows = []
 
     # D1: three approvals, waits of 30, 60 and 15 minutes.
-    t1 = s.thread(("in", s.at(1, 9)))
+    # The reply at 12:30 came after this draft was written: the wait still starts at 09:00.
+    t1 = s.thread(("in", s.at(1, 9)), ("out", s.at(1, 12, 30)))
     s.draft("approved", s.at(1, 9, 10), s.at(1, 9, 30), thread_id=t1, lead_id=proposal_lead.id)
     # The 08:00 reply answered D0's message: the wait starts at 10:00, not at D0 23:00.
     t2 = s.thread(
@@ -153,7 +154,8 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
         "sent", s.at(1, 10, 40), s.at(1, 11), thread_id=t2, feedback="edit", sent_at=s.at(2, 1)
     )
     s.draft("approved", s.at(1, 12), s.at(1, 12, 15), citizen="emma")
-    s.draft("rejected", s.at(1, 12), s.at(1, 13), feedback="reject_reason")
+    # A later draft of the same thread, written after the 12:30 reply.
+    s.draft("rejected", s.at(1, 12, 45), s.at(1, 13), feedback="reject_reason", thread_id=t1)
     s.draft("superseded", s.at(1, 13), s.at(1, 14), feedback="redraft")
     s.draft("superseded", s.at(1, 14), s.at(1, 15))
     # D0 23:30 in New York is already D1 in UTC: it counts on D0.

@@ -26,23 +26,26 @@ A "day" below is [local midnight, next local midnight) in TIMEZONE; the window i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     and_,
     case,
+    cast,
     exists,
     func,
     literal,
     not_,
     select,
-    union_all,
+    text,
 )
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, ThreadMessage
 from storage.types import UTCDateTime
@@ -52,6 +55,8 @@ F = DraftFeedback.__table__.c
 S = CitizenSession.__table__.c
 L = Lead.__table__.c
 APPROVED = ("approved", "sent")
+OUTCOMES = ("approved", "edited", "rejected", "redrafted", "superseded")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DraftsDay(TypedDict):
@@ -117,33 +122,82 @@ def day_bounds(days: int, tz: ZoneInfo, now: datetime) -> list[tuple[date, datet
     ]
 
 
+@dataclass(frozen=True)
+class Window:
+    """The last N local days: their labels, the UTC range they cover, and how SQL finds the
+    local day of a timestamp (PostgreSQL with its zone database; SQLite, which has none, by
+    the UTC offset in force at that instant, the DST changes of the window spelled out)."""
+
+    labels: list[str]
+    start: datetime
+    end: datetime
+    tz: ZoneInfo
+    postgres: bool
+
+    def covers(self, column: Any) -> ColumnElement[bool]:
+        return and_(column >= self.start, column < self.end)
+
+    def day(self, column: Any) -> Any:
+        if self.postgres:
+            return cast(func.timezone(self.tz.key, column), Date)
+        pieces = _offsets(self.tz, self.start, self.end)
+        if len(pieces) == 1:
+            return func.date(column, pieces[0][1])
+        whens = [(column < until, offset) for until, offset in pieces[:-1]]
+        return func.date(column, case(*whens, else_=pieces[-1][1]))
+
+
+def _offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """(until, SQLite modifier) for each stretch of one UTC offset between start and end."""
+
+    def modifier(moment: datetime) -> str:
+        offset = moment.astimezone(tz).utcoffset() or timedelta()
+        return f"{int(offset.total_seconds() // 60):+d} minutes"
+
+    pieces: list[tuple[datetime, str]] = []
+    current, moment = modifier(start), start
+    while moment < end:
+        following = min(moment + timedelta(hours=6), end)
+        if modifier(following - timedelta(microseconds=1)) != current:
+            low, high = moment, following  # the change lies in (low, high]: narrow it
+            while high - low > timedelta(microseconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if modifier(middle) == current else (low, middle)
+            pieces.append((high, current))
+            current, following = modifier(high), high
+        moment = following
+    pieces.append((end, current))
+    return pieces
+
+
+def _key(value: Any) -> str:
+    """A day as SQL answers it (a date, or SQLite's text) in ISO form."""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: datetime) -> Stats:
     bounds = day_bounds(days, tz, now)
-    labels = [day.isoformat() for day, _, _ in bounds]
-    start, end = bounds[0][1], bounds[-1][2]
-    table = _day_table(bounds)
     postgres = session.bind.dialect.name == "postgresql"
+    window = Window(
+        labels=[day.isoformat() for day, _, _ in bounds],
+        start=bounds[0][1],
+        end=bounds[-1][2],
+        tz=tz,
+        postgres=postgres,
+    )
+    if postgres:
+        # Row estimates are small here; JIT-compiling these statements costs more than it saves.
+        await session.execute(text("SET LOCAL jit = off"))
+    decisions = await _decisions(session, window)
+    sessions = await _sessions(session, window)
     return {
         "days": days,
-        "drafts_per_day": await _drafts_per_day(session, table, labels),
-        "response_time_per_day": await _response_times(session, table, labels, postgres),
-        "citizens": await _citizens(session, start, end),
-        "cost_per_day": await _cost_per_day(session, table, labels),
-        "leads": await _leads(session, start, end),
+        "drafts_per_day": _drafts_per_day(window, decisions, await _sent(session, window)),
+        "response_time_per_day": await _response_times(session, window),
+        "citizens": _citizens(decisions, sessions),
+        "cost_per_day": _cost_per_day(sessions),
+        "leads": await _leads(session, window.start, window.end),
     }
-
-
-def _day_table(bounds: list[tuple[date, datetime, datetime]]) -> Any:
-    """The days as a derived table (i, lo, hi), joined to rows by an indexed time range."""
-    rows = [
-        select(
-            literal(i).label("i"),
-            literal(lo, UTCDateTime()).label("lo"),
-            literal(hi, UTCDateTime()).label("hi"),
-        )
-        for i, (_, lo, hi) in enumerate(bounds)
-    ]
-    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("days")
 
 
 def _has_feedback(kind: str) -> ColumnElement[bool]:
@@ -160,59 +214,122 @@ def _outcomes() -> dict[str, Any]:
     return {
         "approved": _count(approved),
         "edited": _count(and_(approved, _has_feedback("edit"))),
-        "approved_as_is": _count(and_(approved, not_(_has_feedback("edit")))),
         "rejected": _count(D.status == "rejected"),
         "redrafted": _count(and_(superseded, _has_feedback("redraft"))),
         "superseded": _count(and_(superseded, not_(_has_feedback("redraft")))),
     }
 
 
-def _in_day(column: Any, table: Any) -> ColumnElement[bool]:
-    return and_(column >= table.c.lo, column < table.c.hi)
-
-
-async def _drafts_per_day(session: AsyncSession, table: Any, labels: list[str]) -> list[DraftsDay]:
-    kinds = ("approved", "edited", "rejected", "redrafted", "superseded")
+async def _decisions(session: AsyncSession, window: Window) -> dict[tuple[str, str], Any]:
+    """Decided drafts counted by outcome, per (local day, citizen)."""
     outcomes = _outcomes()
-    decided: Select[Any] = (
-        select(table.c.i, *(outcomes[k].label(k) for k in kinds))
-        .select_from(table.join(Draft.__table__, _in_day(D.decided_at, table)))
-        .group_by(table.c.i)
+    day = window.day(D.decided_at)
+    query = (
+        select(day, D.citizen, *(outcomes[k].label(k) for k in OUTCOMES))
+        .where(window.covers(D.decided_at))
+        .group_by(day, D.citizen)
     )
-    sent: Select[Any] = (
-        select(table.c.i, func.count())
-        .select_from(table.join(Draft.__table__, _in_day(D.sent_at, table)))
-        .group_by(table.c.i)
+    return {
+        (_key(key), citizen): dict(zip(OUTCOMES, (int(n) for n in counts), strict=True))
+        for key, citizen, *counts in (await session.execute(query)).all()
+    }
+
+
+async def _sessions(session: AsyncSession, window: Window) -> dict[tuple[str, str], Any]:
+    """Sessions started and their cost, per (local day, citizen)."""
+    day = window.day(S.started_at)
+    query = (
+        select(day, S.citizen, func.count(), func.coalesce(func.sum(S.cost_usd), 0.0))
+        .where(window.covers(S.started_at))
+        .group_by(day, S.citizen)
     )
-    by_day = {row[0]: row[1:] for row in (await session.execute(decided)).all()}
-    sent_by_day = {i: n for i, n in (await session.execute(sent)).all()}
-    out: list[DraftsDay] = []
-    for i, label in enumerate(labels):
-        counts = [int(n) for n in by_day.get(i, (0,) * len(kinds))]
-        entry = dict(zip(kinds, counts, strict=True))
-        out.append(
-            DraftsDay(
-                date=label,
-                approved=entry["approved"],
-                edited=entry["edited"],
-                rejected=entry["rejected"],
-                redrafted=entry["redrafted"],
-                superseded=entry["superseded"],
-                sent=int(sent_by_day.get(i, 0)),
-            )
+    return {
+        (_key(key), citizen): (int(count), float(cost))
+        for key, citizen, count, cost in (await session.execute(query)).all()
+    }
+
+
+async def _sent(session: AsyncSession, window: Window) -> dict[str, int]:
+    day = window.day(D.sent_at)
+    query = select(day, func.count()).where(window.covers(D.sent_at)).group_by(day)
+    return {_key(key): int(n) for key, n in (await session.execute(query)).all()}
+
+
+def _drafts_per_day(
+    window: Window, decisions: dict[tuple[str, str], Any], sent: dict[str, int]
+) -> list[DraftsDay]:
+    totals = {label: dict.fromkeys(OUTCOMES, 0) for label in window.labels}
+    for (label, _citizen), counts in decisions.items():
+        for kind in OUTCOMES:
+            totals[label][kind] += counts[kind]
+    return [
+        DraftsDay(
+            date=label,
+            approved=totals[label]["approved"],
+            edited=totals[label]["edited"],
+            rejected=totals[label]["rejected"],
+            redrafted=totals[label]["redrafted"],
+            superseded=totals[label]["superseded"],
+            sent=sent.get(label, 0),
         )
-    return out
+        for label in window.labels
+    ]
+
+
+def _citizens(
+    decisions: dict[tuple[str, str], Any], sessions: dict[tuple[str, str], tuple[int, float]]
+) -> list[CitizenRow]:
+    rows: dict[str, CitizenRow] = {}
+
+    def row(name: str) -> CitizenRow:
+        empty = CitizenRow(
+            citizen=name,
+            approved_as_is=0,
+            edited=0,
+            rejected=0,
+            redrafted=0,
+            sessions=0,
+            cost_usd=0.0,
+        )
+        return rows.setdefault(name, empty)
+
+    for (_day, name), counts in decisions.items():
+        entry = row(name)
+        entry["approved_as_is"] += counts["approved"] - counts["edited"]
+        entry["edited"] += counts["edited"]
+        entry["rejected"] += counts["rejected"]
+        entry["redrafted"] += counts["redrafted"]
+    for (_day, name), (count, cost) in sessions.items():
+        entry = row(name)
+        entry["sessions"] += count
+        entry["cost_usd"] += cost
+    for entry in rows.values():
+        entry["cost_usd"] = round(entry["cost_usd"], 4)
+    return [rows[name] for name in sorted(rows)]
+
+
+def _cost_per_day(sessions: dict[tuple[str, str], tuple[int, float]]) -> list[CostDay]:
+    return [
+        CostDay(date=label, citizen=citizen, cost_usd=round(cost, 4))
+        for (label, citizen), (_count, cost) in sorted(sessions.items())
+    ]
 
 
 def _wait_start() -> Any:
-    """When the client began waiting for this draft (see the module's definition)."""
+    """When the client began waiting for this draft (see the module's definition).
+
+    The earliest client message not answered before the draft was written is the earliest one
+    at or after the thread's last reply before the draft: two probes of one index per draft.
+    """
     m = ThreadMessage.__table__.alias("m")
     o = ThreadMessage.__table__.alias("o")
-    answered = exists().where(
-        o.c.thread_id == m.c.thread_id,
-        o.c.direction == "out",
-        o.c.at > m.c.at,
-        o.c.at <= D.created_at,
+    # Correlated to the draft explicitly: SQLAlchemy would correlate a subquery nested in
+    # another only to its nearest enclosing query, and join every draft into it.
+    last_reply = (
+        select(func.max(o.c.at))
+        .where(o.c.thread_id == D.thread_id, o.c.direction == "out", o.c.at <= D.created_at)
+        .correlate_except(o)
+        .scalar_subquery()
     )
     first_unanswered = (
         select(func.min(m.c.at))
@@ -220,8 +337,9 @@ def _wait_start() -> Any:
             m.c.thread_id == D.thread_id,
             m.c.direction == "in",
             m.c.at <= D.created_at,
-            not_(answered),
+            m.c.at >= func.coalesce(last_reply, literal(EPOCH, UTCDateTime())),
         )
+        .correlate_except(m)
         .scalar_subquery()
     )
     return func.coalesce(first_unanswered, D.created_at)
@@ -233,42 +351,36 @@ def _seconds_between(start: Any, end: Any, postgres: bool) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-async def _response_times(
-    session: AsyncSession, table: Any, labels: list[str], postgres: bool
-) -> list[ResponseDay]:
-    seconds = _seconds_between(_wait_start(), D.decided_at, postgres)
-    joined = table.join(
-        Draft.__table__, and_(_in_day(D.decided_at, table), D.status.in_(APPROVED))
-    )
-    found: dict[int, tuple[float | None, float | None]] = {}
-    if postgres:
-        query = (
-            select(
-                table.c.i,
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.9).within_group(seconds),
-            )
-            .select_from(joined)
-            .group_by(table.c.i)
+async def _response_times(session: AsyncSession, window: Window) -> list[ResponseDay]:
+    waits = (
+        select(
+            window.day(D.decided_at).label("day"),
+            _seconds_between(_wait_start(), D.decided_at, window.postgres).label("seconds"),
         )
-        for i, median, p90 in (await session.execute(query)).all():
-            found[i] = (median, p90)
+        .where(window.covers(D.decided_at), D.status.in_(APPROVED))
+        .subquery("waits")
+    )
+    found: dict[str, tuple[float | None, float | None]] = {}
+    if window.postgres:
+        # Both percentiles in one aggregate: each wait is computed once.
+        both = func.percentile_cont(pg_array([0.5, 0.9])).within_group(waits.c.seconds)
+        query = select(waits.c.day, both).group_by(waits.c.day)
+        for key, (median, p90) in (await session.execute(query)).all():
+            found[_key(key)] = (median, p90)
     else:
-        samples: dict[int, list[float]] = {}
-        for i, value in (
-            await session.execute(select(table.c.i, seconds).select_from(joined))
-        ).all():
-            samples.setdefault(i, []).append(float(value))
-        for i, values in samples.items():
+        samples: dict[str, list[float]] = {}
+        for key, value in (await session.execute(select(waits.c.day, waits.c.seconds))).all():
+            samples.setdefault(_key(key), []).append(float(value))
+        for key, values in samples.items():
             values.sort()
-            found[i] = (percentile_cont(values, 0.5), percentile_cont(values, 0.9))
+            found[key] = (percentile_cont(values, 0.5), percentile_cont(values, 0.9))
     return [
         ResponseDay(
             date=label,
-            median_s=_round(found.get(i, (None, None))[0]),
-            p90_s=_round(found.get(i, (None, None))[1]),
+            median_s=_round(found.get(label, (None, None))[0]),
+            p90_s=_round(found.get(label, (None, None))[1]),
         )
-        for i, label in enumerate(labels)
+        for label in window.labels
     ]
 
 
@@ -282,58 +394,6 @@ def percentile_cont(ordered: list[float], fraction: float) -> float:
 
 def _round(value: Any) -> float | None:
     return None if value is None else round(max(float(value), 0.0), 1)
-
-
-async def _citizens(session: AsyncSession, start: datetime, end: datetime) -> list[CitizenRow]:
-    kinds = ("approved_as_is", "edited", "rejected", "redrafted")
-    outcomes = _outcomes()
-    drafts = (
-        select(D.citizen, *(outcomes[k] for k in kinds))
-        .where(D.decided_at >= start, D.decided_at < end)
-        .group_by(D.citizen)
-    )
-    sessions = (
-        select(S.citizen, func.count(), func.coalesce(func.sum(S.cost_usd), 0.0))
-        .where(S.started_at >= start, S.started_at < end)
-        .group_by(S.citizen)
-    )
-    by_citizen: dict[str, CitizenRow] = {}
-
-    def row(name: str) -> CitizenRow:
-        return by_citizen.setdefault(
-            name,
-            CitizenRow(
-                citizen=name,
-                approved_as_is=0,
-                edited=0,
-                rejected=0,
-                redrafted=0,
-                sessions=0,
-                cost_usd=0.0,
-            ),
-        )
-
-    for name, as_is, edited, rejected, redrafted in (await session.execute(drafts)).all():
-        entry = row(name)
-        entry["approved_as_is"], entry["edited"] = int(as_is), int(edited)
-        entry["rejected"], entry["redrafted"] = int(rejected), int(redrafted)
-    for name, count, cost in (await session.execute(sessions)).all():
-        entry = row(name)
-        entry["sessions"], entry["cost_usd"] = int(count), round(float(cost), 4)
-    return [by_citizen[name] for name in sorted(by_citizen)]
-
-
-async def _cost_per_day(session: AsyncSession, table: Any, labels: list[str]) -> list[CostDay]:
-    query = (
-        select(table.c.i, S.citizen, func.coalesce(func.sum(S.cost_usd), 0.0))
-        .select_from(table.join(CitizenSession.__table__, _in_day(S.started_at, table)))
-        .group_by(table.c.i, S.citizen)
-        .order_by(table.c.i, S.citizen)
-    )
-    return [
-        CostDay(date=labels[i], citizen=citizen, cost_usd=round(float(cost), 4))
-        for i, citizen, cost in (await session.execute(query)).all()
-    ]
 
 
 async def _leads(session: AsyncSession, start: datetime, end: datetime) -> LeadFunnel:

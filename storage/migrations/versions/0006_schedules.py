@@ -1,5 +1,6 @@
 """Schedules (a citizen session at every time of a cron expression), and the indexes that
-keep /api/stats fast: drafts by decision, sending and lead, sessions by start, leads by date.
+keep /api/stats fast: drafts by decision, sending and lead, sessions by start, leads by date,
+a thread's messages by direction and time.
 
 Revision ID: 0006_schedules
 Revises: 0003
@@ -23,6 +24,11 @@ INDEXES = (
     ("ix_drafts_lead_id", "drafts", ["lead_id"]),
     ("ix_sessions_started_at", "sessions", ["started_at"]),
     ("ix_leads_created_at", "leads", ["created_at"]),
+    (
+        "ix_thread_messages_thread_id_direction_at",
+        "thread_messages",
+        ["thread_id", "direction", "at"],
+    ),
 )
 
 
