@@ -2,13 +2,14 @@
 
 `chart_png(kind, stats)` takes the numbers of `storage.repo.stats.compute` (the body of
 GET /api/stats) and answers one PNG, 1080 px wide. It uses matplotlib's object API on the Agg
-canvas (no pyplot, no display, no global state), so charts may be drawn in worker threads:
-call it through `asyncio.to_thread`, never on the event loop.
+canvas (no pyplot, no display); it takes a lock around matplotlib's global style settings, so
+it may be called from any thread: through `asyncio.to_thread`, never on the event loop.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
@@ -32,6 +33,7 @@ OUTCOME_COLORS = {
     "superseded": "#8c959f",
 }
 CITIZEN_COLORS = ("#0969da", "#8250df", "#1a7f37", "#bc4c00", "#bf3989", "#57606a")
+_RENDERING = threading.Lock()
 STYLE = {
     "font.size": 10,
     "axes.titlesize": 13,
@@ -50,7 +52,8 @@ def chart_png(kind: str, stats: Stats) -> bytes:
         raise ValueError(f"unknown chart {kind!r}; one of {', '.join(KINDS)}")
     import matplotlib
 
-    with matplotlib.rc_context(STYLE):
+    # rc_context changes matplotlib's global settings for the block: one chart at a time.
+    with _RENDERING, matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()

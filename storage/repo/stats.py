@@ -44,7 +44,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, ThreadMessage
@@ -123,6 +122,14 @@ def day_bounds(days: int, tz: ZoneInfo, now: datetime) -> list[tuple[date, datet
 
 
 @dataclass(frozen=True)
+class Decisions:
+    counts: dict[tuple[str, str], dict[str, int]]
+    """Outcome counts per (day, citizen)."""
+    waits: dict[str, list[float]]
+    """Seconds from the client's message to each approval, per day."""
+
+
+@dataclass(frozen=True)
 class Window:
     """The last N local days: their labels, the UTC range they cover, and how SQL finds the
     local day of a timestamp (PostgreSQL with its zone database; SQLite, which has none, by
@@ -192,9 +199,9 @@ async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: dateti
     sessions = await _sessions(session, window)
     return {
         "days": days,
-        "drafts_per_day": _drafts_per_day(window, decisions, await _sent(session, window)),
-        "response_time_per_day": await _response_times(session, window),
-        "citizens": _citizens(decisions, sessions),
+        "drafts_per_day": _drafts_per_day(window, decisions.counts, await _sent(session, window)),
+        "response_time_per_day": _response_times(window, decisions.waits),
+        "citizens": _citizens(decisions.counts, sessions),
         "cost_per_day": _cost_per_day(sessions),
         "leads": await _leads(session, window.start, window.end),
     }
@@ -220,19 +227,31 @@ def _outcomes() -> dict[str, Any]:
     }
 
 
-async def _decisions(session: AsyncSession, window: Window) -> dict[tuple[str, str], Any]:
-    """Decided drafts counted by outcome, per (local day, citizen)."""
+async def _decisions(session: AsyncSession, window: Window) -> Decisions:
+    """Decided drafts counted by outcome per (local day, citizen), and the waits before each
+    approval per local day, in one pass over the drafts decided in the window."""
     outcomes = _outcomes()
     day = window.day(D.decided_at)
+    approved = D.status.in_(APPROVED)
+    # The CASE keeps the wait's subqueries to approved drafts.
+    wait = case(
+        (approved, _seconds_between(_wait_start(), D.decided_at, window.postgres)), else_=None
+    )
+    waits = (func.array_agg(wait) if window.postgres else func.group_concat(wait)).filter(approved)
     query = (
-        select(day, D.citizen, *(outcomes[k].label(k) for k in OUTCOMES))
+        select(day, D.citizen, waits, *(outcomes[k].label(k) for k in OUTCOMES))
         .where(window.covers(D.decided_at))
         .group_by(day, D.citizen)
     )
-    return {
-        (_key(key), citizen): dict(zip(OUTCOMES, (int(n) for n in counts), strict=True))
-        for key, citizen, *counts in (await session.execute(query)).all()
-    }
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    samples: dict[str, list[float]] = {}
+    for key, citizen, seconds, *numbers in (await session.execute(query)).all():
+        label = _key(key)
+        counts[(label, citizen)] = dict(zip(OUTCOMES, (int(n) for n in numbers), strict=True))
+        if isinstance(seconds, str):  # SQLite's group_concat
+            seconds = seconds.split(",")
+        samples.setdefault(label, []).extend(float(value) for value in seconds or ())
+    return Decisions(counts, samples)
 
 
 async def _sessions(session: AsyncSession, window: Window) -> dict[tuple[str, str], Any]:
@@ -351,37 +370,14 @@ def _seconds_between(start: Any, end: Any, postgres: bool) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-async def _response_times(session: AsyncSession, window: Window) -> list[ResponseDay]:
-    waits = (
-        select(
-            window.day(D.decided_at).label("day"),
-            _seconds_between(_wait_start(), D.decided_at, window.postgres).label("seconds"),
-        )
-        .where(window.covers(D.decided_at), D.status.in_(APPROVED))
-        .subquery("waits")
-    )
-    found: dict[str, tuple[float | None, float | None]] = {}
-    if window.postgres:
-        # Both percentiles in one aggregate: each wait is computed once.
-        both = func.percentile_cont(pg_array([0.5, 0.9])).within_group(waits.c.seconds)
-        query = select(waits.c.day, both).group_by(waits.c.day)
-        for key, (median, p90) in (await session.execute(query)).all():
-            found[_key(key)] = (median, p90)
-    else:
-        samples: dict[str, list[float]] = {}
-        for key, value in (await session.execute(select(waits.c.day, waits.c.seconds))).all():
-            samples.setdefault(_key(key), []).append(float(value))
-        for key, values in samples.items():
-            values.sort()
-            found[key] = (percentile_cont(values, 0.5), percentile_cont(values, 0.9))
-    return [
-        ResponseDay(
-            date=label,
-            median_s=_round(found.get(label, (None, None))[0]),
-            p90_s=_round(found.get(label, (None, None))[1]),
-        )
-        for label in window.labels
-    ]
+def _response_times(window: Window, samples: dict[str, list[float]]) -> list[ResponseDay]:
+    out: list[ResponseDay] = []
+    for label in window.labels:
+        values = sorted(samples.get(label, ()))
+        median = percentile_cont(values, 0.5) if values else None
+        p90 = percentile_cont(values, 0.9) if values else None
+        out.append(ResponseDay(date=label, median_s=_round(median), p90_s=_round(p90)))
+    return out
 
 
 def percentile_cont(ordered: list[float], fraction: float) -> float:
