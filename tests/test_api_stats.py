@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -268,3 +268,29 @@ async def test_the_charts_draw_the_numbers_the_api_answers(
         image = Image.open(io.BytesIO(chart_png(kind, numbers)))
         image.load()
         assert (image.format, image.size) == ("PNG", (1080, 840)), kind
+
+
+async def test_past_days_are_read_once_and_today_on_every_request(
+    api: TestClient, db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    s = await seed(db)
+    first = await (await api.get("/api/stats?days=3")).json()
+    later = Seed()
+    later.draft("rejected", later.at(2, 0, 1), datetime.now(TZ))
+    await later.store(db)
+    second = await (await api.get("/api/stats?days=3")).json()
+    assert second["drafts_per_day"][2]["rejected"] == first["drafts_per_day"][2]["rejected"] + 1
+    assert second["drafts_per_day"][:2] == first["drafts_per_day"][:2]
+
+    # What the cache answers for the closed days is what the database says from scratch.
+    from web.app import create_app
+
+    fresh_engine = create_engine(settings.database_url)
+    try:
+        async with TestClient(TestServer(create_app(settings, fresh_engine))) as fresh:
+            headers = {"Authorization": f"Bearer {API_TOKEN}"}
+            scratch = await (await fresh.get("/api/stats?days=3", headers=headers)).json()
+    finally:
+        await fresh_engine.dispose()
+    assert scratch == second
+    assert s.days[2].isoformat() == second["drafts_per_day"][2]["date"]

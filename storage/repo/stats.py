@@ -1,7 +1,7 @@
 """The operator's numbers over the last N days (GET /api/stats, /stats, the charts).
 
-Every number is aggregated in the database, over indexed time ranges; only the day boundaries
-are computed here, because a day is a day in TIMEZONE (DST included) and SQLite knows no zones.
+Every number is aggregated in the database, over indexed time ranges of the window only;
+closed days' decided drafts are read once per process (storage/repo/stats_cache.py).
 A "day" below is [local midnight, next local midnight) in TIMEZONE; the window is the last
 `days` days, today included. Definitions, per day (by the time named) or per citizen (window):
 
@@ -26,7 +26,7 @@ A "day" below is [local midnight, next local midnight) in TIMEZONE; the window i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
@@ -44,9 +44,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, ThreadMessage
+from storage.repo import stats_cache
 from storage.types import UTCDateTime
 
 D = Draft.__table__.c
@@ -195,7 +196,7 @@ async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: dateti
     if postgres:
         # Row estimates are small here; JIT-compiling these statements costs more than it saves.
         await session.execute(text("SET LOCAL jit = off"))
-    decisions = await _decisions(session, window)
+    decisions = await _cached_decisions(session, window, bounds, now)
     sessions = await _sessions(session, window)
     return {
         "days": days,
@@ -205,6 +206,34 @@ async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: dateti
         "cost_per_day": _cost_per_day(sessions),
         "leads": await _leads(session, window.start, window.end),
     }
+
+
+async def _cached_decisions(
+    session: AsyncSession,
+    window: Window,
+    bounds: list[tuple[date, datetime, datetime]],
+    now: datetime,
+) -> Decisions:
+    """The window's decisions: closed days from the cache (stats_cache), the rest from SQL."""
+    assert isinstance(session.bind, AsyncEngine)
+    cache, zone = stats_cache.cache_for(session.bind), window.tz.key
+    cached = [cache.get(zone, label) for label in window.labels]
+    first = next((i for i, day in enumerate(cached) if day is None), len(cached))
+    fresh = Decisions({}, {})
+    if first < len(cached):
+        rest = replace(window, labels=window.labels[first:], start=bounds[first][1])
+        fresh = await _decisions(session, rest)
+        for label, (_, _, end) in zip(rest.labels, bounds[first:], strict=True):
+            if end + stats_cache.SETTLE <= now:
+                counts = {c: n for (day, c), n in fresh.counts.items() if day == label}
+                cache.put(zone, label, stats_cache.Day(counts, fresh.waits.get(label, [])))
+    counts = dict(fresh.counts)
+    waits = dict(fresh.waits)
+    for label, day in zip(window.labels[:first], cached[:first], strict=True):
+        assert day is not None
+        counts.update({(label, citizen): n for citizen, n in day.counts.items()})
+        waits[label] = day.waits
+    return Decisions(counts, waits)
 
 
 def _has_feedback(kind: str) -> ColumnElement[bool]:
