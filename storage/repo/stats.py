@@ -237,7 +237,16 @@ async def _cached_decisions(
 
 
 def _has_feedback(kind: str) -> ColumnElement[bool]:
-    return exists().where(F.draft_id == D.id, F.kind == kind)
+    # A scalar probe rather than EXISTS: PostgreSQL would hash the whole feedback table for
+    # an EXISTS, however few drafts the range holds; this is one index lookup per draft.
+    probe = (
+        select(literal(1))
+        .where(F.draft_id == D.id, F.kind == kind)
+        .limit(1)
+        .correlate_except(DraftFeedback.__table__)
+        .scalar_subquery()
+    )
+    return probe.is_not(None)
 
 
 def _count(condition: ColumnElement[bool]) -> Any:
