@@ -12,11 +12,12 @@ import io
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from storage.repo.stats import Stats
 
@@ -53,7 +54,7 @@ def chart_png(kind: str, stats: Stats) -> bytes:
     import matplotlib
 
     # rc_context changes matplotlib's global settings for the block: one chart at a time.
-    with _RENDERING, matplotlib.rc_context(STYLE):
+    with _RENDERING, matplotlib.rc_context(cast(Any, STYLE)):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
@@ -102,7 +103,7 @@ def _short_date(iso: str) -> str:
 
 
 def _whole_numbers(axes: Axes) -> None:
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     axes.grid(axis="y", color=GRID, linewidth=0.8)
 
 
@@ -285,7 +286,7 @@ def _leads(axes: Axes, stats: Stats) -> None:
         axes.text(value + top * 0.02, y, f"{value}{share}", va="center", color=INK, fontsize=10)
     axes.set_xlim(0, top * 1.3)
     axes.set_xlabel("Leads")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     axes.tick_params(axis="y", length=0, labelsize=10)
     axes.grid(axis="x", color=GRID, linewidth=0.8)
 

@@ -56,9 +56,8 @@ async def due(*, session: AsyncSession, now: datetime, limit: int = 100) -> Sequ
 
 async def earliest(*, session: AsyncSession) -> datetime | None:
     """The soonest next time of any schedule."""
-    return await session.scalar(
-        select(Schedule.next_run_at).order_by(Schedule.next_run_at).limit(1)
-    )  # type: ignore[arg-type]
+    column = Schedule.__table__.c.next_run_at  # type: ignore[attr-defined]
+    return await session.scalar(select(column).order_by(column).limit(1))  # type: ignore[no-any-return]
 
 
 async def claim(

@@ -185,6 +185,7 @@ def _key(value: Any) -> str:
 
 async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: datetime) -> Stats:
     bounds = day_bounds(days, tz, now)
+    assert session.bind is not None
     postgres = session.bind.dialect.name == "postgresql"
     window = Window(
         labels=[day.isoformat() for day, _, _ in bounds],
@@ -225,8 +226,8 @@ async def _cached_decisions(
         fresh = await _decisions(session, rest)
         for label, (_, _, end) in zip(rest.labels, bounds[first:], strict=True):
             if end + stats_cache.SETTLE <= now:
-                counts = {c: n for (day, c), n in fresh.counts.items() if day == label}
-                cache.put(zone, label, stats_cache.Day(counts, fresh.waits.get(label, [])))
+                by_citizen = {c: n for (day, c), n in fresh.counts.items() if day == label}
+                cache.put(zone, label, stats_cache.Day(by_citizen, fresh.waits.get(label, [])))
     counts = dict(fresh.counts)
     waits = dict(fresh.waits)
     for label, day in zip(window.labels[:first], cached[:first], strict=True):
