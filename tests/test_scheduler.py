@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens import schedules as adding
 from citizens.scheduler import Scheduler
+from storage.engine import create_engine, session_factory
+from storage.migrate import upgrade_to_head
 from storage.models import CitizenSession, Event, Schedule
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
@@ -166,3 +169,33 @@ async def wait_until(check: Callable[[], object]) -> list[Event]:
             return value  # type: ignore[no-any-return]
         await asyncio.sleep(0.02)
     raise AssertionError("the scheduler never fired")
+
+
+async def test_the_service_starts_the_scheduler_and_a_recent_missed_time_fires(
+    telegram_settings: Callable[..., Settings], fake_telegram: Any
+) -> None:
+    from storage.types import utcnow
+    from tests.telegram_support import free_port, running_service
+
+    settings = telegram_settings(port=free_port(), claude_bin="false")
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    db = session_factory(engine)
+    try:
+        # Written while the service was down: its time passed ten minutes ago.
+        async with db() as session, session.begin():
+            session.add(
+                Schedule(
+                    citizen="emma",
+                    cron="* * * * *",
+                    message="Scan the new leads",
+                    created_at=utcnow() - timedelta(hours=2),
+                    next_run_at=utcnow() - timedelta(minutes=10),
+                )
+            )
+        async with running_service(settings, fake_telegram):
+            events = await wait_until(lambda: fired(db))
+        assert len(events) == 1
+        assert [s.trigger for s in await sessions(db)] == ["schedule"]
+    finally:
+        await engine.dispose()
