@@ -244,7 +244,7 @@ async def test_photos_are_uploaded_whole_and_only_images_pass(
     )
     assert [m.caption for m in album] == ["first", None]
     assert [p.data for p in fake_telegram.photos] == [png] * 3
-    with pytest.raises(BadRequest, match="(?i)image_process_failed"):
+    with pytest.raises(BadRequest, match=r"(?i)image_process_failed"):
         await bot.send_photo(42, b"not an image")
-    with pytest.raises(BadRequest, match="(?i)wrong number of messages"):
+    with pytest.raises(BadRequest, match=r"(?i)wrong number of messages"):
         await bot.send_media_group(42, [InputMediaPhoto(png)])

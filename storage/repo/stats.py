@@ -27,16 +27,14 @@ A "day" below is [local midnight, next local midnight) in TIMEZONE; the window i
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     and_,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -48,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, ThreadMessage
 from storage.repo import stats_cache
+from storage.repo.local_days import Window, day_bounds, day_key
 from storage.types import UTCDateTime
 
 D = Draft.__table__.c
@@ -108,79 +107,12 @@ class Stats(TypedDict):
     leads: LeadFunnel
 
 
-def day_bounds(days: int, tz: ZoneInfo, now: datetime) -> list[tuple[date, datetime, datetime]]:
-    """The last `days` local days, oldest first: (date, start, end) with UTC start and end."""
-    today = now.astimezone(tz).date()
-
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
-
-    first = today - timedelta(days=days - 1)
-    return [
-        (day, midnight(day), midnight(day + timedelta(days=1)))
-        for day in (first + timedelta(days=i) for i in range(days))
-    ]
-
-
 @dataclass(frozen=True)
 class Decisions:
     counts: dict[tuple[str, str], dict[str, int]]
     """Outcome counts per (day, citizen)."""
     waits: dict[str, list[float]]
     """Seconds from the client's message to each approval, per day."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """The last N local days: their labels, the UTC range they cover, and how SQL finds the
-    local day of a timestamp (PostgreSQL with its zone database; SQLite, which has none, by
-    the UTC offset in force at that instant, the DST changes of the window spelled out)."""
-
-    labels: list[str]
-    start: datetime
-    end: datetime
-    tz: ZoneInfo
-    postgres: bool
-
-    def covers(self, column: Any) -> ColumnElement[bool]:
-        return and_(column >= self.start, column < self.end)
-
-    def day(self, column: Any) -> Any:
-        if self.postgres:
-            return cast(func.timezone(self.tz.key, column), Date)
-        pieces = _offsets(self.tz, self.start, self.end)
-        if len(pieces) == 1:
-            return func.date(column, pieces[0][1])
-        whens = [(column < until, offset) for until, offset in pieces[:-1]]
-        return func.date(column, case(*whens, else_=pieces[-1][1]))
-
-
-def _offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
-    """(until, SQLite modifier) for each stretch of one UTC offset between start and end."""
-
-    def modifier(moment: datetime) -> str:
-        offset = moment.astimezone(tz).utcoffset() or timedelta()
-        return f"{int(offset.total_seconds() // 60):+d} minutes"
-
-    pieces: list[tuple[datetime, str]] = []
-    current, moment = modifier(start), start
-    while moment < end:
-        following = min(moment + timedelta(hours=6), end)
-        if modifier(following - timedelta(microseconds=1)) != current:
-            low, high = moment, following  # the change lies in (low, high]: narrow it
-            while high - low > timedelta(microseconds=1):
-                middle = low + (high - low) / 2
-                low, high = (middle, high) if modifier(middle) == current else (low, middle)
-            pieces.append((high, current))
-            current, following = modifier(high), high
-        moment = following
-    pieces.append((end, current))
-    return pieces
-
-
-def _key(value: Any) -> str:
-    """A day as SQL answers it (a date, or SQLite's text) in ISO form."""
-    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: datetime) -> Stats:
@@ -216,16 +148,17 @@ async def _cached_decisions(
     now: datetime,
 ) -> Decisions:
     """The window's decisions: closed days from the cache (stats_cache), the rest from SQL."""
-    assert isinstance(session.bind, AsyncEngine)
-    cache, zone = stats_cache.cache_for(session.bind), window.tz.key
-    cached = [cache.get(zone, label) for label in window.labels]
+    bind = session.bind
+    cache = stats_cache.cache_for(bind) if isinstance(bind, AsyncEngine) else None
+    zone = window.tz.key
+    cached = [cache.get(zone, label) if cache else None for label in window.labels]
     first = next((i for i, day in enumerate(cached) if day is None), len(cached))
     fresh = Decisions({}, {})
     if first < len(cached):
         rest = replace(window, labels=window.labels[first:], start=bounds[first][1])
         fresh = await _decisions(session, rest)
         for label, (_, _, end) in zip(rest.labels, bounds[first:], strict=True):
-            if end + stats_cache.SETTLE <= now:
+            if cache is not None and end + stats_cache.SETTLE <= now:
                 by_citizen = {c: n for (day, c), n in fresh.counts.items() if day == label}
                 cache.put(zone, label, stats_cache.Day(by_citizen, fresh.waits.get(label, [])))
     counts = dict(fresh.counts)
@@ -285,7 +218,7 @@ async def _decisions(session: AsyncSession, window: Window) -> Decisions:
     counts: dict[tuple[str, str], dict[str, int]] = {}
     samples: dict[str, list[float]] = {}
     for key, citizen, seconds, *numbers in (await session.execute(query)).all():
-        label = _key(key)
+        label = day_key(key)
         counts[(label, citizen)] = dict(zip(OUTCOMES, (int(n) for n in numbers), strict=True))
         if isinstance(seconds, str):  # SQLite's group_concat
             seconds = seconds.split(",")
@@ -302,7 +235,7 @@ async def _sessions(session: AsyncSession, window: Window) -> dict[tuple[str, st
         .group_by(day, S.citizen)
     )
     return {
-        (_key(key), citizen): (int(count), float(cost))
+        (day_key(key), citizen): (int(count), float(cost))
         for key, citizen, count, cost in (await session.execute(query)).all()
     }
 
@@ -310,7 +243,7 @@ async def _sessions(session: AsyncSession, window: Window) -> dict[tuple[str, st
 async def _sent(session: AsyncSession, window: Window) -> dict[str, int]:
     day = window.day(D.sent_at)
     query = select(day, func.count()).where(window.covers(D.sent_at)).group_by(day)
-    return {_key(key): int(n) for key, n in (await session.execute(query)).all()}
+    return {day_key(key): int(n) for key, n in (await session.execute(query)).all()}
 
 
 def _drafts_per_day(
