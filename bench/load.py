@@ -25,6 +25,8 @@ class Load:
     method: str
     body: bytes | None = None
     paths: tuple[str, ...] = ()
+    connections: int = CONNECTIONS
+    """Requests in flight at once."""
 
     @property
     def first_path(self) -> str:
@@ -54,7 +56,7 @@ def require_wrk() -> str:
 
 
 async def run_wrk(base_url: str, load: Load, *, token: str, seconds: int, path: str) -> Run:
-    """Drive `base_url` for `seconds` with CONNECTIONS connections; `path` is the URL path
+    """Drive `base_url` for `seconds` with the load's connections; `path` is the URL path
     wrk is pointed at (a GET load replaces it request by request)."""
     with tempfile.TemporaryDirectory(prefix="scopelock-wrk-") as tmp:
         env = {**os.environ, "BENCH_METHOD": load.method, "BENCH_TOKEN": token}
@@ -68,7 +70,7 @@ async def run_wrk(base_url: str, load: Load, *, token: str, seconds: int, path: 
         process = await asyncio.create_subprocess_exec(
             require_wrk(),
             f"-t{THREADS}",
-            f"-c{CONNECTIONS}",
+            f"-c{load.connections}",
             f"-d{seconds}s",
             f"--timeout={REQUEST_TIMEOUT_S}s",
             "-s",

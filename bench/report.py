@@ -52,11 +52,15 @@ class Result:
     events: int | None
     service: Side = field(default_factory=Side)
     ceiling: Side = field(default_factory=Side)
+    target_p99_ms: float | None = None
+    """Set for a scenario measured against an absolute target instead of a ceiling."""
 
     @property
     def ratio(self) -> float:
         """The median over rounds of service / ceiling, each pair measured back to back, so
         load from outside the bench weighs on both sides of every ratio alike."""
+        if not self.ceiling.runs:
+            return float("nan")
         pairs = zip(self.service.runs, self.ceiling.runs, strict=True)
         return statistics.median(s.rps / c.rps if c.rps else 0.0 for s, c in pairs)
 
@@ -84,6 +88,12 @@ class Report:
         lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
         for r in self.results:
             s, c = r.service, r.ceiling
+            if not c.runs:  # an absolute target, no ceiling
+                lines.append(
+                    f"| {r.label:<34} | {s.rps:>7.0f} | {s.p50_ms:>6.1f} | {s.p99_ms:>6.1f} "
+                    f"| {s.errors:>6} | {'–':>13} | {'–':>8} | {'–':>5} |"
+                )
+                continue
             lines.append(
                 f"| {r.label:<34} | {s.rps:>7.0f} | {s.p50_ms:>6.1f} | {s.p99_ms:>6.1f} "
                 f"| {s.errors + c.errors:>6} | {c.rps:>13.0f} | {c.p99_ms:>8.1f} "
@@ -112,6 +122,11 @@ class Report:
         """(what, met) for every target of the issue; None where it was not measured."""
         checks: list[tuple[str, bool | None]] = []
         for r in self.results:
+            if r.target_p99_ms is not None:
+                p99 = r.service.p99_ms
+                what = f"{r.label}: p99 {p99:.1f} ms < {r.target_p99_ms:.0f} ms"
+                checks.append((what, p99 < r.target_p99_ms))
+                continue
             what = f"{r.label}: ratio {r.ratio:.0%} ≥ {MIN_RATIO:.0%}"
             checks.append((what, r.ratio >= MIN_RATIO))
         sizes = sorted({r.events for r in self.results if r.events is not None})
@@ -155,9 +170,9 @@ class Report:
                 {
                     "label": r.label,
                     "events": r.events,
-                    "ratio": r.ratio,
+                    "ratio": r.ratio if r.ceiling.runs else None,
                     "service": r.service.as_dict(),
-                    "ceiling": r.ceiling.as_dict(),
+                    "ceiling": r.ceiling.as_dict() if r.ceiling.runs else None,
                 }
                 for r in self.results
             ],

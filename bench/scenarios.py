@@ -47,6 +47,8 @@ class Scenario:
     """The size of the event log it runs against, for the event queries."""
     notifies: bool = False
     """Its work ends when Telegram has the card: a round lasts until no card waits."""
+    target_p99_ms: float | None = None
+    """An absolute target instead of a ceiling: the scenario runs against the service alone."""
 
     @property
     def label(self) -> str:
@@ -61,6 +63,19 @@ def _short(count: int) -> str:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+STATS = "GET /api/stats?days=30"
+STATS_TARGET_P99_MS = 100.0
+# The operator and a Mini App looking at once: a dashboard, not a public endpoint.
+STATS_CONNECTIONS = 2
+
+
+def stats_scenario() -> Scenario:
+    """The operator's numbers over 30 days, at 100k drafts and 1M events (no ceiling: the
+    statements are the service's own; the target is p99 < 100 ms)."""
+    load = Load("GET", paths=("/api/stats?days=30",), connections=STATS_CONNECTIONS)
+    return Scenario(STATS, load, target_p99_ms=STATS_TARGET_P99_MS)
 
 
 def write_scenarios() -> list[Scenario]:

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
+from citizens.scheduler import Scheduler
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
 from web import webhooks
@@ -96,6 +97,9 @@ async def serve(
         # and recorded as failed while the database and the outbox are still there.
         await citizens.start()
         stack.push_async_callback(citizens.stop)
+        scheduler = Scheduler(settings, session_factory(engine), wake=citizens.wake)
+        scheduler.start()  # its first tick fires what was missed less than an hour ago
+        stack.push_async_callback(scheduler.stop)
 
         await stop.wait()
         log.info("shutting down")

@@ -77,6 +77,10 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_created_at_id", "created_at", "id"),
         Index("ix_drafts_status_created_at_id", "status", "created_at", "id"),
         Index("ix_drafts_thread_id_created_at", "thread_id", "created_at"),
+        # /api/stats reads drafts by the day they were decided or sent, and by lead.
+        Index("ix_drafts_decided_at", "decided_at"),
+        Index("ix_drafts_sent_at", "sent_at"),
+        Index("ix_drafts_lead_id", "lead_id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -115,6 +119,9 @@ class Draft(SQLModel, table=True):
 class Thread(SQLModel, table=True):
     """One conversation with one client about one job (CONTRACT §9)."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "threads"
     __table_args__ = (
         Index("ix_threads_last_message_at_id", "last_message_at", "id"),
@@ -138,10 +145,15 @@ class Thread(SQLModel, table=True):
 class ThreadMessage(SQLModel, table=True):
     """A message of a thread: from the client (`in`) or the operator's reply (`out`)."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "thread_messages"
     __table_args__ = (
         CheckConstraint(_in("direction", THREAD_DIRECTIONS), name="ck_thread_messages_direction"),
         Index("ix_thread_messages_thread_id_id", "thread_id", "id"),
+        # /api/stats finds a thread's last reply and first unanswered message before a draft.
+        Index("ix_thread_messages_thread_id_direction_at", "thread_id", "direction", "at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
@@ -155,6 +167,9 @@ class ThreadMessage(SQLModel, table=True):
 class DraftFeedback(SQLModel, table=True):
     """What the operator said about a draft: an edit (old -> new), a reject reason, a redraft
     instruction. The next session of the thread reads it."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
 
     __tablename__ = "draft_feedback"
     __table_args__ = (
@@ -251,6 +266,9 @@ class Delivery(SQLModel, table=True):
     """One delivery of an approved draft to DELIVERY_WEBHOOK_URL, retried until it lands or
     its time is up (CONTRACT §11). Claimed with a lease, as the outbox is."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "deliveries"
     __table_args__ = (
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="ck_deliveries_status"),
@@ -317,6 +335,7 @@ class Lead(SQLModel, table=True):
         CheckConstraint("pain IS NULL OR (pain >= 1 AND pain <= 10)", name="ck_leads_pain"),
         Index("ix_leads_decision_id", "decision", "id"),
         Index("ix_leads_platform_id", "platform", "id"),
+        Index("ix_leads_created_at", "created_at"),
         # Hash: a btree entry would refuse a long link (2,000 characters may pass 2,700 bytes).
         Index("ix_leads_link", "link", postgresql_using="hash"),
     )
@@ -367,6 +386,7 @@ class CitizenSession(SQLModel, table=True):
         Index("ix_sessions_status_citizen_created_at", "status", "citizen", "created_at"),
         Index("ix_sessions_created_at_id", "created_at", "id"),
         Index("ix_sessions_thread_id_citizen_created_at", "thread_id", "citizen", "created_at"),
+        Index("ix_sessions_started_at", "started_at"),
         # The database, not the runner, guarantees one running session per citizen, so two
         # processes claiming from one PostgreSQL can never run a citizen twice at once.
         Index(
@@ -442,6 +462,9 @@ class Digest(SQLModel, table=True):
     """A daily digest sent (or being sent): one row per day, so one digest a day however many
     processes run."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "digests"
 
     day: str = Field(primary_key=True, max_length=10)
@@ -452,9 +475,35 @@ class Digest(SQLModel, table=True):
 class Note(SQLModel, table=True):
     """A dated line the citizens share (what `citizens/SYNC.md` was), newest first."""
 
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
     __tablename__ = "notes"
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
     citizen: str = Field(max_length=50)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _now_field()
+
+
+class Schedule(SQLModel, table=True):
+    """A citizen session queued at every time a cron expression names (in TIMEZONE).
+
+    `next_run_at` is the claim: a scheduler fires a due row only by moving it forward in a
+    conditional UPDATE, so however many instances run, each time fires once.
+    """
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_next_run_at", "next_run_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
+    citizen: str = Field(max_length=50)
+    cron: str = Field(max_length=100)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _now_field()
+    next_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_fired_at: datetime | None = _optional_time_field()
+    last_session_id: str | None = Field(default=None, max_length=36)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -173,11 +174,24 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         form = await request.post()
         params.update(
             {
-                k: decode_form_value(k, v) if isinstance(v, str) else getattr(v, "filename", "")
+                k: decode_form_value(k, v) if isinstance(v, str) else _upload(v)
                 for k, v in form.items()
             }
         )
     return params
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart request, kept whole (photos are read from it)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _upload(field: Any) -> Upload:
+    return Upload(field.filename or "", field.content_type or "", field.file.read())
 
 
 def error_response(

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from tests.bot_api_rules import BadRequest, check_menu_button, error_response, read_params
 from tests.fake_telegram_messages import BOT_USER, MessageStore
+from tests.fake_telegram_photos import PhotoStore
 
 WEBHOOK_ATTEMPTS = 5
 WEBHOOK_RETRY_DELAY_S = 0.2
@@ -65,6 +66,9 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self._store = MessageStore()
         self.messages = self._store.messages
+        self._photos = PhotoStore(self._store)
+        self.photos = self._photos.photos
+        """Every photo sent (sendPhoto, sendMediaGroup), with its bytes, in order."""
         """The current state of every message the bot sent, by (chat id, message id)."""
         self.commands: list[dict[str, Any]] = []
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
@@ -346,6 +350,8 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "editMessageReplyMarkup": lambda fake, p: fake._store.edit(p, text=False),
     "answerCallbackQuery": lambda fake, _: True,
     "sendChatAction": lambda fake, _: True,
+    "sendPhoto": lambda fake, p: fake._photos.send_photo(p),
+    "sendMediaGroup": lambda fake, p: fake._photos.send_media_group(p),
     "deleteMessage": lambda fake, p: fake._store.delete(p),
     "setWebhook": FakeTelegram._set_webhook,
     "deleteWebhook": FakeTelegram._delete_webhook,

@@ -26,6 +26,13 @@ class MessageStore:
     def __init__(self) -> None:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._next_id = 1
+        self.chat = chat
+        self.bot_user = BOT_USER
+
+    def next_id(self) -> int:
+        """A new message id (photos are built by tests.fake_telegram_photos)."""
+        self._next_id += 1
+        return self._next_id - 1
 
     def send(self, params: dict[str, Any]) -> dict[str, Any]:
         """sendMessage: the new message as Telegram answers it (visible text, its id)."""

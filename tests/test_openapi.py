@@ -43,6 +43,11 @@ CONTRACT: dict[tuple[str, str], tuple[str | None, set[str]]] = {
     # CONTRACT §8: the citizens' shared notes behind `read_notes` / `write_note`.
     ("get", "/api/notes"): ("bearer", {"200"}),
     ("post", "/api/notes"): ("bearer", {"201"}),
+    # CONTRACT §10: schedules and stats.
+    ("get", "/api/schedules"): ("bearer", {"200"}),
+    ("post", "/api/schedules"): ("bearer", {"201"}),
+    ("delete", "/api/schedule/{schedule_id}"): ("bearer", {"204"}),
+    ("get", "/api/stats"): ("bearer", {"200"}),
     ("get", "/api/openapi.json"): ("bearer", {"200"}),
     ("post", "/webhook/upwork-response"): ("webhook_hmac", {"202", "200"}),
     ("post", "/webhook/trigger/{citizen}"): ("webhook_hmac", {"202", "200"}),
@@ -55,6 +60,7 @@ WITH_BODY = {
     ("post", "/api/leads"),
     ("patch", "/api/lead/{lead_id}"),
     ("post", "/api/notes"),
+    ("post", "/api/schedules"),
     ("post", "/webhook/upwork-response"),
     ("post", "/webhook/trigger/{citizen}"),
 }
@@ -66,6 +72,7 @@ QUERIES = {
     "/api/sessions": {"citizen", "status", "thread_id", "limit", "cursor"},
     "/api/threads": {"client", "waiting", "limit", "cursor"},
     "/api/notes": {"limit", "cursor"},
+    "/api/stats": {"days"},
 }
 LIMITS = {
     "/api/drafts": (1, 200, 50),

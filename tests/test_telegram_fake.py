@@ -226,3 +226,25 @@ async def test_it_runs_standalone_for_the_benchmarks() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_photos_are_uploaded_whole_and_only_images_pass(
+    bot: Bot, fake_telegram: FakeTelegram
+) -> None:
+    from telegram import InputMediaPhoto
+
+    from bot.charts import chart_png
+    from tests.test_charts import busy_stats
+
+    png = chart_png("leads", busy_stats(7))
+    sent = await bot.send_photo(42, png, caption="<b>Leads</b> &amp; more", parse_mode="HTML")
+    assert sent.photo[-1].width == 1080 and sent.caption == "Leads & more"
+    album = await bot.send_media_group(
+        42, [InputMediaPhoto(png, caption="first"), InputMediaPhoto(png)]
+    )
+    assert [m.caption for m in album] == ["first", None]
+    assert [p.data for p in fake_telegram.photos] == [png] * 3
+    with pytest.raises(BadRequest, match=r"(?i)image_process_failed"):
+        await bot.send_photo(42, b"not an image")
+    with pytest.raises(BadRequest, match=r"(?i)wrong number of messages"):
+        await bot.send_media_group(42, [InputMediaPhoto(png)])

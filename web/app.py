@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from storage.engine import session_factory
 from storage.hotpath import HotPath
-from web import drafts, events, health, leads, miniapp, notes, sessions, threads
+from web import drafts, events, health, leads, miniapp, notes, schedules, sessions, stats, threads
 from web.auth import bearer_auth_middleware
 from web.endpoints import Endpoint, add_endpoints
 from web.errors import error_middleware
@@ -37,6 +37,8 @@ def api_endpoints() -> list[Endpoint]:
         *sessions.ENDPOINTS,
         *threads.ENDPOINTS,
         *notes.ENDPOINTS,
+        *schedules.ENDPOINTS,
+        *stats.ENDPOINTS,
     ]
 
 

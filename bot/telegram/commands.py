@@ -24,6 +24,8 @@ COMMANDS = [
     BotCommand("events", "Recent events, optionally by name prefix: /events draft."),
     BotCommand("draft", "The full text of one draft: /draft <id>"),
     BotCommand("trigger", "Start a citizen session: /trigger <citizen> <message>"),
+    BotCommand("stats", "Charts of the last days: /stats [days]"),
+    BotCommand("schedule", "Scheduled sessions: /schedule, /schedule add …, /schedule rm <id>"),
     BotCommand("cancel", "Abandon the edit, reason or redraft in progress"),
     BotCommand("help", "What this bot does"),
 ]

@@ -31,6 +31,8 @@ from bot.telegram import (
     threads,
     trigger,
 )
+from bot.telegram import schedules as schedule_cmd
+from bot.telegram import stats as stats_cmd
 from web.errors import is_database_down
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("threads", threads.list_threads, new))
     application.add_handler(CommandHandler("cancel", steps.cancel, new))
     application.add_handler(CommandHandler("trigger", trigger.trigger_citizen, new))
+    application.add_handler(CommandHandler("stats", stats_cmd.send_stats, new))
+    application.add_handler(CommandHandler("schedule", schedule_cmd.schedule_command, new))
 
     application.add_handler(
         CallbackQueryHandler(decisions.decide_draft, pattern=callbacks.DECISION_PATTERN)
