@@ -212,3 +212,18 @@ async def test_the_operator_token_keeps_its_full_access(
     assert created.status == 201
     [draft] = await stored_drafts(db)
     assert (draft.citizen, draft.session_id) == ("daniel", None)
+
+
+async def test_a_sessions_notes_are_written_as_its_citizen(client: TestClient, db: Db) -> None:
+    _, headers = await running_session(db, "emma")
+
+    written = await client.post("/api/notes", json={"text": "Scanned 12 posts."}, headers=headers)
+    forged = await client.post(
+        "/api/notes", json={"text": "I am Rafael.", "citizen": "rafael"}, headers=headers
+    )
+
+    assert written.status == 201
+    assert (await written.json())["citizen"] == "emma"
+    await assert_error(forged, 403, "forbidden")
+    listed = await (await client.get("/api/notes", headers=headers)).json()
+    assert [(n["citizen"], n["text"]) for n in listed["notes"]] == [("emma", "Scanned 12 posts.")]

@@ -301,3 +301,22 @@ async def test_of_many_decisions_at_once_exactly_one_wins(
     assert len(decisions) == 1
     [winner] = [answer for status, answer in answers if status == 200]
     assert (await stored(db, draft_id)).status == winner["status"]
+
+
+async def test_each_chart_of_stats_is_a_png_for_an_allowed_user(
+    app_client: TestClient, api: TestClient
+) -> None:
+    await new_draft(api)
+    for kind in ("drafts", "response_time", "citizens", "cost", "leads"):
+        response = await app_client.get(f"/app/api/chart/{kind}.png", params={"days": "7"})
+        assert response.status == 200, kind
+        assert response.content_type == "image/png"
+        png = await response.read()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+
+    unknown = await app_client.get("/app/api/chart/pie.png")
+    assert unknown.status == 404 and (await unknown.json())["error"]["code"] == "chart_not_found"
+    bad_days = await app_client.get("/app/api/chart/drafts.png", params={"days": "0"})
+    assert bad_days.status == 400
+    stranger = await app_client.get("/app/api/chart/drafts.png", headers=headers(user_id=424242))
+    assert stranger.status == 403

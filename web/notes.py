@@ -10,9 +10,11 @@ from pydantic import Field, StringConstraints
 
 from storage.repo import notes
 from web.endpoints import Endpoint, json_response
+from web.errors import ApiError
 from web.keys import DB
 from web.pagination import decode_id_cursor, id_cursor
 from web.schemas import CITIZEN_PATTERN, Chars, NonBlank, Query, RequestBody, Response
+from web.session_auth import SESSION_CALLER
 
 # Who wrote a note when no citizen is named (and no session token names one).
 DEFAULT_AUTHOR = "operator"
@@ -41,8 +43,18 @@ class NotePage(Response):
 
 
 async def create_note(request: web.Request, body: NoteCreate) -> web.Response:
+    """A note by the calling session's citizen (a body naming another one: 403), else by
+    `citizen` (the operator by default)."""
+    citizen = body.citizen
+    caller = request.get(SESSION_CALLER)
+    if caller is not None:
+        if "citizen" in body.model_fields_set and body.citizen != caller.citizen:
+            raise ApiError(
+                403, "forbidden", f"This session writes notes as {caller.citizen!r} only."
+            )
+        citizen = caller.citizen
     async with request.app[DB]() as session, session.begin():
-        note = await notes.add(session=session, citizen=body.citizen, text=body.text)
+        note = await notes.add(session=session, citizen=citizen, text=body.text)
         out = NoteOut.model_validate(note)
     return json_response(out, status=201)
 
@@ -63,7 +75,7 @@ ENDPOINTS = [
         create_note,
         "Share a note between citizens (a dated line by a citizen).",
         responses={201: NoteOut},
-        errors=(400, 401, 413, 415, 422, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
         body=NoteCreate,
     ),
     Endpoint(

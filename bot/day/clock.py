@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.settings import Settings
+from storage.types import utcnow
 
 
 def local(settings: Settings, moment: datetime) -> datetime:
@@ -30,9 +31,9 @@ def in_quiet_hours(settings: Settings, moment: datetime) -> bool:
     return now >= start or now < end
 
 
-def waited(since: datetime, now: datetime) -> str:
+def waited(since: datetime, now: datetime | None = None) -> str:
     """`1 h 05 min`, `12 min`, `2 d 3 h`: how long someone has waited, for a phone screen."""
-    minutes = max(0, int((now - since).total_seconds() // 60))
+    minutes = max(0, int(((now or utcnow()) - since).total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:

@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.day.clock import waited
 from bot.delivery.card import delivery_status_line, redeliver_button
 from bot.settings import Settings
 from bot.telegram import callbacks, render
 from storage.models import Delivery, Draft, DraftFeedback, Event, Thread
 from storage.repo import deliveries, draft_messages, outbox, threads
-from storage.types import utcnow
 
 COPY_TEXT_MAX = 256
 """What a `copy_text` button can hold."""
@@ -129,16 +129,6 @@ def keyboard(
     elif facts.delivery.status == "failed":
         rows.append([redeliver_button(draft.id)])
     return InlineKeyboardMarkup(rows).to_dict()
-
-
-def waited(since: datetime, now: datetime | None = None) -> str:
-    """`1 h 05 min`, `12 min`, `2 d 3 h`."""
-    minutes = max(0, int(((now or utcnow()) - since).total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def _said(item: DraftFeedback) -> str:

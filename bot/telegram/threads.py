@@ -10,7 +10,8 @@ from sqlmodel import col
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import cards, render
+from bot.day.clock import waited
+from bot.telegram import render
 from bot.telegram.deps import deps
 from storage.models import Draft, Thread
 from storage.repo import threads
@@ -46,7 +47,7 @@ def _line(thread: Thread, draft: Draft | None) -> str:
         return f"{head}\n   ✓ answered · {render.when(thread.last_message_at)}"
     state = WAITS.get(draft.status if draft else "", "✍️ no draft yet: Rafael is on it")
     ref = f" (<code>/draft {draft.id}</code>)" if draft is not None else ""
-    return f"{head}\n   ⏳ waiting {cards.waited(thread.waiting_since)} · {state}{ref}"
+    return f"{head}\n   ⏳ waiting {waited(thread.waiting_since)} · {state}{ref}"
 
 
 async def _latest_drafts(session: AsyncSession, thread_ids: Sequence[str]) -> dict[str, Draft]:

@@ -8,6 +8,7 @@ that changed since the page loaded it (`updated_at`), answers 409 and changes no
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -15,16 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.charts import KINDS, chart_png
 from storage.models import Draft
-from storage.repo import draft_actions, inbox, threads
+from storage.repo import draft_actions, inbox, stats, threads
 from storage.repo.draft_actions import Actor, Outcome
 from storage.types import utcnow
-from web.endpoints import json_response, parse_body, read_json_body
+from web.endpoints import json_response, parse_body, parse_query, read_json_body
 from web.errors import ApiError
-from web.keys import DB, NOTIFIER, SETTINGS
+from web.keys import DB, NOTIFIER, RUNNER, SETTINGS
 from web.miniapp.auth import authenticate
 from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
 from web.schemas import ThreadOut, is_storable
+from web.stats import StatsQuery
 
 SUMMARY_FIELDS = {
     "id", "client", "job_title", "citizen", "confidence", "note", "thread_id", "created_at",
@@ -81,7 +84,27 @@ async def act_on_draft(request: web.Request) -> web.Response:
         await notifier.draft_changed(session=session, draft=draft)
         view = await _view(request, session, draft)
     notifier.kick()
+    if outcome.session_id is not None:  # a redraft queued its citizen's session
+        runner = request.app.get(RUNNER)
+        if runner is not None:
+            runner.wake()
     return json_response(view)
+
+
+async def get_chart(request: web.Request) -> web.Response:
+    """`/app/api/chart/<kind>.png?days=N`: one chart of /stats, drawn as /stats draws it."""
+    _actor(request)
+    kind = request.match_info["kind"]
+    if kind not in KINDS:
+        raise ApiError(404, "chart_not_found", f"No chart {kind!r}; one of {', '.join(KINDS)}.")
+    query = parse_query(request, StatsQuery)
+    settings = request.app[SETTINGS]
+    async with request.app[DB]() as session:
+        numbers = await stats.compute(
+            session=session, days=query.days, tz=settings.tz, now=utcnow()
+        )
+    png = await asyncio.to_thread(chart_png, kind, numbers)
+    return web.Response(body=png, content_type="image/png")
 
 
 async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor: Actor) -> Outcome:
@@ -161,3 +184,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/app/api/draft/{draft_id}", get_draft)
     app.router.add_post("/app/api/draft/{draft_id}", act_on_draft)
     app.router.add_get("/app/api/thread/{thread_id}", get_thread)
+    app.router.add_get("/app/api/chart/{kind}.png", get_chart)

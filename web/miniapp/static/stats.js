@@ -6,7 +6,9 @@ SL.views.stats = {
   charts: [
     ["drafts", "Drafts per day"],
     ["response_time", "Response time"],
+    ["citizens", "Outcomes per citizen"],
     ["cost", "Cost per day"],
+    ["leads", "Lead funnel"],
   ],
   async render(root) {
     const urls = [];
