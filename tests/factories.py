@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import CitizenSession, Draft, Event, IdempotencyKey, Lead
+from storage.models import CitizenSession, Draft, Event, IdempotencyKey, Lead, Note, Schedule
 from storage.types import utcnow
 
 OMIT: Any = object()
@@ -96,6 +96,8 @@ async def stored_counts(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         "events": await count_rows(db, Event),
         "leads": await count_rows(db, Lead),
         "idempotency_keys": await count_rows(db, IdempotencyKey),
+        "notes": await count_rows(db, Note),
+        "schedules": await count_rows(db, Schedule),
     }
 
 
@@ -115,4 +117,10 @@ def database_route_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/session/00000000-0000-0000-0000-000000000000", None),
         ("POST", "/api/notes", {"text": "a note"}),
         ("GET", "/api/notes", None),
+        ("GET", "/api/threads", None),
+        ("GET", "/api/thread/00000000-0000-0000-0000-000000000000", None),
+        ("POST", "/api/schedules", {"citizen": "emma", "cron": "0 8 * * 1-5", "message": "Scan"}),
+        ("GET", "/api/schedules", None),
+        ("DELETE", "/api/schedule/1", None),
+        ("GET", "/api/stats", None),
     ]

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
+from tests.citizens_support import make_citizens_dir
 from tests.conftest import API_TOKEN
 from tests.factories import database_route_requests, draft_body, stored_counts
 from tests.paging import assert_error
@@ -62,11 +63,22 @@ AUTHORIZED_ANSWERS = [
     ("PATCH", "/api/lead/1", 200, None),
     ("GET", "/api/sessions", 200, None),
     ("GET", "/api/session/00000000-0000-0000-0000-000000000000", 404, "session_not_found"),
+    ("POST", "/api/notes", 201, None),
+    ("GET", "/api/notes", 200, None),
+    ("GET", "/api/threads", 200, None),
+    ("GET", "/api/thread/00000000-0000-0000-0000-000000000000", 404, "thread_not_found"),
+    ("POST", "/api/schedules", 201, None),
+    ("GET", "/api/schedules", 200, None),
+    ("DELETE", "/api/schedule/1", 204, None),
+    ("GET", "/api/stats", 200, None),
     ("GET", "/api/openapi.json", 200, None),
 ]
 
 
-async def test_the_right_token_is_accepted_everywhere(api: TestClient, db: DB) -> None:
+async def test_the_right_token_is_accepted_everywhere(
+    api: TestClient, db: DB, settings: Settings
+) -> None:
+    make_citizens_dir(settings.citizens_dir.parent)  # a schedule needs a known citizen
     assert [(m, p) for m, p, _, _ in AUTHORIZED_ANSWERS] == [(m, p) for m, p, _ in AUTHENTICATED]
     for (method, path, body), (_, _, status, code) in zip(
         AUTHENTICATED, AUTHORIZED_ANSWERS, strict=True
@@ -82,6 +94,8 @@ async def test_the_right_token_is_accepted_everywhere(api: TestClient, db: DB) -
         "events": 4,  # draft.created, the logged event, lead.tracked, lead.sent
         "leads": 1,
         "idempotency_keys": 0,
+        "notes": 1,
+        "schedules": 0,  # added, then deleted
     }
 
 

@@ -177,6 +177,8 @@ def test_the_listings_document_their_query_parameters(document: dict[str, Any]) 
         parameters = {p["name"]: p for p in ops[("get", path)]["parameters"] if p["in"] == "query"}
         assert set(parameters) == names, path
         assert all(p["required"] is False for p in parameters.values())
+        if path not in LIMITS:
+            continue
         limit = parameters["limit"]["schema"]
         low, high, default = LIMITS[path]
         assert (limit["minimum"], limit["maximum"], limit["default"]) == (low, high, default)
