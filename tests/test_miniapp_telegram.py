@@ -103,7 +103,11 @@ async def test_the_card_follows_what_the_mini_app_does(
             lambda: "Approved" in service.card(approved)["text"] and service.card(approved),
             what="the approved card",
         )
-        assert "Approved as written here" in card["text"] and buttons(card) == []
+        assert "Approved as written here" in card["text"]
+        # What sends the reply, and nothing that decides again (CONTRACT §5 "After Approve").
+        assert [b.get("callback_data") for b in buttons(card) if "callback_data" in b] == [
+            f"sent:{approved}"
+        ]
 
         card = await fake_telegram.wait_for(
             lambda: "Rejected" in service.card(rejected)["text"] and service.card(rejected),
