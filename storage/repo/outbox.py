@@ -100,17 +100,31 @@ _MARK_SENT = (
     )
     .returning(OUTBOX.c.id, OUTBOX.c.draft_id, OUTBOX.c.chat_id)
 )
+
+
+def _card_id(chat_id: Any) -> Any:
+    """The draft's card id after a message showing it went to `chat_id`: that message, unless
+    the draft's card is a message of another chat (a copy in an allowed user's private chat
+    must not take the place of the operator chat's card: message ids are per chat)."""
+    card_elsewhere = exists().where(
+        SHOWN.c.draft_id == DRAFTS.c.id,
+        SHOWN.c.message_id == DRAFTS.c.telegram_message_id,
+        SHOWN.c.chat_id != chat_id,
+    )
+    return case((card_elsewhere, DRAFTS.c.telegram_message_id), else_=bindparam("message_id"))
+
+
 _SET_CARD = (
     update(DRAFTS)
     .where(DRAFTS.c.id == bindparam("draft_id"))
-    .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+    .values(telegram_message_id=_card_id(bindparam("chat_id")), updated_at=_NOW)
     .returning(DRAFTS.c.status)
 )
 _MARKED_SENT = _MARK_SENT.cte("sent")
 _CARD = (
     update(DRAFTS)
     .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
-    .values(telegram_message_id=bindparam("message_id"), updated_at=_NOW)
+    .values(telegram_message_id=_card_id(_MARKED_SENT.c.chat_id), updated_at=_NOW)
     .returning(DRAFTS.c.id, DRAFTS.c.status)
     .cte("card")
 )
@@ -261,7 +275,9 @@ async def mark_sent(*, hot: HotPath, outbox_id: int, message_id: int) -> Marked 
         if sent.draft_id is None:
             return Marked(None, None)
         status = (
-            await connection.execute(_SET_CARD, {**values, "draft_id": sent.draft_id})
+            await connection.execute(
+                _SET_CARD, {**values, "draft_id": sent.draft_id, "chat_id": sent.chat_id}
+            )
         ).scalar_one_or_none()
         await connection.execute(
             sqlite_insert(SHOWN)
