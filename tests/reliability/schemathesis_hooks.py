@@ -1,9 +1,12 @@
 """Schemathesis hooks for the fuzzing run (loaded through `SCHEMATHESIS_HOOKS`).
 
-Two refusals of schema-valid requests are the contract, not a bug: a cursor no listing issued
-(cursors are opaque) is refused with 400 `invalid_cursor`, and an `Idempotency-Key` replayed with
-another body with 422 `idempotency_key_reused`. Every other positive case must still be accepted,
-exactly as Schemathesis's own `positive_data_acceptance` demands.
+Some refusals of schema-valid requests are the contract, not a bug: a cursor no listing issued
+(cursors are opaque) is refused with 400 `invalid_cursor`; an `Idempotency-Key` replayed with
+another body with 422 `idempotency_key_reused`; and a field whose validity a schema cannot
+state — a draft's `thread_id` / `lead_id` naming no stored thread or lead, a schedule's
+`citizen` that is not a citizen or `cron` that is no cron expression — with 422 naming that
+field. Every other positive case must still be accepted, exactly as Schemathesis's own
+`positive_data_acceptance` demands.
 
 Signed webhooks are fuzzed past their signature: wherever Schemathesis generates an
 `X-Webhook-Signature`, `before_call` replaces it with the real HMAC of the exact bytes sent
@@ -31,10 +34,24 @@ load_all_checks()
 _builtin_acceptance = schemathesis.checks.positive_data_acceptance  # type: ignore[attr-defined]
 
 
+# (method, path) -> the fields whose refusal no schema can foresee.
+BEYOND_THE_SCHEMA = {
+    ("POST", "/api/draft/create"): {"thread_id", "lead_id"},
+    ("POST", "/api/schedules"): {"citizen", "cron"},
+}
+
+
 def _error_code(response: Response) -> str | None:
     try:
         return json.loads(response.content)["error"]["code"]
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _refused_field(response: Response) -> str | None:
+    try:
+        return json.loads(response.content)["error"]["details"][0]["field"]
+    except (ValueError, KeyError, TypeError, IndexError):
         return None
 
 
@@ -51,7 +68,12 @@ def positive_data_accepted_unless_contract_refuses(
         and code == "idempotency_key_reused"
         and "Idempotency-Key" in (case.headers or {})
     )
-    if foreign_cursor or reused_key:
+    beyond_schema = (
+        response.status_code == 422
+        and code == "validation_error"
+        and _refused_field(response) in BEYOND_THE_SCHEMA.get((case.method, case.path), ())
+    )
+    if foreign_cursor or reused_key or beyond_schema:
         return None
     return _builtin_acceptance(ctx, response, case)
 
