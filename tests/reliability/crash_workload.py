@@ -44,7 +44,8 @@ MIX = [
     ("edit", 2),
 ]
 DECIDED = {"✅ Approved": "approved", "❌ Rejected": "rejected"}
-QUEUED = re.compile(r"session <code>([0-9a-f-]{36})</code>")
+# A session's notice (the answer to /trigger): "🕐 <b>emma</b> session queued …\n<code>ID</code>".
+QUEUED = re.compile(r"session queued[^\n]*\n<code>([0-9a-f-]{36})</code>")
 
 
 @dataclass
