@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from storage.models import CitizenSession
 from storage.repo import outbox
-from storage.repo.session_queue import duration_s
+from storage.repo.citizen_queue import duration_s
 
 SHOWN_OUTPUT_CHARS = 1500
 SHOWN_ERROR_CHARS = 800

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citizens.process import ProcessResult
-from storage.repo.session_queue import CliResult
+from storage.repo.citizen_queue import CliResult
 
 RESULT_CHARS = 4000
 ERROR_TAIL_CHARS = 2000

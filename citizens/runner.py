@@ -31,7 +31,7 @@ from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
 from citizens.results import Parsed
 from storage.models import CitizenSession
-from storage.repo import session_budget, session_queue, session_tokens
+from storage.repo import citizen_queue, session_budget, session_tokens
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class SessionRunner:
         """Fail running sessions whose runner is gone; returns them."""
         older_than = utcnow() - self._stale_after
         async with self._db() as session, session.begin():
-            failed = await session_queue.fail_abandoned(
+            failed = await citizen_queue.fail_abandoned(
                 session=session,
                 is_abandoned=lambda row: self._is_abandoned(row, older_than=older_than),
                 reason=reason,
@@ -127,7 +127,7 @@ class SessionRunner:
                 return row.claimed_by not in _LIVE_TOKENS
             if not _process_exists(pid):
                 return True
-        return session_queue.is_stale(row, older_than=older_than)
+        return citizen_queue.is_stale(row, older_than=older_than)
 
     async def _loop(self) -> None:
         last_beat = asyncio.get_running_loop().time()
@@ -155,12 +155,12 @@ class SessionRunner:
 
     async def _beat(self) -> None:
         async with self._db() as session, session.begin():
-            await session_queue.heartbeat(session=session, session_ids=list(self._running_ids))
+            await citizen_queue.heartbeat(session=session, session_ids=list(self._running_ids))
         await self.reap("its runner stopped answering (crashed or cut off)")
 
     async def _claim_all(self) -> None:
         async with self._db() as session:
-            waiting = await session_queue.citizens_waiting(session=session)
+            waiting = await citizen_queue.citizens_waiting(session=session)
         for citizen in waiting:
             if self._stop.is_set():
                 return
@@ -172,7 +172,7 @@ class SessionRunner:
         try:
             async with self._db() as session, session.begin():
                 over_budget = await self._budget_spent(session)
-                row = await session_queue.claim_next(
+                row = await citizen_queue.claim_next(
                     session=session,
                     citizen=citizen,
                     claimed_by=self.token,
@@ -234,7 +234,7 @@ class SessionRunner:
             missing = f"no citizen {row.citizen!r} in CITIZENS_DIR"
             return ProcessResult(None, "", "", launch_error=missing), results.parse("")
         async with self._db() as session:
-            resume_id = await session_queue.previous_conversation(session=session, row=row)
+            resume_id = await citizen_queue.previous_conversation(session=session, row=row)
         env = citizen_environment(
             os.environ,
             self._settings,
@@ -285,7 +285,7 @@ class SessionRunner:
         """Keep the CLI's process group on the row: after a crash, the next start ends it."""
         try:
             async with self._db() as session, session.begin():
-                await session_queue.set_process(
+                await citizen_queue.set_process(
                     session=session, session_id=row.id, pid=pid, pgid=pid
                 )
         except Exception:
@@ -320,7 +320,7 @@ class SessionRunner:
         parsed: Parsed,
     ) -> None:
         async with self._db() as session, session.begin():
-            ended = await session_queue.finish(
+            ended = await citizen_queue.finish(
                 session=session,
                 session_id=row.id,
                 status=status,

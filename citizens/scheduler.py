@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens import cron, prompts
 from storage.models import Schedule
-from storage.repo import events, schedules, session_queue
+from storage.repo import citizen_queue, events, schedules
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Scheduler:
                 if won:
                     log.info("schedule %s skipped times missed over an hour ago", row.id)
                 return None
-            queued = await session_queue.enqueue(
+            queued = await citizen_queue.enqueue(
                 session=session,
                 citizen=row.citizen,
                 trigger="schedule",

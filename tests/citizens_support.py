@@ -21,7 +21,7 @@ from citizens.directory import PACKAGED_DIR
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, Event, OutboxMessage, Thread
-from storage.repo import session_queue
+from storage.repo import citizen_queue
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
 CITIZENS = ("rafael", "emma", "daniel")
@@ -196,7 +196,7 @@ async def enqueue_session(
 ) -> str:
     """Queue a session (fields: thread_id, lead_id, draft_id, notify_chat_id); its id."""
     async with db() as session, session.begin():
-        row = await session_queue.enqueue(
+        row = await citizen_queue.enqueue(
             session=session, citizen=citizen, trigger="test", prompt=prompt, **fields
         )
     return row.id

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from storage.models import Draft, Lead
-from storage.repo import session_queue, session_tokens
+from storage.repo import citizen_queue, session_tokens
 from tests.citizens_support import enqueue_session, make_thread
 from tests.conftest import API_TOKEN
 from tests.factories import draft_body, lead_body, stored_counts
@@ -46,7 +46,7 @@ async def running_session(
     session_id = await enqueue_session(db, citizen, "Work.", thread_id=thread_id, lead_id=lead_id)
     token = session_tokens.new_token()
     async with db() as session, session.begin():
-        row = await session_queue.claim_next(
+        row = await citizen_queue.claim_next(
             session=session,
             citizen=citizen,
             claimed_by="test:1:x",
@@ -58,7 +58,7 @@ async def running_session(
 
 async def end(db: Db, session_id: str, status: str = "completed") -> None:
     async with db() as session, session.begin():
-        assert await session_queue.finish(session=session, session_id=session_id, status=status)
+        assert await citizen_queue.finish(session=session, session_id=session_id, status=status)
 
 
 async def make_lead(db: Db) -> int:

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import CitizenSession
-from storage.repo import session_budget, session_queue
-from storage.repo.session_queue import CliResult
+from storage.repo import citizen_queue, session_budget
+from storage.repo.citizen_queue import CliResult
 from tests.citizens_support import enqueue_session, make_thread
 from tests.factories import insert_sessions
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
@@ -150,10 +150,10 @@ async def test_the_cli_result_fields_are_served_and_the_token_is_not(
     thread_id = await make_thread(db)
     session_id = await enqueue_session(db, "rafael", "Reply.", thread_id=thread_id)
     async with db() as session, session.begin():
-        await session_queue.claim_next(
+        await citizen_queue.claim_next(
             session=session, citizen="rafael", claimed_by="h:1:x", token_hash="f" * 64
         )
-        await session_queue.finish(
+        await citizen_queue.finish(
             session=session,
             session_id=session_id,
             status="failed",

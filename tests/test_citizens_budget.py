@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, Event, OutboxMessage
-from storage.repo import session_budget, session_queue
+from storage.repo import citizen_queue, session_budget
 from tests.citizens_support import (
     FakeClaude,
     enqueue_session,
@@ -51,7 +51,7 @@ async def spend(db: Db, cost: float = 0.06) -> CitizenSession:
 async def queue_together(db: Db, *citizens: str) -> list[str]:
     async with db() as session, session.begin():
         rows = [
-            await session_queue.enqueue(session=session, citizen=c, trigger="test", prompt="Go.")
+            await citizen_queue.enqueue(session=session, citizen=c, trigger="test", prompt="Go.")
             for c in citizens
         ]
     return [row.id for row in rows]
@@ -128,7 +128,7 @@ async def test_waiting_sessions_start_the_next_day(
     async with db() as session, session.begin():
         held, behind = [
             (
-                await session_queue.enqueue(
+                await citizen_queue.enqueue(
                     session=session, citizen="rafael", trigger="test", prompt=prompt
                 )
             ).id

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens.prompts import operator_task
 from storage.engine import create_engine, session_factory
-from storage.repo import session_queue
+from storage.repo import citizen_queue
 from tests.citizens_support import (
     FakeClaude,
     outbox_texts,
@@ -39,7 +39,7 @@ Db = async_sessionmaker[AsyncSession]
 
 async def enqueue(db: Db, citizen: str, prompt: str, chat_id: int | None = None) -> str:
     async with db() as session, session.begin():
-        row = await session_queue.enqueue(
+        row = await citizen_queue.enqueue(
             session=session,
             citizen=citizen,
             trigger="test",
@@ -253,10 +253,10 @@ async def test_start_up_fails_sessions_left_running_and_runs_the_queue(
     waiting = await enqueue(db, "rafael", "waited in the queue")
     async with db() as session, session.begin():
         # A dead process of this host, and a live one elsewhere (fresh heartbeat).
-        await session_queue.claim_next(
+        await citizen_queue.claim_next(
             session=session, citizen="rafael", claimed_by=f"{socket.gethostname()}:999999999:dead"
         )
-        await session_queue.claim_next(
+        await citizen_queue.claim_next(
             session=session, citizen="emma", claimed_by="other-host:1:alive"
         )
 
@@ -276,7 +276,7 @@ async def test_a_silent_runner_elsewhere_is_reaped_once_its_heartbeat_is_stale(
 ) -> None:
     silent = await enqueue(db, "emma", "its host went away")
     async with db() as session, session.begin():
-        await session_queue.claim_next(session=session, citizen="emma", claimed_by="gone:1:x")
+        await citizen_queue.claim_next(session=session, citizen="emma", claimed_by="gone:1:x")
     await start_runner(runner_settings, heartbeat_interval_s=0.1, stale_after_s=0.5)
     row = await wait_finished(db, silent)
     assert row.status == "failed" and "stopped answering" in (row.error or "")

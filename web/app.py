@@ -9,7 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from storage.engine import session_factory
 from storage.hotpath import HotPath
-from web import drafts, events, health, leads, miniapp, notes, schedules, sessions, stats, threads
+from web import (
+    citizen_sessions,
+    drafts,
+    events,
+    health,
+    leads,
+    miniapp,
+    notes,
+    schedules,
+    stats,
+    threads,
+)
 from web.auth import bearer_auth_middleware
 from web.endpoints import Endpoint, add_endpoints
 from web.errors import error_middleware
@@ -34,7 +45,7 @@ def api_endpoints() -> list[Endpoint]:
         *drafts.ENDPOINTS,
         *events.ENDPOINTS,
         *leads.ENDPOINTS,
-        *sessions.ENDPOINTS,
+        *citizen_sessions.ENDPOINTS,
         *threads.ENDPOINTS,
         *notes.ENDPOINTS,
         *schedules.ENDPOINTS,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
-from storage.repo import events, session_queue, thread_intake, webhook_deliveries
+from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
 from web.endpoints import (
     Endpoint,
     HeaderParam,
@@ -249,7 +249,7 @@ async def _queue_once(
         ):
             return None, None
         queued = await intake(session)
-        row = await session_queue.enqueue(
+        row = await citizen_queue.enqueue(
             session=session,
             citizen=citizen,
             trigger=trigger,

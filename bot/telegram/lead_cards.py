@@ -10,7 +10,7 @@ from bot.telegram.deps import deps
 from bot.telegram.render import esc, who
 from citizens import prompts
 from storage.models import Lead
-from storage.repo import events, leads, outbox, session_queue
+from storage.repo import citizen_queue, events, leads, outbox
 
 PROPOSER = "emma"
 
@@ -68,7 +68,7 @@ async def act_on_lead(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await query.answer("This lead does not exist (any more).")
             return
         if parsed.action == callbacks.Action.PROPOSE:
-            row = await session_queue.enqueue(
+            row = await citizen_queue.enqueue(
                 session=session,
                 citizen=PROPOSER,
                 trigger="telegram",

@@ -17,7 +17,7 @@ from bot.telegram.deps import deps
 from bot.telegram.render import esc
 from citizens import notices, prompts
 from citizens.directory import citizen_dir, citizens_root, known_citizens
-from storage.repo import session_queue
+from storage.repo import citizen_queue
 
 RUNNER_KEY = "citizen_runner"
 # "/trigger" (or "/trigger@bot"), the citizen, then the message verbatim, newlines included.
@@ -52,14 +52,14 @@ async def trigger_citizen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await message.reply_text(f"⛔ The message is too long ({MAX_MESSAGE_CHARS} at most).")
         return
     async with bot.db() as session, session.begin():
-        row = await session_queue.enqueue(
+        row = await citizen_queue.enqueue(
             session=session,
             citizen=name,
             trigger="telegram",
             prompt=prompts.operator_task(message=task, source="Telegram /trigger"),
             notify_chat_id=chat.id,
         )
-        ahead = await session_queue.count_ahead(session=session, row=row)
+        ahead = await citizen_queue.count_ahead(session=session, row=row)
         # The answer is the session's notice itself, edited as the session goes.
         notice = await notices.queue_notice(session=session, row=row, chat_id=chat.id, ahead=ahead)
     runner = context.bot_data.get(RUNNER_KEY)

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from citizens import prompts
 from storage.models import Draft, DraftFeedback, Lead, Thread, ThreadMessage
-from storage.repo import deliveries, drafts, events, session_queue
+from storage.repo import citizen_queue, deliveries, drafts, events
 from storage.types import utcnow
 
 
@@ -137,7 +137,7 @@ async def redraft(
         instruction=instruction,
         thread_id=changed.thread_id,
     )
-    queued = await session_queue.enqueue(
+    queued = await citizen_queue.enqueue(
         session=session,
         citizen=changed.citizen,
         trigger="redraft",

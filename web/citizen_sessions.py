@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage.repo import sessions
+from storage.repo import citizen_sessions
 from web.endpoints import Endpoint, json_response
 from web.errors import ApiError
 from web.keys import DB
@@ -15,7 +15,7 @@ from web.schemas import SessionOut, SessionPage, SessionsQuery, is_storable
 async def list_sessions(request: web.Request, query: SessionsQuery) -> web.Response:
     after = None if query.cursor is None else decode_time_cursor("sessions", query.cursor)
     async with request.app[DB]() as session:
-        rows = await sessions.list_page(
+        rows = await citizen_sessions.list_page(
             session=session,
             citizen=query.citizen,
             status=query.status,
@@ -39,7 +39,7 @@ async def get_session(request: web.Request) -> web.Response:
     row = None
     if is_storable(session_id):  # a NUL or a lone surrogate cannot name a row
         async with request.app[DB]() as session:
-            row = await sessions.get(session=session, session_id=session_id)
+            row = await citizen_sessions.get(session=session, session_id=session_id)
     if row is None:
         raise ApiError(404, "session_not_found", f"No citizen session has id {session_id!r}.")
     return json_response(SessionOut.model_validate(row))
