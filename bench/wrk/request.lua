@@ -3,6 +3,8 @@
 --   BENCH_TOKEN       the bearer token
 --   BENCH_BODY_FILE   POST: the JSON body, sent on every request
 --   BENCH_PATHS_FILE  GET: one path per line, taken round-robin from a random start
+--   BENCH_SIGNED_FILE POST: one signed request per line, `path TAB signature TAB body`, each
+--                     sent once in turn (X-Webhook-Signature); prepared as many as a run takes
 --   BENCH_RESULT      where done() writes the run's numbers as one JSON object
 
 local function read_file(name)
@@ -45,6 +47,26 @@ if paths_file and paths_file ~= "" then
     end
     next_index = next_index % #paths + 1
     return formatted
+  end
+end
+
+local signed_file = os.getenv("BENCH_SIGNED_FILE")
+if signed_file and signed_file ~= "" then
+  local requests = {}
+  for line in io.lines(signed_file) do
+    local path, signature, body = string.match(line, "^([^\t]*)\t([^\t]*)\t(.*)$")
+    if path then
+      requests[#requests + 1] = wrk.format("POST", path, {
+        ["Authorization"] = wrk.headers["Authorization"],
+        ["Content-Type"] = "application/json",
+        ["X-Webhook-Signature"] = signature,
+      }, body)
+    end
+  end
+  local next_index = 0
+  function request()
+    next_index = next_index % #requests + 1
+    return requests[next_index]
   end
 end
 
