@@ -52,21 +52,22 @@ end
 
 local signed_file = os.getenv("BENCH_SIGNED_FILE")
 if signed_file and signed_file ~= "" then
-  local requests = {}
+  local signed = {}
   for line in io.lines(signed_file) do
     local path, signature, body = string.match(line, "^([^\t]*)\t([^\t]*)\t(.*)$")
-    if path then
-      requests[#requests + 1] = wrk.format("POST", path, {
-        ["Authorization"] = wrk.headers["Authorization"],
-        ["Content-Type"] = "application/json",
-        ["X-Webhook-Signature"] = signature,
-      }, body)
-    end
+    if path then signed[#signed + 1] = {path, signature, body} end
   end
   local next_index = 0
+  -- Formatted when sent: wrk.host is known by then.
   function request()
-    next_index = next_index % #requests + 1
-    return requests[next_index]
+    next_index = next_index % #signed + 1
+    local path, signature, body = (table.unpack or unpack)(signed[next_index])
+    return wrk.format("POST", path, {
+      ["Host"] = wrk.host,
+      ["Authorization"] = wrk.headers["Authorization"],
+      ["Content-Type"] = "application/json",
+      ["X-Webhook-Signature"] = signature,
+    }, body)
   end
 end
 
