@@ -131,8 +131,9 @@ SUPERSEDE = """
     WHERE thread_id = $1 AND status = 'pending' RETURNING id
 """
 INSERT_SESSION = """
-    INSERT INTO sessions (id, citizen, trigger, prompt, status, thread_id, created_at)
-    VALUES ($1, 'rafael', 'upwork-response', $2, 'queued', $3, $4)
+    INSERT INTO sessions (id, citizen, trigger, prompt, status, thread_id, created_at,
+                          notice_outbox_id)
+    VALUES ($1, 'rafael', 'upwork-response', $2, 'queued', $3, $4, $5)
 """
 LOCK_BODY = "SELECT pg_advisory_xact_lock($1)"
 SEEN_BODY = """
@@ -213,12 +214,9 @@ async def _deliver(app: web.Application, outbox_id: int) -> bool:
     if not rows:
         return False
     row = rows[0]
-    message = {
-        "chat_id": row["chat_id"],
-        "text": row["text"],
-        "parse_mode": "HTML",
-        "reply_markup": row["reply_markup"],
-    }
+    message = {"chat_id": row["chat_id"], "text": row["text"], "parse_mode": "HTML"}
+    if row["reply_markup"] is not None:
+        message["reply_markup"] = row["reply_markup"]
     async with telegram.client.post(telegram.send_url, json=message) as response:
         answer = await response.json()
     if not answer.get("ok"):
@@ -365,6 +363,7 @@ async def upwork_response(request: web.Request) -> web.Response:
         client=client, message=message, job_title=job_title, job_link=job_link
     )
     session_id = str(uuid.uuid4())
+    telegram = request.app[TELEGRAM]
     async with request.app[POOL].acquire() as connection, connection.transaction():
         lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
         await connection.execute(LOCK_BODY, lock_key)
@@ -387,7 +386,16 @@ async def upwork_response(request: web.Request) -> web.Response:
             await connection.execute(UPDATE_THREAD, thread_id, job_title, job_link, key, now)
         await connection.execute(INSERT_MESSAGE, thread_id, message, now)
         superseded = [r[0] for r in await connection.fetch(SUPERSEDE, thread_id, now)]
-        await connection.execute(INSERT_SESSION, session_id, prompt, thread_id, now)
+        # The session's notice, as the service's runner queues it (and sends it, below).
+        notice_id = None
+        if telegram is not None:
+            notice = (
+                f"🕐 <b>rafael</b> session queued\n<code>{session_id}</code> · upwork-response"
+            )
+            notice_id = await connection.fetchval(
+                INSERT_OUTBOX, telegram.chat_id, notice, None, None, now
+            )
+        await connection.execute(INSERT_SESSION, session_id, prompt, thread_id, now, notice_id)
         received = {
             "client": client,
             "job_title": job_title,
@@ -426,6 +434,8 @@ async def upwork_response(request: web.Request) -> web.Response:
         ]
         await connection.executemany(INSERT_EVENT, events)
         await connection.execute(INSERT_DELIVERY, body_hash, request.path, session_id, now)
+    if notice_id is not None:
+        await _deliver(request.app, notice_id)
     accepted = {"accepted": True, "session_id": session_id, "thread_id": thread_id}
     return _json(accepted, 202)
 
