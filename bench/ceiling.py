@@ -364,76 +364,92 @@ async def upwork_response(request: web.Request) -> web.Response:
     )
     session_id = str(uuid.uuid4())
     telegram = request.app[TELEGRAM]
-    async with request.app[POOL].acquire() as connection, connection.transaction():
-        lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
-        await connection.execute(LOCK_BODY, lock_key)
-        if await connection.fetchval(SEEN_BODY, body_hash, now - DEDUP_WINDOW) is not None:
-            return _json({"accepted": False, "duplicate": True})
-        thread = None
-        if key is not None:
-            thread = await connection.fetchrow(FIND_THREAD_BY_KEY, key)
-        if thread is None and job_link is not None:
-            thread = await connection.fetchrow(FIND_THREAD_BY_LINK, job_link)
-        if thread is None and job_title is not None:
-            thread = await connection.fetchrow(FIND_THREAD_BY_CLIENT, client, job_title)
-        if thread is None:
-            thread_id, platform = str(uuid.uuid4()), body.get("platform") or "upwork"
-            await connection.execute(
-                INSERT_THREAD, thread_id, platform, client, job_title, job_link, key, now
-            )
-        else:
-            thread_id, platform = thread[0], thread[1]
-            await connection.execute(UPDATE_THREAD, thread_id, job_title, job_link, key, now)
-        await connection.execute(INSERT_MESSAGE, thread_id, message, now)
-        superseded = [r[0] for r in await connection.fetch(SUPERSEDE, thread_id, now)]
-        # The session's notice, as the service's runner queues it (and sends it, below).
-        notice_id = None
-        if telegram is not None:
-            notice = (
-                f"🕐 <b>rafael</b> session queued\n<code>{session_id}</code> · upwork-response"
-            )
-            notice_id = await connection.fetchval(
-                INSERT_OUTBOX, telegram.chat_id, notice, None, None, now
-            )
-        await connection.execute(INSERT_SESSION, session_id, prompt, thread_id, now, notice_id)
-        received = {
-            "client": client,
-            "job_title": job_title,
-            "job_link": job_link,
-            "message_chars": len(message),
-            "thread_id": thread_id,
-            "session_id": session_id,
-            "webhook_id": None,
-        }
-        events: list[tuple[str, datetime, Any]] = [
-            (
-                "thread.message.received@1.0",
-                now,
-                {
-                    "thread_id": thread_id,
-                    "client": client,
-                    "platform": platform,
-                    "new_thread": thread is None,
-                    "message_chars": len(message),
-                },
-            ),
-            *(
-                (
-                    "draft.superseded@1.0",
-                    now,
-                    {"draft_id": d, "thread_id": thread_id, "reason": "client_wrote"},
+
+    async def store() -> tuple[str, int | None] | None:
+        """The transaction; None when the delivery was seen before."""
+        async with request.app[POOL].acquire() as connection, connection.transaction():
+            lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
+            await connection.execute(LOCK_BODY, lock_key)
+            if await connection.fetchval(SEEN_BODY, body_hash, now - DEDUP_WINDOW) is not None:
+                return None
+            thread = None
+            if key is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_KEY, key)
+            if thread is None and job_link is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_LINK, job_link)
+            if thread is None and job_title is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_CLIENT, client, job_title)
+            if thread is None:
+                thread_id, platform = str(uuid.uuid4()), body.get("platform") or "upwork"
+                await connection.execute(
+                    INSERT_THREAD, thread_id, platform, client, job_title, job_link, key, now
                 )
-                for d in superseded
-            ),
-            (
-                "citizen.session.queued@1.0",
-                now,
-                {"session_id": session_id, "citizen": "rafael", "trigger": "upwork-response"},
-            ),
-            ("upwork.response.received@1.0", now, received),
-        ]
-        await connection.executemany(INSERT_EVENT, events)
-        await connection.execute(INSERT_DELIVERY, body_hash, request.path, session_id, now)
+            else:
+                thread_id, platform = thread[0], thread[1]
+                await connection.execute(UPDATE_THREAD, thread_id, job_title, job_link, key, now)
+            await connection.execute(INSERT_MESSAGE, thread_id, message, now)
+            superseded = [r[0] for r in await connection.fetch(SUPERSEDE, thread_id, now)]
+            # The session's notice, as the service's runner queues it (and sends it, below).
+            notice_id = None
+            if telegram is not None:
+                notice = (
+                    f"🕐 <b>rafael</b> session queued\n<code>{session_id}</code> · upwork-response"
+                )
+                notice_id = await connection.fetchval(
+                    INSERT_OUTBOX, telegram.chat_id, notice, None, None, now
+                )
+            await connection.execute(INSERT_SESSION, session_id, prompt, thread_id, now, notice_id)
+            received = {
+                "client": client,
+                "job_title": job_title,
+                "job_link": job_link,
+                "message_chars": len(message),
+                "thread_id": thread_id,
+                "session_id": session_id,
+                "webhook_id": None,
+            }
+            events: list[tuple[str, datetime, Any]] = [
+                (
+                    "thread.message.received@1.0",
+                    now,
+                    {
+                        "thread_id": thread_id,
+                        "client": client,
+                        "platform": platform,
+                        "new_thread": thread is None,
+                        "message_chars": len(message),
+                    },
+                ),
+                *(
+                    (
+                        "draft.superseded@1.0",
+                        now,
+                        {"draft_id": d, "thread_id": thread_id, "reason": "client_wrote"},
+                    )
+                    for d in superseded
+                ),
+                (
+                    "citizen.session.queued@1.0",
+                    now,
+                    {"session_id": session_id, "citizen": "rafael", "trigger": "upwork-response"},
+                ),
+                ("upwork.response.received@1.0", now, received),
+            ]
+            await connection.executemany(INSERT_EVENT, events)
+            await connection.execute(INSERT_DELIVERY, body_hash, request.path, session_id, now)
+        return thread_id, notice_id
+
+    for last_try in (False, True):
+        try:
+            stored = await store()
+            break
+        except asyncpg.UniqueViolationError:
+            # A concurrent first message began the same thread: join it (as the service).
+            if last_try:
+                raise
+    if stored is None:
+        return _json({"accepted": False, "duplicate": True})
+    thread_id, notice_id = stored
     if notice_id is not None:
         await _deliver(request.app, notice_id)
     accepted = {"accepted": True, "session_id": session_id, "thread_id": thread_id}
