@@ -134,6 +134,37 @@ class HotPath:
 
             yield on_core
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Fetch]:
+        """Statements in one transaction of their own, in turn: a `fetch` for each; it commits
+        when the block ends, and rolls back if it raises."""
+        if self.on_asyncpg:
+            async with self.engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+
+                async def on_driver(
+                    statement: HotStatement, params: Mapping[str, Any]
+                ) -> Sequence[Row]:
+                    args = statement.postgres_args(params)
+                    try:
+                        return cast(
+                            "Sequence[Row]", await driver.fetch(statement.postgres_sql, *args)
+                        )
+                    except asyncpg.IntegrityConstraintViolationError as error:
+                        raise IntegrityError(statement.postgres_sql, None, error) from error
+
+                async with driver.transaction():
+                    yield on_driver
+            return
+        async with self.engine.begin() as connection:
+
+            async def on_core(statement: HotStatement, params: Mapping[str, Any]) -> Sequence[Row]:
+                result = await connection.execute(statement.core, params)
+                return result.all() if cast("CursorResult[Any]", result).returns_rows else []
+
+            yield on_core
+
     async def write(self, write: HotWrite, params: Mapping[str, Any]) -> Sequence[Row]:
         """Run `write` as a transaction of its own."""
         if self.on_asyncpg:
