@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,7 +21,7 @@ AT = datetime(2025, 11, 2, 14, 0, 0, 123456, tzinfo=UTC)
 AWKWARD = 'Say "hi"\\n\tthen\x01 — naïve 日本 🚀 </script>'
 
 
-def _draft(thread_id: str, n: int, status: str, **fields: object) -> Draft:
+def _draft(thread_id: str, n: int, status: str, **fields: Any) -> Draft:
     return Draft(
         id=str(uuid.uuid4()),
         client="Jane",
