@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import hmac
 import html
 import json
+import os
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring
 from typing import Any
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
+from citizens import prompts
 from storage.engine import POOL_SIZE
 
 
@@ -33,6 +39,7 @@ class Telegram:
 
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+WEBHOOK_SECRET = web.AppKey("webhook_secret", bytes)
 TELEGRAM = web.AppKey("telegram", Telegram | None)  # type: ignore[arg-type]
 
 INSERT_EVENT = "INSERT INTO events (event, timestamp, payload) VALUES ($1, $2, $3) RETURNING id"
@@ -71,6 +78,72 @@ SELECT_DRAFT = """
            telegram_message_id, created_at, updated_at
     FROM drafts WHERE id = $1
 """
+
+
+SELECT_THREAD = """
+    SELECT id, platform, client, job_title, job_link, created_at, last_message_at, waiting_since
+    FROM threads WHERE id = $1
+"""
+SELECT_MESSAGES = """
+    SELECT direction, text, at, draft_id FROM thread_messages WHERE thread_id = $1 ORDER BY id
+"""
+SELECT_THREAD_DRAFTS = """
+    SELECT id, citizen, status, draft_text, created_at, decided_at, sent_at, note
+    FROM drafts WHERE thread_id = $1 ORDER BY created_at, id
+"""
+SELECT_FEEDBACK = """
+    SELECT f.draft_id, f.kind, f.text, f.old_text, f.at
+    FROM draft_feedback f JOIN drafts d ON d.id = f.draft_id
+    WHERE d.thread_id = $1 ORDER BY f.id
+"""
+SELECT_SESSIONS = """
+    SELECT id, citizen, status, cost_usd FROM sessions WHERE thread_id = $1
+    ORDER BY created_at, id
+"""
+FIND_THREAD_BY_KEY = """
+    SELECT id, platform FROM threads WHERE external_key = $1 FOR UPDATE
+"""
+FIND_THREAD_BY_LINK = """
+    SELECT id, platform FROM threads WHERE job_link = $1
+    ORDER BY last_message_at DESC, id DESC LIMIT 1 FOR UPDATE
+"""
+FIND_THREAD_BY_CLIENT = """
+    SELECT id, platform FROM threads
+    WHERE lower(client) = lower($1) AND lower(job_title) = lower($2)
+    ORDER BY last_message_at DESC, id DESC LIMIT 1 FOR UPDATE
+"""
+INSERT_THREAD = """
+    INSERT INTO threads (id, platform, client, job_title, job_link, external_key, created_at,
+                         last_message_at, waiting_since)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+"""
+UPDATE_THREAD = """
+    UPDATE threads SET job_title = coalesce(job_title, $2), job_link = coalesce(job_link, $3),
+        external_key = coalesce(external_key, $4), last_message_at = $5,
+        waiting_since = coalesce(waiting_since, $5)
+    WHERE id = $1
+"""
+INSERT_MESSAGE = """
+    INSERT INTO thread_messages (thread_id, direction, text, at) VALUES ($1, 'in', $2, $3)
+"""
+SUPERSEDE = """
+    UPDATE drafts SET status = 'superseded', updated_at = $2
+    WHERE thread_id = $1 AND status = 'pending' RETURNING id
+"""
+INSERT_SESSION = """
+    INSERT INTO sessions (id, citizen, trigger, prompt, status, thread_id, created_at,
+                          notice_outbox_id)
+    VALUES ($1, 'rafael', 'upwork-response', $2, 'queued', $3, $4, $5)
+"""
+LOCK_BODY = "SELECT pg_advisory_xact_lock($1)"
+SEEN_BODY = """
+    SELECT id FROM webhook_deliveries WHERE body_hash = $1 AND received_at >= $2 LIMIT 1
+"""
+INSERT_DELIVERY = """
+    INSERT INTO webhook_deliveries (body_hash, route, session_id, received_at)
+    VALUES ($1, $2, $3, $4)
+"""
+DEDUP_WINDOW = timedelta(hours=24)
 
 
 def _iso(value: datetime) -> str:
@@ -141,12 +214,9 @@ async def _deliver(app: web.Application, outbox_id: int) -> bool:
     if not rows:
         return False
     row = rows[0]
-    message = {
-        "chat_id": row["chat_id"],
-        "text": row["text"],
-        "parse_mode": "HTML",
-        "reply_markup": row["reply_markup"],
-    }
+    message = {"chat_id": row["chat_id"], "text": row["text"], "parse_mode": "HTML"}
+    if row["reply_markup"] is not None:
+        message["reply_markup"] = row["reply_markup"]
     async with telegram.client.post(telegram.send_url, json=message) as response:
         answer = await response.json()
     if not answer.get("ok"):
@@ -222,6 +292,170 @@ async def list_events(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="application/json")
 
 
+def _s(value: str | None) -> str:
+    return "null" if value is None else str(encode_basestring(value))
+
+
+def _t(value: datetime | None) -> str:
+    return "null" if value is None else f'"{_iso(value)}"'
+
+
+async def get_thread(request: web.Request) -> web.Response:
+    """The least work: the rows of five statements joined into the document as text."""
+    thread_id = request.match_info["thread_id"]
+    async with request.app[POOL].acquire() as connection:
+        thread = await connection.fetchrow(SELECT_THREAD, thread_id)
+        if thread is None:
+            return _json({"error": {"code": "thread_not_found", "message": "No thread."}}, 404)
+        messages = await connection.fetch(SELECT_MESSAGES, thread_id)
+        drafts = await connection.fetch(SELECT_THREAD_DRAFTS, thread_id)
+        feedback_rows = await connection.fetch(SELECT_FEEDBACK, thread_id) if drafts else []
+        sessions = await connection.fetch(SELECT_SESSIONS, thread_id)
+    feedback: dict[str, list[str]] = defaultdict(list)
+    for f in feedback_rows:
+        feedback[f[0]].append(
+            f'{{"kind":{_s(f[1])},"text":{_s(f[2])},"old_text":{_s(f[3])},"at":{_t(f[4])}}}'
+        )
+    t = thread
+    body = "".join(
+        (
+            f'{{"id":{_s(t[0])},"platform":{_s(t[1])},"client":{_s(t[2])},'
+            f'"job_title":{_s(t[3])},"job_link":{_s(t[4])},"created_at":{_t(t[5])},'
+            f'"last_message_at":{_t(t[6])},"waiting_since":{_t(t[7])},"messages":[',
+            ",".join(
+                f'{{"direction":"{m[0]}","text":{_s(m[1])},"at":{_t(m[2])},"draft_id":{_s(m[3])}}}'
+                for m in messages
+            ),
+            '],"drafts":[',
+            ",".join(
+                f'{{"id":{_s(d[0])},"citizen":{_s(d[1])},"status":{_s(d[2])},'
+                f'"draft_text":{_s(d[3])},"created_at":{_t(d[4])},"decided_at":{_t(d[5])},'
+                f'"sent_at":{_t(d[6])},"note":{_s(d[7])},"feedback":[{",".join(feedback[d[0]])}]}}'
+                for d in drafts
+            ),
+            '],"sessions":[',
+            ",".join(
+                f'{{"id":{_s(s[0])},"citizen":{_s(s[1])},"status":{_s(s[2])},'
+                f'"cost_usd":{"null" if s[3] is None else repr(s[3])}}}'
+                for s in sessions
+            ),
+            "]}",
+        )
+    )
+    return web.Response(text=body, content_type="application/json")
+
+
+async def upwork_response(request: web.Request) -> web.Response:
+    """Check the signature, then what the service writes for a client's reply, in one
+    transaction: the delivery unless seen, the thread found or begun, the message, pending
+    drafts superseded, the session queued, and their events."""
+    raw = await request.read()
+    given = request.headers.get("X-Webhook-Signature", "")
+    expected = hmac.new(request.app[WEBHOOK_SECRET], raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given, expected):
+        return _json({"error": {"code": "invalid_signature", "message": "Bad."}}, 401)
+    body = json.loads(raw)
+    body_hash = hashlib.sha256(request.path.encode() + b"\n" + raw).hexdigest()
+    client, message = body["client"], body["message"]
+    job_title, job_link, key = body.get("job_title"), body.get("job_link"), body.get("thread")
+    now = datetime.now(UTC)
+    prompt = prompts.upwork_response(
+        client=client, message=message, job_title=job_title, job_link=job_link
+    )
+    session_id = str(uuid.uuid4())
+    telegram = request.app[TELEGRAM]
+
+    async def store() -> tuple[str, int | None] | None:
+        """The transaction; None when the delivery was seen before."""
+        async with request.app[POOL].acquire() as connection, connection.transaction():
+            lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
+            await connection.execute(LOCK_BODY, lock_key)
+            if await connection.fetchval(SEEN_BODY, body_hash, now - DEDUP_WINDOW) is not None:
+                return None
+            thread = None
+            if key is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_KEY, key)
+            if thread is None and job_link is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_LINK, job_link)
+            if thread is None and job_title is not None:
+                thread = await connection.fetchrow(FIND_THREAD_BY_CLIENT, client, job_title)
+            if thread is None:
+                thread_id, platform = str(uuid.uuid4()), body.get("platform") or "upwork"
+                await connection.execute(
+                    INSERT_THREAD, thread_id, platform, client, job_title, job_link, key, now
+                )
+            else:
+                thread_id, platform = thread[0], thread[1]
+                await connection.execute(UPDATE_THREAD, thread_id, job_title, job_link, key, now)
+            await connection.execute(INSERT_MESSAGE, thread_id, message, now)
+            superseded = [r[0] for r in await connection.fetch(SUPERSEDE, thread_id, now)]
+            # The session's notice, as the service's runner queues it (and sends it, below).
+            notice_id = None
+            if telegram is not None:
+                notice = (
+                    f"🕐 <b>rafael</b> session queued\n<code>{session_id}</code> · upwork-response"
+                )
+                notice_id = await connection.fetchval(
+                    INSERT_OUTBOX, telegram.chat_id, notice, None, None, now
+                )
+            await connection.execute(INSERT_SESSION, session_id, prompt, thread_id, now, notice_id)
+            received = {
+                "client": client,
+                "job_title": job_title,
+                "job_link": job_link,
+                "message_chars": len(message),
+                "thread_id": thread_id,
+                "session_id": session_id,
+                "webhook_id": None,
+            }
+            events: list[tuple[str, datetime, Any]] = [
+                (
+                    "thread.message.received@1.0",
+                    now,
+                    {
+                        "thread_id": thread_id,
+                        "client": client,
+                        "platform": platform,
+                        "new_thread": thread is None,
+                        "message_chars": len(message),
+                    },
+                ),
+                *(
+                    (
+                        "draft.superseded@1.0",
+                        now,
+                        {"draft_id": d, "thread_id": thread_id, "reason": "client_wrote"},
+                    )
+                    for d in superseded
+                ),
+                (
+                    "citizen.session.queued@1.0",
+                    now,
+                    {"session_id": session_id, "citizen": "rafael", "trigger": "upwork-response"},
+                ),
+                ("upwork.response.received@1.0", now, received),
+            ]
+            await connection.executemany(INSERT_EVENT, events)
+            await connection.execute(INSERT_DELIVERY, body_hash, request.path, session_id, now)
+        return thread_id, notice_id
+
+    for last_try in (False, True):
+        try:
+            stored = await store()
+            break
+        except asyncpg.UniqueViolationError:
+            # A concurrent first message began the same thread: join it (as the service).
+            if last_try:
+                raise
+    if stored is None:
+        return _json({"accepted": False, "duplicate": True})
+    thread_id, notice_id = stored
+    if notice_id is not None:
+        await _deliver(request.app, notice_id)
+    accepted = {"accepted": True, "session_id": session_id, "thread_id": thread_id}
+    return _json(accepted, 202)
+
+
 async def health(_request: web.Request) -> web.Response:
     return _json({"status": "ok"})
 
@@ -235,6 +469,7 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 def create_app(dsn: str, telegram_url: str | None, chat_id: int | None) -> web.Application:
     async def resources(app: web.Application) -> Any:
+        app[WEBHOOK_SECRET] = os.environ.get("BENCH_WEBHOOK_SECRET", "").encode()
         app[POOL] = await asyncpg.create_pool(
             dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, init=_init_connection
         )
@@ -254,6 +489,8 @@ def create_app(dsn: str, telegram_url: str | None, chat_id: int | None) -> web.A
     app.router.add_post("/api/draft/create", create_draft)
     app.router.add_get("/api/draft/{draft_id}", get_draft)
     app.router.add_get("/api/events", list_events)
+    app.router.add_get("/api/thread/{thread_id}", get_thread)
+    app.router.add_post("/webhook/upwork-response", upwork_response)
     return app
 
 

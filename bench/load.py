@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Load:
     paths: tuple[str, ...] = ()
     connections: int = CONNECTIONS
     """Requests in flight at once."""
+    signed: Callable[[int], str] | None = None
+    """Makes the signed requests for a run of `n` seconds, one per line (`path TAB signature
+    TAB body`), each sent once: a fresh set for every run, more than it can take."""
 
     @property
     def first_path(self) -> str:
@@ -64,6 +68,9 @@ async def run_wrk(base_url: str, load: Load, *, token: str, seconds: int, path: 
         if load.body is not None:
             env["BENCH_BODY_FILE"] = os.path.join(tmp, "body.json")
             Path(env["BENCH_BODY_FILE"]).write_bytes(load.body)
+        if load.signed is not None:
+            env["BENCH_SIGNED_FILE"] = os.path.join(tmp, "signed.txt")
+            Path(env["BENCH_SIGNED_FILE"]).write_text(load.signed(seconds))
         if load.paths:
             env["BENCH_PATHS_FILE"] = os.path.join(tmp, "paths.txt")
             Path(env["BENCH_PATHS_FILE"]).write_text("\n".join(load.paths) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -107,6 +108,16 @@ def service(database_url: str, token: str, log_dir: Path, extra_env: dict[str, s
     }
     argv = [sys.executable, "-m", "bot"]
     return Server("service", argv, port, log_dir / "service.log", env)
+
+
+def citizens_env(workdir: Path) -> dict[str, str]:
+    """Rafael exists (the webhook queues its sessions), but nothing is ever launched: the CLI
+    is `true`, and the bench holds the citizen busy (bench.threads_seed.hold_citizen_runner)."""
+    folder = workdir / "citizens" / "rafael"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "CLAUDE.md").write_text("# Rafael (bench)\n")
+    claude = shutil.which("true") or "true"
+    return {"CITIZENS_DIR": str(workdir / "citizens"), "CLAUDE_BIN": claude}
 
 
 def ceiling(database_url: str, log_dir: Path, extra_args: list[str]) -> Server:

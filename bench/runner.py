@@ -33,14 +33,20 @@ from bench.report import Report, Result
 from bench.scenarios import (
     EVENT_QUERY_NAMES,
     READ_DRAFT,
+    READ_THREAD,
     STATS,
+    WEBHOOK,
     Scenario,
     event_query_scenarios,
     read_draft_scenario,
     stats_scenario,
+    thread_view_scenario,
+    webhook_scenario,
     write_scenarios,
 )
 from bench.stats_seed import seed_stats
+from bench.threads_seed import hold_citizen_runner, seed_threads
+from bench.webhook import new_secret
 
 TOKEN = "bench-api-token-3c1d0e"
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -78,7 +84,9 @@ class Bench:
         service: processes.Server,
         ceiling: processes.Server,
         report: Report,
+        webhook_secret: str,
     ) -> None:
+        self.webhook_secret = webhook_secret
         self.url = url
         self.options = options
         self.service = service
@@ -127,6 +135,16 @@ class Bench:
             scenario = await read_draft_scenario(self.url)
             await same_answers(scenario.load, self.service, self.ceiling)
             await self.measure(scenario)
+
+    async def threads(self) -> None:
+        """A long thread read whole, and a client's signed reply joining its thread."""
+        if self.selected(READ_THREAD):
+            scenario = thread_view_scenario(await seed_threads(self.url))
+            await same_answers(scenario.load, self.service, self.ceiling)
+            await self.measure(scenario)
+        if self.selected(WEBHOOK):
+            await hold_citizen_runner(self.url)
+            await self.measure(webhook_scenario(self.webhook_secret))
 
     async def drain(self, target: processes.Server, scenario: Scenario) -> tuple[float, int]:
         """Wait for `target`'s queued cards to reach the fake Bot API: (seconds, cards unsent)."""
@@ -246,14 +264,20 @@ async def run(options: Options) -> Report:
         log(f"database: {url.rpartition('/')[2]}")
         telegram = Telegram()
         await telegram.start()
-        service = processes.service(url, TOKEN, RESULTS_DIR, telegram.service_env())
+        secret = new_secret()
+        service = processes.service(
+            url, TOKEN, RESULTS_DIR, {**telegram.service_env(), **processes.citizens_env(workdir)}
+        )
+        service.env["WEBHOOK_SECRET"] = secret
         ceiling = processes.ceiling(url, RESULTS_DIR, telegram.ceiling_args())
+        ceiling.env["BENCH_WEBHOOK_SECRET"] = secret
         try:
             await service.start(workdir)
             await ceiling.start(workdir)
-            bench = Bench(url, options, service, ceiling, report)
+            bench = Bench(url, options, service, ceiling, report, secret)
             await bench.event_queries()
             await bench.writes_and_reads()
+            await bench.threads()
             await bench.stats()
             if bench.selected(NOTIFICATION):
                 count = options.notifications

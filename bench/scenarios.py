@@ -6,11 +6,13 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 
 from bench.database import EVENT_MIX, RARE_OLD_EVENT
 from bench.load import Load
+from bench.webhook import signed_requests
 from web.pagination import id_cursor
 
 PAGE = 100
@@ -23,6 +25,8 @@ BY_SINCE = "GET /api/events?since="
 BY_CURSOR = "GET /api/events?cursor="
 EVENT_QUERY_NAMES = (BY_EVENT, BY_SINCE, BY_CURSOR)
 READ_DRAFT = "GET /api/draft/{id}"
+READ_THREAD = "GET /api/thread/{id} @500 messages"
+WEBHOOK = "POST /webhook/upwork-response"  # its second word is the path wrk is pointed at
 
 EVENT_BODY = {
     "event": "bench.event.logged@1.0",
@@ -125,3 +129,16 @@ async def event_query_scenarios(url: str, size: int) -> list[Scenario]:
         Scenario(BY_SINCE, Load("GET", paths=since), size),
         Scenario(BY_CURSOR, Load("GET", paths=paged), size),
     ]
+
+
+def thread_view_scenario(thread_ids: list[str]) -> Scenario:
+    """A thread of 500 messages, with its drafts, feedback and sessions."""
+    paths = tuple(f"/api/thread/{thread_id}" for thread_id in thread_ids)
+    return Scenario(READ_THREAD, Load("GET", paths=paths))
+
+
+def webhook_scenario(secret: str) -> Scenario:
+    """A client's signed reply: it joins its thread and queues a session (whose notice goes
+    to Telegram: a round lasts until it has)."""
+    load = Load("POST", signed=partial(signed_requests, secret))
+    return Scenario(WEBHOOK, load, notifies=True)

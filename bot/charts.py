@@ -12,14 +12,12 @@ import io
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, cast
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING, Any, cast
 
 from storage.repo.stats import Stats
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 KINDS = ("drafts", "response_time", "citizens", "cost", "leads")
 WIDTH_IN, HEIGHT_IN, DPI = 5.4, 4.2, 200  # 1080 x 840 px
@@ -51,7 +49,10 @@ def chart_png(kind: str, stats: Stats) -> bytes:
     draw = _DRAWERS.get(kind)
     if draw is None:
         raise ValueError(f"unknown chart {kind!r}; one of {', '.join(KINDS)}")
+    # Imported on the first chart, not with the service: matplotlib costs ~50 MB of memory.
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     # rc_context changes matplotlib's global settings for the block: one chart at a time.
     with _RENDERING, matplotlib.rc_context(cast(Any, STYLE)):
@@ -102,8 +103,11 @@ def _short_date(iso: str) -> str:
     return f"{day.day} {day:%b}"
 
 
-def _whole_numbers(axes: Axes) -> None:
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+def _whole_numbers(axes: Axes, axis: str = "y") -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    locator = MaxNLocator(integer=True, steps=[1, 2, 5, 10])
+    (axes.yaxis if axis == "y" else axes.xaxis).set_major_locator(locator)
     axes.grid(axis="y", color=GRID, linewidth=0.8)
 
 
@@ -286,7 +290,7 @@ def _leads(axes: Axes, stats: Stats) -> None:
         axes.text(value + top * 0.02, y, f"{value}{share}", va="center", color=INK, fontsize=10)
     axes.set_xlim(0, top * 1.3)
     axes.set_xlabel("Leads")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    _whole_numbers(axes, "x")
     axes.tick_params(axis="y", length=0, labelsize=10)
     axes.grid(axis="x", color=GRID, linewidth=0.8)
 

@@ -14,7 +14,8 @@ caller's transaction, the same statements in turn.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
@@ -29,6 +30,7 @@ _ASYNCPG = asyncpg_dialect()
 
 Row = Sequence[Any]
 """A result row: values in the order of the statement's columns."""
+Fetch = Callable[["HotStatement", Mapping[str, Any]], Awaitable[Sequence[Row]]]
 
 
 class HotStatement:
@@ -104,6 +106,64 @@ class HotPath:
                     raise IntegrityError(statement.postgres_sql, None, error) from error
         async with self.engine.begin() as connection:
             return (await connection.execute(statement.core, params)).all()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Fetch]:
+        """Several reads on one pooled connection: a `fetch` for each statement in turn."""
+        if self.on_asyncpg:
+            async with self.engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+
+                async def on_driver(
+                    statement: HotStatement, params: Mapping[str, Any]
+                ) -> Sequence[Row]:
+                    return cast(
+                        "Sequence[Row]",
+                        await driver.fetch(
+                            statement.postgres_sql, *statement.postgres_args(params)
+                        ),
+                    )
+
+                yield on_driver
+            return
+        async with self.engine.begin() as connection:
+
+            async def on_core(statement: HotStatement, params: Mapping[str, Any]) -> Sequence[Row]:
+                return (await connection.execute(statement.core, params)).all()
+
+            yield on_core
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Fetch]:
+        """Statements in one transaction of their own, in turn: a `fetch` for each; it commits
+        when the block ends, and rolls back if it raises."""
+        if self.on_asyncpg:
+            async with self.engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+
+                async def on_driver(
+                    statement: HotStatement, params: Mapping[str, Any]
+                ) -> Sequence[Row]:
+                    args = statement.postgres_args(params)
+                    try:
+                        return cast(
+                            "Sequence[Row]", await driver.fetch(statement.postgres_sql, *args)
+                        )
+                    except asyncpg.IntegrityConstraintViolationError as error:
+                        raise IntegrityError(statement.postgres_sql, None, error) from error
+
+                async with driver.transaction():
+                    yield on_driver
+            return
+        async with self.engine.begin() as connection:
+
+            async def on_core(statement: HotStatement, params: Mapping[str, Any]) -> Sequence[Row]:
+                result = await connection.execute(statement.core, params)
+                return result.all() if cast("CursorResult[Any]", result).returns_rows else []
+
+            yield on_core
 
     async def write(self, write: HotWrite, params: Mapping[str, Any]) -> Sequence[Row]:
         """Run `write` as a transaction of its own."""

@@ -7,6 +7,7 @@ leaves it unseen, and the sender's retry (Zapier replays the same signed bytes) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
-from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
+from storage.repo import citizen_queue, events, reply_intake, thread_intake, webhook_deliveries
 from web.endpoints import (
     Endpoint,
     HeaderParam,
@@ -29,7 +30,7 @@ from web.endpoints import (
     token_header,
 )
 from web.errors import ApiError
-from web.keys import DB, NOTIFIER, RUNNER, SETTINGS
+from web.keys import DB, HOT, NOTIFIER, RUNNER, SETTINGS
 from web.schemas import TEXT_PATTERN, Chars, NonBlank
 from web.signatures import SignatureError, Signed, verify_request
 
@@ -134,27 +135,44 @@ async def upwork_response(
         platform=body.platform or "upwork",
         key=body.thread,
     )
+    prompt = prompts.upwork_response(
+        client=body.client,
+        message=body.message,
+        job_title=body.job_title,
+        job_link=body.job_link,
+    )
+    received: dict[str, Any] = {
+        "client": body.client,
+        "job_title": body.job_title,
+        "job_link": body.job_link,
+        "message_chars": len(body.message),
+    }
 
     async def intake(session: AsyncSession) -> Queued:
         joined = await thread_intake.receive(session=session, incoming=incoming)
         for draft in joined.superseded:
             await request.app[NOTIFIER].draft_changed(session=session, draft=draft)
-        prompt = prompts.upwork_response(
-            client=body.client,
-            message=body.message,
-            job_title=body.job_title,
-            job_link=body.job_link,
-        )
-        received = {
-            "client": body.client,
-            "job_title": body.job_title,
-            "job_link": body.job_link,
-            "message_chars": len(body.message),
-            "thread_id": joined.thread.id,
-        }
-        return Queued(prompt, received, joined.thread.id, bool(joined.superseded))
+        given = {**received, "thread_id": joined.thread.id}
+        return Queued(prompt, given, joined.thread.id, bool(joined.superseded))
 
-    return await _launch(request, signed, "rafael", "upwork-response", intake)
+    async def quick(webhook_id: str | None, label: str | None, body_hash: str) -> Outcome:
+        stored = await reply_intake.receive(
+            hot=request.app[HOT],
+            incoming=incoming,
+            citizen="rafael",
+            trigger="upwork-response",
+            prompt=prompt,
+            received=received,
+            webhook_id=webhook_id,
+            label=label,
+            body_hash=body_hash,
+            route=request.path,
+        )
+        if stored is None:
+            return None, None
+        return stored.session_id, Queued(prompt, None, stored.thread_id)
+
+    return await _launch(request, signed, "rafael", "upwork-response", intake, quick)
 
 
 async def trigger_citizen(
@@ -190,15 +208,23 @@ class Queued:
     cards_changed: bool = False
 
 
+Outcome = tuple[str | None, Queued | None]
+"""The queued session's id and what it queued; (None, None) for a duplicate delivery."""
+Quick = Callable[[str | None, str | None, str], Awaitable[Outcome]]
+"""The delivery stored on the hot path (storage/repo/reply_intake.py), given its signed id,
+its label and its body hash; raises `reply_intake.Superseding` to leave it to `intake`."""
+
+
 async def _launch(
     request: web.Request,
     signed: Signed,
     citizen: str,
     trigger: str,
     intake: Callable[[AsyncSession], Awaitable[Queued]],
+    quick: Quick | None = None,
 ) -> web.Response:
     """Unless the delivery was seen before: run `intake` and queue the session, with the
-    delivery recorded, in one transaction."""
+    delivery recorded, in one transaction (`quick`'s, when it can)."""
     # The unsigned X-Webhook-Id only labels the delivery (in its event); what is "the same
     # delivery" is decided by what the signature covers (CONTRACT §4).
     label = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
@@ -208,9 +234,15 @@ async def _launch(
     queued = None
     for last_try in (False, True):
         try:
-            session_id, queued = await _queue_once(
-                request, webhook_id, label, body_hash, citizen, trigger, intake
-            )
+            outcome = None
+            if quick is not None:
+                with contextlib.suppress(reply_intake.Superseding):
+                    outcome = await quick(webhook_id, label, body_hash)
+            if outcome is None:
+                outcome = await _queue_once(
+                    request, webhook_id, label, body_hash, citizen, trigger, intake
+                )
+            session_id, queued = outcome
             break
         except IntegrityError:
             # A concurrent twin with the same id may have committed first: a duplicate. Or

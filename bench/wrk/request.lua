@@ -3,6 +3,8 @@
 --   BENCH_TOKEN       the bearer token
 --   BENCH_BODY_FILE   POST: the JSON body, sent on every request
 --   BENCH_PATHS_FILE  GET: one path per line, taken round-robin from a random start
+--   BENCH_SIGNED_FILE POST: one signed request per line, `path TAB signature TAB body`, each
+--                     sent once in turn (X-Webhook-Signature); prepared as many as a run takes
 --   BENCH_RESULT      where done() writes the run's numbers as one JSON object
 
 local function read_file(name)
@@ -45,6 +47,27 @@ if paths_file and paths_file ~= "" then
     end
     next_index = next_index % #paths + 1
     return formatted
+  end
+end
+
+local signed_file = os.getenv("BENCH_SIGNED_FILE")
+if signed_file and signed_file ~= "" then
+  local signed = {}
+  for line in io.lines(signed_file) do
+    local path, signature, body = string.match(line, "^([^\t]*)\t([^\t]*)\t(.*)$")
+    if path then signed[#signed + 1] = {path, signature, body} end
+  end
+  local next_index = 0
+  -- Formatted when sent: wrk.host is known by then.
+  function request()
+    next_index = next_index % #signed + 1
+    local path, signature, body = (table.unpack or unpack)(signed[next_index])
+    return wrk.format("POST", path, {
+      ["Host"] = wrk.host,
+      ["Authorization"] = wrk.headers["Authorization"],
+      ["Content-Type"] = "application/json",
+      ["X-Webhook-Signature"] = signature,
+    }, body)
   end
 end
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.hotpath import HotPath, HotStatement, Row
 from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
 from storage.repo.keyset import older_than
 
@@ -96,3 +97,85 @@ async def list_page(
     if after is not None:
         query = query.where(older_than(col(Thread.last_message_at), col(Thread.id), after))
     return (await session.scalars(query)).all()
+
+
+_THREADS, _MESSAGES = Thread.__table__, ThreadMessage.__table__
+_DRAFTS, _FEEDBACK, _SESSIONS = Draft.__table__, DraftFeedback.__table__, CitizenSession.__table__
+_ID: BindParameter[str] = bindparam("thread_id")
+# Each part of the view is one statement, its columns in the order the API writes them.
+_VIEW_THREAD = HotStatement(
+    select(
+        _THREADS.c.id,
+        _THREADS.c.platform,
+        _THREADS.c.client,
+        _THREADS.c.job_title,
+        _THREADS.c.job_link,
+        _THREADS.c.created_at,
+        _THREADS.c.last_message_at,
+        _THREADS.c.waiting_since,
+    ).where(_THREADS.c.id == _ID)
+)
+_VIEW_MESSAGES = HotStatement(
+    select(_MESSAGES.c.direction, _MESSAGES.c.text, _MESSAGES.c.at, _MESSAGES.c.draft_id)
+    .where(_MESSAGES.c.thread_id == _ID)
+    .order_by(_MESSAGES.c.id)
+)
+_VIEW_DRAFTS = HotStatement(
+    select(
+        _DRAFTS.c.id,
+        _DRAFTS.c.citizen,
+        _DRAFTS.c.status,
+        _DRAFTS.c.draft_text,
+        _DRAFTS.c.created_at,
+        _DRAFTS.c.decided_at,
+        _DRAFTS.c.sent_at,
+        _DRAFTS.c.note,
+    )
+    .where(_DRAFTS.c.thread_id == _ID)
+    .order_by(_DRAFTS.c.created_at, _DRAFTS.c.id)
+)
+_VIEW_FEEDBACK = HotStatement(
+    select(
+        _FEEDBACK.c.draft_id,
+        _FEEDBACK.c.kind,
+        _FEEDBACK.c.text,
+        _FEEDBACK.c.old_text,
+        _FEEDBACK.c.at,
+    )
+    .join(_DRAFTS, _DRAFTS.c.id == _FEEDBACK.c.draft_id)
+    .where(_DRAFTS.c.thread_id == _ID)
+    .order_by(_FEEDBACK.c.id)
+)
+_VIEW_SESSIONS = HotStatement(
+    select(_SESSIONS.c.id, _SESSIONS.c.citizen, _SESSIONS.c.status, _SESSIONS.c.cost_usd)
+    .where(_SESSIONS.c.thread_id == _ID)
+    .order_by(_SESSIONS.c.created_at, _SESSIONS.c.id)
+)
+
+
+class ThreadRows(NamedTuple):
+    """The thread view as rows, each part oldest first, columns in the API's order:
+    thread (id, platform, client, job_title, job_link, created_at, last_message_at,
+    waiting_since); messages (direction, text, at, draft_id); drafts (id, citizen, status,
+    draft_text, created_at, decided_at, sent_at, note); feedback (draft_id, kind, text,
+    old_text, at); sessions (id, citizen, status, cost_usd)."""
+
+    thread: Row
+    messages: Sequence[Row]
+    drafts: Sequence[Row]
+    feedback: Sequence[Row]
+    sessions: Sequence[Row]
+
+
+async def view_rows(*, hot: HotPath, thread_id: str) -> ThreadRows | None:
+    """What `view` answers, as plain rows: one statement per part, no ORM objects."""
+    params = {"thread_id": thread_id}
+    async with hot.reading() as fetch:
+        thread = await fetch(_VIEW_THREAD, params)
+        if not thread:
+            return None
+        messages = await fetch(_VIEW_MESSAGES, params)
+        drafts = await fetch(_VIEW_DRAFTS, params)
+        feedback = await fetch(_VIEW_FEEDBACK, params) if drafts else []
+        sessions = await fetch(_VIEW_SESSIONS, params)
+    return ThreadRows(thread[0], messages, drafts, feedback, sessions)

@@ -1,0 +1,123 @@
+"""`GET /api/thread/{id}` writes its JSON straight from rows (web/threads.py): it must answer
+the same document as `ThreadOut` built from the thread's models, whatever the rows hold."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
+from storage.repo import threads
+from web.schemas import ThreadOut
+
+DB = async_sessionmaker[AsyncSession]
+AT = datetime(2025, 11, 2, 14, 0, 0, 123456, tzinfo=UTC)
+# Quotes, backslashes, control characters, non-ASCII and an emoji: what the encoder escapes.
+AWKWARD = 'Say "hi"\\n\tthen\x01 — naïve 日本 🚀 </script>'
+
+
+def _draft(thread_id: str, n: int, status: str, **fields: Any) -> Draft:
+    return Draft(
+        id=str(uuid.uuid4()),
+        client="Jane",
+        job_title="Bot",
+        message="m",
+        draft_text=f"{AWKWARD} draft {n}",
+        confidence=70,
+        status=status,
+        thread_id=thread_id,
+        created_at=AT + timedelta(minutes=n),
+        updated_at=AT + timedelta(minutes=n),
+        **fields,
+    )
+
+
+async def _seed(db: DB) -> str:
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(
+            Thread(
+                id=thread_id,
+                platform="upwork",
+                client=f"Jane {AWKWARD}",
+                job_title=None,
+                job_link="https://www.upwork.com/jobs/~01?a=1&b=2",
+                created_at=AT,
+                last_message_at=AT.replace(microsecond=0) + timedelta(hours=1),
+                waiting_since=None,
+            )
+        )
+        await session.flush()
+        sent = _draft(thread_id, 1, "sent", decided_at=AT, sent_at=AT, note=AWKWARD)
+        superseded = _draft(thread_id, 2, "superseded")
+        pending = _draft(thread_id, 3, "pending", decided_at=None)
+        session.add_all([sent, superseded, pending])
+        await session.flush()
+        for n in range(30):
+            session.add(
+                ThreadMessage(
+                    thread_id=thread_id,
+                    direction="in" if n % 3 else "out",
+                    text=f"{AWKWARD} {n}" + "\n" * (n % 2),
+                    at=AT + timedelta(seconds=n),
+                    draft_id=sent.id if n % 3 == 0 else None,
+                )
+            )
+        session.add_all(
+            [
+                DraftFeedback(draft_id=sent.id, kind="edit", text=AWKWARD, old_text="old", at=AT),
+                DraftFeedback(draft_id=superseded.id, kind="reject_reason", text="Too long"),
+                DraftFeedback(draft_id=sent.id, kind="redraft", text="Shorter", at=AT),
+            ]
+        )
+        for n, cost in enumerate([0.25, None, 1e-05, 3.0]):
+            session.add(
+                CitizenSession(
+                    id=str(uuid.uuid4()),
+                    citizen="rafael",
+                    trigger="upwork-response",
+                    prompt="p",
+                    status="completed" if cost is not None else "failed",
+                    thread_id=thread_id,
+                    cost_usd=cost,
+                    created_at=AT + timedelta(minutes=n),
+                )
+            )
+    return thread_id
+
+
+async def test_thread_view_answers_the_models_document(api: TestClient, db: DB) -> None:
+    thread_id = await _seed(db)
+    async with db() as session:
+        found = await threads.view(session=session, thread_id=thread_id)
+    assert found is not None
+    expected = json.loads(ThreadOut.model_validate(found).model_dump_json())
+
+    response = await api.get(f"/api/thread/{thread_id}")
+
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    answer = json.loads(await response.read())
+    assert answer == expected
+    # The document is rich enough to mean something: every part and every null is there.
+    assert len(answer["messages"]) == 30
+    assert [d["status"] for d in answer["drafts"]] == ["sent", "superseded", "pending"]
+    assert [len(d["feedback"]) for d in answer["drafts"]] == [2, 1, 0]
+    assert [s["cost_usd"] for s in answer["sessions"]] == [0.25, None, 1e-05, 3.0]
+    assert answer["job_title"] is None and answer["waiting_since"] is None
+
+
+async def test_thread_without_drafts_or_sessions(api: TestClient, db: DB) -> None:
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(Thread(id=thread_id, platform="upwork", client="Solo", created_at=AT))
+
+    answer = await (await api.get(f"/api/thread/{thread_id}")).json()
+
+    assert answer["messages"] == answer["drafts"] == answer["sessions"] == []
+    assert answer["created_at"] == "2025-11-02T14:00:00.123456Z"
