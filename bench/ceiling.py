@@ -75,8 +75,12 @@ SET_MESSAGE_ID = "UPDATE drafts SET telegram_message_id = $2, updated_at = $3 WH
 LEASE = timedelta(seconds=45)
 SELECT_DRAFT = """
     SELECT id, client, job_title, message, draft_text, confidence, context, citizen, status,
-           telegram_message_id, created_at, updated_at
+           telegram_message_id, created_at, updated_at, note, thread_id, lead_id, session_id,
+           decided_at, sent_at
     FROM drafts WHERE id = $1
+"""
+SELECT_DRAFT_FEEDBACK = """
+    SELECT kind, text, old_text, at FROM draft_feedback WHERE draft_id = $1 ORDER BY id
 """
 
 
@@ -251,8 +255,12 @@ async def get_draft(request: web.Request) -> web.Response:
     if row is None:
         return _json({"error": {"code": "draft_not_found", "message": "No such draft."}}, 404)
     draft = dict(row)
-    draft["created_at"] = _iso(draft["created_at"])
-    draft["updated_at"] = _iso(draft["updated_at"])
+    for name in ("created_at", "updated_at", "decided_at", "sent_at"):
+        if draft[name] is not None:
+            draft[name] = _iso(draft[name])
+    # The service reads the draft's feedback too (GET /api/draft/{id} shows it).
+    feedback = await request.app[POOL].fetch(SELECT_DRAFT_FEEDBACK, draft["id"])
+    draft["feedback"] = [{**dict(f), "at": _iso(f["at"])} for f in feedback]
     return _json(draft)
 
 

@@ -125,9 +125,8 @@ async def get_draft(request: web.Request) -> web.Response:
         draft = await drafts.read(hot=request.app[HOT], draft_id=draft_id)
     if draft is None:
         raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
-    async with request.app[DB]() as session:
-        feedback = await threads.feedback_for(session=session, draft_ids=[draft_id])
-    return json_response(DraftOut.model_validate({**draft, "feedback": feedback[draft_id]}))
+    feedback = await drafts.read_feedback(hot=request.app[HOT], draft_id=draft_id)
+    return json_response(DraftOut.model_validate({**draft, "feedback": feedback}))
 
 
 async def list_drafts(request: web.Request, query: DraftsQuery) -> web.Response:

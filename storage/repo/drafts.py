@@ -12,13 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.hotpath import HotPath, HotStatement
-from storage.models import Draft
+from storage.models import Draft, DraftFeedback
 from storage.repo.keyset import older_than
 from storage.types import utcnow
 
 DRAFTS = Draft.__table__
 _COLUMNS = tuple(column.name for column in DRAFTS.columns)
 _READ_BY_ID = HotStatement(select(DRAFTS).where(DRAFTS.c.id == bindparam("draft_id")))
+FEEDBACK = DraftFeedback.__table__
+_FEEDBACK_COLUMNS = ("kind", "text", "old_text", "at")
+_FEEDBACK_OF = HotStatement(
+    select(*(FEEDBACK.c[name] for name in _FEEDBACK_COLUMNS))
+    .where(FEEDBACK.c.draft_id == bindparam("draft_id"))
+    .order_by(FEEDBACK.c.id)
+)
 
 
 def new(**fields: Any) -> Draft:
@@ -35,6 +42,12 @@ async def read(*, hot: HotPath, draft_id: str) -> dict[str, Any] | None:
     """One draft's columns, as a statement of its own: the API's read, with no ORM object."""
     row = await hot.fetchrow(_READ_BY_ID, {"draft_id": draft_id})
     return None if row is None else dict(zip(_COLUMNS, row, strict=True))
+
+
+async def read_feedback(*, hot: HotPath, draft_id: str) -> list[dict[str, Any]]:
+    """The draft's feedback, oldest first, as a statement of its own (the API's read)."""
+    rows = await hot.fetch(_FEEDBACK_OF, {"draft_id": draft_id})
+    return [dict(zip(_FEEDBACK_COLUMNS, row, strict=True)) for row in rows]
 
 
 async def list_page(
