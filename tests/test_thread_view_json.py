@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
 from storage.repo import threads
@@ -94,7 +96,7 @@ async def _seed(db: DB) -> str:
 async def test_thread_view_answers_the_models_document(api: TestClient, db: DB) -> None:
     thread_id = await _seed(db)
     async with db() as session:
-        found = await threads.view(session=session, thread_id=thread_id)
+        found = await reference_view(session, thread_id)
     assert found is not None
     expected = json.loads(ThreadOut.model_validate(found).model_dump_json())
 
@@ -121,3 +123,39 @@ async def test_thread_without_drafts_or_sessions(api: TestClient, db: DB) -> Non
 
     assert answer["messages"] == answer["drafts"] == answer["sessions"] == []
     assert answer["created_at"] == "2025-11-02T14:00:00.123456Z"
+
+
+async def reference_view(session: AsyncSession, thread_id: str) -> dict[str, Any] | None:
+    """The thread view built the plain way, through the ORM and the response model: the
+    oracle the statements-on-the-driver version must agree with."""
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        return None
+    messages = (
+        await session.scalars(
+            select(ThreadMessage)
+            .where(col(ThreadMessage.thread_id) == thread_id)
+            .order_by(col(ThreadMessage.id))
+        )
+    ).all()
+    drafts = (
+        await session.scalars(
+            select(Draft)
+            .where(col(Draft.thread_id) == thread_id)
+            .order_by(col(Draft.created_at), col(Draft.id))
+        )
+    ).all()
+    sessions = (
+        await session.scalars(
+            select(CitizenSession)
+            .where(col(CitizenSession.thread_id) == thread_id)
+            .order_by(col(CitizenSession.created_at), col(CitizenSession.id))
+        )
+    ).all()
+    feedback = await threads.feedback_for(session=session, draft_ids=(d.id for d in drafts))
+    return {
+        **thread.model_dump(),
+        "messages": messages,
+        "drafts": [{**draft.model_dump(), "feedback": feedback[draft.id]} for draft in drafts],
+        "sessions": sessions,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,41 +35,6 @@ async def feedback_for(
         for row in rows:
             found[row.draft_id].append(row)
     return found
-
-
-async def view(*, session: AsyncSession, thread_id: str) -> dict[str, Any] | None:
-    """The thread with its messages, drafts (with feedback) and sessions, oldest first."""
-    thread = await session.get(Thread, thread_id)
-    if thread is None:
-        return None
-    messages = (
-        await session.scalars(
-            select(ThreadMessage)
-            .where(col(ThreadMessage.thread_id) == thread_id)
-            .order_by(col(ThreadMessage.id))
-        )
-    ).all()
-    drafts = (
-        await session.scalars(
-            select(Draft)
-            .where(col(Draft.thread_id) == thread_id)
-            .order_by(col(Draft.created_at), col(Draft.id))
-        )
-    ).all()
-    sessions = (
-        await session.scalars(
-            select(CitizenSession)
-            .where(col(CitizenSession.thread_id) == thread_id)
-            .order_by(col(CitizenSession.created_at), col(CitizenSession.id))
-        )
-    ).all()
-    feedback = await feedback_for(session=session, draft_ids=(draft.id for draft in drafts))
-    return {
-        **thread.model_dump(),
-        "messages": messages,
-        "drafts": [{**draft.model_dump(), "feedback": feedback[draft.id]} for draft in drafts],
-        "sessions": sessions,
-    }
 
 
 async def list_page(
