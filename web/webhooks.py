@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
-from storage.repo import citizen_queue, events, reply_intake, thread_intake, webhook_deliveries
+from storage.repo import (
+    citizen_queue,
+    events,
+    outbox,
+    reply_intake,
+    thread_intake,
+    webhook_deliveries,
+)
+from storage.repo.draft_intake import Card
 from web.endpoints import (
     Endpoint,
     HeaderParam,
@@ -148,12 +156,17 @@ async def upwork_response(
         "message_chars": len(body.message),
     }
 
+    # The operator sees the client's message at once: it is the session's notice (§14).
+    notice = request.app[NOTIFIER].client_message(
+        client=body.client, job_title=body.job_title, message=body.message, citizen="rafael"
+    )
+
     async def intake(session: AsyncSession) -> Queued:
         joined = await thread_intake.receive(session=session, incoming=incoming)
         for draft in joined.superseded:
             await request.app[NOTIFIER].draft_changed(session=session, draft=draft)
         given = {**received, "thread_id": joined.thread.id}
-        return Queued(prompt, given, joined.thread.id, bool(joined.superseded))
+        return Queued(prompt, given, joined.thread.id, bool(joined.superseded), notice)
 
     async def quick(webhook_id: str | None, label: str | None, body_hash: str) -> Outcome:
         stored = await reply_intake.receive(
@@ -167,10 +180,11 @@ async def upwork_response(
             label=label,
             body_hash=body_hash,
             route=request.path,
+            notice=notice,
         )
         if stored is None:
             return None, None
-        return stored.session_id, Queued(prompt, None, stored.thread_id)
+        return stored.session_id, Queued(prompt, None, stored.thread_id, notice=notice)
 
     return await _launch(request, signed, "rafael", "upwork-response", intake, quick)
 
@@ -206,6 +220,8 @@ class Queued:
     received: dict[str, Any] | None = None
     thread_id: str | None = None
     cards_changed: bool = False
+    notice: Card | None = None
+    """The operator's message about the client's message: the session's notice."""
 
 
 Outcome = tuple[str | None, Queued | None]
@@ -254,7 +270,7 @@ async def _launch(
                 raise
     if session_id is None or queued is None:
         return json_response(WebhookDuplicate(), status=200)
-    if queued.cards_changed:
+    if queued.cards_changed or queued.notice is not None:
         request.app[NOTIFIER].kick()
     runner = request.app.get(RUNNER)
     if runner is not None:
@@ -288,6 +304,14 @@ async def _queue_once(
             prompt=queued.prompt,
             thread_id=queued.thread_id,
         )
+        if queued.notice is not None and queued.thread_id is not None:
+            row.notice_outbox_id = await outbox.enqueue(
+                session=session,
+                chat_id=queued.notice.chat_id,
+                text=queued.notice.text,
+                thread_id=queued.thread_id,
+            )
+            session.add(row)
         if queued.received is not None:
             await events.append(
                 session=session,

@@ -18,14 +18,22 @@ from typing import Any
 from sqlalchemy import Boolean, bindparam, func, insert, literal, select, update
 
 from storage.hotpath import Fetch, HotPath, HotStatement
-from storage.models import CitizenSession, Draft, Thread, ThreadMessage, WebhookDelivery
+from storage.models import (
+    CitizenSession,
+    Draft,
+    OutboxMessage,
+    Thread,
+    ThreadMessage,
+    WebhookDelivery,
+)
+from storage.repo.draft_intake import Card
 from storage.repo.events import _INSERT as INSERT_EVENT
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import BODY_DEDUP_WINDOW
 from storage.types import utcnow
 
 _T, _M, _D = Thread.__table__, ThreadMessage.__table__, Draft.__table__
-_S, _W = CitizenSession.__table__, WebhookDelivery.__table__
+_S, _W, _O = CitizenSession.__table__, WebhookDelivery.__table__, OutboxMessage.__table__
 
 
 class Superseding(Exception):
@@ -111,8 +119,24 @@ _SESSION = HotStatement(
         status="queued",
         thread_id=bindparam("thread_id"),
         created_at=bindparam("now"),
+        notice_outbox_id=bindparam("notice_outbox_id"),
     )
 )
+_NOTICE = HotStatement(
+    insert(_O)
+    .values(
+        chat_id=bindparam("chat_id"),
+        text=bindparam("text"),
+        thread_id=bindparam("thread_id"),
+        status="pending",
+        attempts=0,
+        silent=False,
+        next_attempt_at=bindparam("now"),
+        created_at=bindparam("now"),
+    )
+    .returning(_O.c.id)
+)
+"""The operator's message about the client's message: the session's notice (CONTRACT §14)."""
 _DELIVERY = HotStatement(
     insert(_W).values(
         webhook_id=bindparam("webhook_id"),
@@ -141,10 +165,12 @@ async def receive(
     label: str | None,
     body_hash: str,
     route: str,
+    notice: Card | None = None,
 ) -> Stored | None:
     """Store the reply, its session and its delivery in one transaction; None when the
     delivery was seen before. Raises `Superseding` (nothing stored) when the thread has
-    pending drafts, and IntegrityError when a concurrent twin or thread won a race."""
+    pending drafts, and IntegrityError when a concurrent twin or thread won a race. `notice`
+    is queued to the operator as the session's notice."""
     now = utcnow()
     session_id = str(uuid.uuid4())
     async with hot.transaction() as fetch:
@@ -200,9 +226,22 @@ async def receive(
                 "message_chars": len(incoming.message),
             },
         )
+        notice_id = None
+        if notice is not None:
+            rows = await fetch(
+                _NOTICE,
+                {
+                    "chat_id": notice.chat_id,
+                    "text": notice.text,
+                    "thread_id": thread_id,
+                    "now": now,
+                },
+            )
+            notice_id = rows[0][0]
         await fetch(
             _SESSION,
             {
+                "notice_outbox_id": notice_id,
                 "session_id": session_id,
                 "citizen": citizen,
                 "trigger": trigger,
