@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from storage.models import CitizenSession, Thread
+from storage.models import CitizenSession, Draft, Thread
 
 RETRY = "retry"
 ANSWER = "answer"
@@ -100,3 +100,31 @@ def stopped_reply(row: CitizenSession, thread: Thread) -> str:
     job = f" ({esc(cut(thread.job_title, TITLE_CHARS))})" if thread.job_title else ""
     client = f"<b>{esc(cut(thread.client, TITLE_CHARS))}</b>{job}"
     return f"{stopped_line(row)}\n👤 {client} is waiting for an answer: Retry or Answer above."
+
+
+def waiting_state(session: CitizenSession | None, draft: Draft | None) -> str:
+    """Plain text: what is happening for a client who waits with no pending draft, from the
+    thread's latest session and draft."""
+    if session is not None and session.status in ("queued", "running"):
+        return f"✍️ {session.citizen} is drafting a reply"
+    session_is_newer = session is not None and (
+        draft is None or session.created_at > draft.created_at
+    )
+    if session is not None and session_is_newer:
+        if session.status == "failed":
+            return f"❌ {session.citizen} could not draft a reply: retry, or answer yourself"
+        return f"⚠️ {session.citizen} finished without a draft: retry, or answer yourself"
+    if draft is not None and draft.status == "approved":
+        return "📤 approved: to send to the client"
+    if draft is not None and draft.status == "rejected":
+        return "❌ its draft was rejected: nothing is being written; retry, or answer yourself"
+    if draft is not None and draft.status == "superseded":
+        return "⏭ its draft was set aside: nothing is being written; retry, or answer yourself"
+    return "nothing is being drafted: retry, or answer yourself"
+
+
+def can_retry(session: CitizenSession | None, draft: Draft | None) -> bool:
+    """Retry / Answer make sense: nothing is being drafted and no approved reply waits."""
+    if session is not None and session.status in ("queued", "running"):
+        return False
+    return not (draft is not None and draft.status == "approved")

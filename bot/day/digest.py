@@ -14,7 +14,9 @@ from sqlmodel import col
 from bot.day.clock import day_bounds, waited
 from bot.settings import Settings
 from bot.telegram.render import esc
+from citizens import thread_notices
 from storage.models import CitizenSession, Draft, Event, Lead, Thread, ThreadMessage
+from storage.repo.thread_waits import Waiting
 
 OUTCOMES = {
     "draft.created@1.0": "created",
@@ -121,10 +123,24 @@ async def _response_times(session: AsyncSession, start: datetime, end: datetime)
 
 
 def digest_text(
-    numbers: DayNumbers, waiting: Sequence[tuple[Draft, datetime]], now: datetime, today: date
+    numbers: DayNumbers,
+    waiting: Sequence[tuple[Draft, datetime]],
+    now: datetime,
+    today: date,
+    left: Sequence[Waiting] = (),
 ) -> str:
-    """The digest of `today`, with `numbers` of the day before."""
+    """The digest of `today`, with `numbers` of the day before; `left`: the clients who wait
+    with no pending draft."""
     lines = [f"☀️ <b>Digest</b> · {today:%A %d %B}"]
+    if left:
+        lines += ["", f"<b>Clients waiting, no draft ({len(left)}):</b>"]
+        for item in left[:WAITING_SHOWN]:
+            job = f" · {esc(item.thread.job_title)}" if item.thread.job_title else ""
+            state = esc(thread_notices.waiting_state(item.session, item.draft))
+            since = item.thread.waiting_since or now
+            lines.append(f"• {esc(item.thread.client)}{job} — {waited(since, now)} ({state})")
+        if len(left) > WAITING_SHOWN:
+            lines.append(f"… and {len(left) - WAITING_SHOWN} more: /drafts")
     if waiting:
         lines += ["", f"<b>Waiting for you ({len(waiting)}):</b>"]
         for draft, since in waiting[:WAITING_SHOWN]:
@@ -134,7 +150,7 @@ def digest_text(
             )
         if len(waiting) > WAITING_SHOWN:
             lines.append(f"… and {len(waiting) - WAITING_SHOWN} more: /drafts")
-    else:
+    elif not left:
         lines += ["", "Nothing waits for you. 🎉"]
     lines += ["", f"<b>Yesterday</b> ({numbers.day:%a %d %b}):"]
     outcomes = numbers.outcomes

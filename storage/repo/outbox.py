@@ -213,6 +213,20 @@ async def enqueue(
     return int(result.scalar_one())
 
 
+async def latest_about(*, session: AsyncSession, chat_id: int, thread_id: str) -> int | None:
+    """The Telegram message id of the latest message sent to `chat_id` about a thread."""
+    return await session.scalar(
+        select(OUTBOX.c.message_id)
+        .where(
+            OUTBOX.c.chat_id == chat_id,
+            OUTBOX.c.thread_id == thread_id,
+            OUTBOX.c.status == "sent",
+        )
+        .order_by(OUTBOX.c.id.desc())
+        .limit(1)
+    )
+
+
 async def sent_message_id(*, session: AsyncSession, outbox_id: int) -> int | None:
     """The Telegram message id an outbox row became, once sent."""
     return await session.scalar(

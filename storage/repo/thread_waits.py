@@ -54,6 +54,13 @@ async def without_draft(*, session: AsyncSession, limit: int = MAX_LISTED) -> li
     return [Waiting(row, sessions.get(row.id), drafts.get(row.id)) for row in rows]
 
 
+async def waiting_one(*, session: AsyncSession, thread: Thread) -> Waiting:
+    """`thread` with its latest session and draft."""
+    sessions = await latest_sessions(session=session, thread_ids=[thread.id])
+    drafts = await latest_drafts(session=session, thread_ids=[thread.id])
+    return Waiting(thread, sessions.get(thread.id), drafts.get(thread.id))
+
+
 async def latest_sessions(
     *, session: AsyncSession, thread_ids: Sequence[str]
 ) -> dict[str, CitizenSession]:
