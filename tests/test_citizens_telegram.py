@@ -199,6 +199,19 @@ async def test_a_second_trigger_of_a_busy_citizen_says_it_is_queued(
         )
 
 
+async def test_trigger_accepts_a_citizen_in_any_case(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger Rafael check the inbox")
+        ack = await wait_text(service, "rafael</b> session", "the acknowledgement")
+        assert "There is no citizen" not in "".join(texts(service.fake))
+        assert "queued" in ack or "starting now" in ack
+    async with service.db() as session:
+        [row] = (await session.scalars(select(CitizenSession))).all()
+    assert row.citizen == "rafael"
+
+
 @pytest.mark.parametrize("command", ["/trigger nobody hello", "/trigger ../rafael hi"])
 async def test_an_unknown_citizen_is_refused_in_telegram(
     citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram, command: str
