@@ -8,23 +8,34 @@ draft that answers an older message is superseded at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.day.loop import OperatorDay
 from bot.settings import Settings
-from storage.models import CitizenSession, Draft, Event, Thread
+from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread
+from storage.types import utcnow
 from tests.citizens_support import FakeClaude
+from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import Service, free_port, running_service
+from tests.miniapp_support import headers as miniapp_headers
+from tests.telegram_support import FAST, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID, callback_query_update
+from web.app import create_app
 from web.signatures import sign
 
 SECRET = "thread-first-secret-5c1e"
+TICKING = dataclasses.replace(FAST, day_tick_s=0.1)
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
 
@@ -247,3 +258,119 @@ async def test_a_draft_answering_an_older_message_is_superseded_at_once(
         assert [d.status for d in drafts] == ["superseded", "pending"]
         assert [e.payload["draft_id"] for e in superseded] == [drafts[0].id]
         assert drafts[1].id in fresh["text"] and drafts[0].id in stale["text"]
+
+
+async def test_a_client_waiting_with_no_draft_is_listed_and_reminded(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = settings_for(remind_after_s=1)
+    async with running_service(settings, fake_telegram, tuning=TICKING) as service:
+        accepted = await client_writes(service, f"Hello?\nFAKE:fail-unless={tmp_path / 'no'}")
+        thread_id = accepted["thread_id"]
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await until_shows(service, notice_id, "could not draft a reply")
+
+        reminder = await service.fake.wait_for(
+            lambda: [m for m in service.fake.sent_messages(OPERATOR_ID) if "⏰" in m["text"]],
+            what="the reminder",
+        )
+        [reminded] = reminder
+        about = {m["message_id"] for m in service.fake.delivered(OPERATOR_ID)}
+        assert reminded["reply_parameters"]["message_id"] in about
+        shown_reminder = service.fake.message(OPERATOR_ID, _id_of(service, reminded))
+        assert "Jane Roe has waited" in shown_reminder["text"]
+        assert "rafael could not draft a reply" in shown_reminder["text"]
+        assert buttons(shown_reminder) == [f"retry:{thread_id}", f"answer:{thread_id}"]
+
+        service.say("/drafts")
+        listing_id = await arrived(service, "Waiting, no draft")
+        listing = shown(service, listing_id)
+        assert "Jane Roe · Chat widget" in listing["text"]
+        assert "rafael could not draft a reply" in listing["text"]
+        assert buttons(listing) == [f"retry:{thread_id}", f"answer:{thread_id}"]
+
+        service.say("/threads")
+        threads_id = await arrived(service, "Conversations")
+        line = shown(service, threads_id)["text"]
+        assert "Jane Roe" in line and "rafael could not draft a reply" in line
+        assert "being written" not in line
+
+        # One reminder for one wait, however many ticks pass.
+        async with service.db() as session:
+            thread = await session.get(Thread, thread_id)
+        assert thread is not None and thread.reminded_at is not None
+        await service.fake.wait_for(
+            lambda: _ticked_since(service, thread.reminded_at), what="more ticks"
+        )
+        assert len([m for m in service.fake.sent_messages(OPERATOR_ID) if "⏰" in m["text"]]) == 1
+
+
+def _id_of(service: Service, sent: dict[str, Any]) -> int:
+    for call in service.fake.calls_to("sendMessage"):
+        if call.params is sent:
+            return int(call.result["message_id"])
+    raise AssertionError("not sent")
+
+
+async def _ticked_since(service: Service, moment: Any) -> bool:
+    """The operator's day has ticked well past `moment` (it writes nothing, so wait on time)."""
+    return bool((utcnow() - moment).total_seconds() > 20 * TICKING.day_tick_s)
+
+
+async def test_the_digest_and_the_mini_app_inbox_list_clients_waiting_with_no_draft(
+    make_settings: Callable[..., Settings],
+    db: async_sessionmaker[AsyncSession],
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+) -> None:
+    settings = make_settings(
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_chat_id=OPERATOR_ID,
+        remind_after_s=0,
+        digest_at="00:00",
+        timezone="UTC",
+    )
+    two_hours_ago = utcnow() - timedelta(hours=2)
+    async with db() as session, session.begin():
+        thread = Thread(
+            id=str(uuid.uuid4()),
+            platform="upwork",
+            client="Ada <Lovelace>",
+            job_title="Engine",
+            waiting_since=two_hours_ago,
+            last_message_at=two_hours_ago,
+        )
+        session.add(thread)
+        await session.flush()
+        session.add(
+            CitizenSession(
+                id=str(uuid.uuid4()),
+                citizen="rafael",
+                trigger="upwork-response",
+                prompt="p",
+                status="failed",
+                error="worker lost",
+                thread_id=thread.id,
+            )
+        )
+    day = OperatorDay(settings, db, kick=lambda: None, tick_s=60)
+    await day.tick()
+    async with db() as session:
+        [digest] = (await session.scalars(select(OutboxMessage.text))).all()
+    assert "Clients waiting, no draft (1)" in digest
+    assert "Ada &lt;Lovelace&gt; · Engine — 2 h 0" in digest
+    assert "rafael could not draft a reply" in digest
+    assert "Nothing waits for you" not in digest
+
+    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    response = await client.get("/app/api/drafts", headers=miniapp_headers())
+    assert response.status == 200
+    page = await response.json()
+    assert page["drafts"] == []
+    [waiting] = page["waiting"]
+    assert (waiting["thread_id"], waiting["client"], waiting["job_title"]) == (
+        thread.id,
+        "Ada <Lovelace>",
+        "Engine",
+    )
+    assert waiting["state"].startswith("❌ rafael could not draft a reply")
