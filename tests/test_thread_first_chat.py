@@ -374,3 +374,51 @@ async def test_the_digest_and_the_mini_app_inbox_list_clients_waiting_with_no_dr
         "Engine",
     )
     assert waiting["state"].startswith("❌ rafael could not draft a reply")
+
+
+FORUM = -100555
+
+
+async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_general(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    fake_telegram.forums.add(FORUM)
+    settings = settings_for(telegram_chat_id=FORUM, remind_after_s=1)
+    async with running_service(settings, fake_telegram, tuning=TICKING) as service:
+        jane = await client_writes(service, "About the widget?\nFAKE:draft", thread="t-jane")
+        bob = await client_writes(
+            service,
+            f"And my app?\nFAKE:fail-unless={tmp_path / 'no'}",
+            client="Bob Stone",
+            job_title="Mobile app",
+            thread="t-bob",
+        )
+        again = await client_writes(service, "Jane again\nFAKE:draft", thread="t-jane")
+        assert again["thread_id"] == jane["thread_id"]
+
+        def sent_about(needle: str) -> list[dict[str, Any]]:
+            return [m for m in service.fake.delivered(FORUM) if needle in m["text"]]
+
+        await service.fake.wait_for(lambda: sent_about("Jane again"), what="Jane's second message")
+        await service.fake.wait_for(lambda: sent_about("⏰ Bob Stone"), what="Bob's reminder")
+        await service.fake.wait_for(
+            lambda: sent_about("Bob Stone (Mobile app) is waiting"), what="Bob's failure reply"
+        )
+        topics = {name: topic for (chat, topic), name in service.fake.topics.items()}
+        assert sorted(topics) == ["Bob Stone · Mobile app", "Jane Roe · Chat widget"]
+        assert len(service.fake.calls_to("createForumTopic")) == 2  # once per thread
+        jane_topic, bob_topic = topics["Jane Roe · Chat widget"], topics["Bob Stone · Mobile app"]
+        for message in sent_about("Jane Roe wrote"):
+            assert message["message_thread_id"] == jane_topic
+        assert len(sent_about("Jane Roe wrote")) == 2
+        for needle in ("Bob Stone wrote", "⏰ Bob Stone", "Bob Stone (Mobile app) is waiting"):
+            [message] = sent_about(needle)
+            assert message["message_thread_id"] == bob_topic, needle
+
+        # A message about no thread goes to the general topic.
+        service.say("/trigger emma rank the posts", chat_id=FORUM)
+        await service.fake.wait_for(lambda: sent_about("emma"), what="emma's notice")
+        assert all("message_thread_id" not in m for m in sent_about("emma"))
+        async with service.db() as session:
+            stored = {t.client: t.topic_id for t in (await session.scalars(select(Thread))).all()}
+        assert stored == {"Jane Roe": jane_topic, "Bob Stone": bob_topic}
