@@ -386,7 +386,7 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
     settings = settings_for(telegram_chat_id=FORUM, remind_after_s=1)
     async with running_service(settings, fake_telegram, tuning=TICKING) as service:
         jane = await client_writes(service, "About the widget?\nFAKE:draft", thread="t-jane")
-        bob = await client_writes(
+        await client_writes(
             service,
             f"And my app?\nFAKE:fail-unless={tmp_path / 'no'}",
             client="Bob Stone",
