@@ -324,7 +324,7 @@ def load_settings(**overrides: object) -> Settings:
         # again with the bad values at their defaults, so one round names every fault.
         defaults = {name: Settings.model_fields[name].get_default() for name in failed}
         try:
-            Settings(**{**overrides, **defaults})  # type: ignore[arg-type]
+            Settings(**{**overrides, **defaults})
         except ValidationError as exc:
             required = _problems(exc).get("", "").split("; ")
             # A bad value is named once, as bad, not also as missing.

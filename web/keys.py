@@ -12,7 +12,7 @@ from storage.hotpath import HotPath
 from storage.models import Draft, Lead, Thread
 from storage.repo.draft_intake import Card
 
-TelegramStatus = Literal["ok", "disabled", "degraded"]
+TelegramStatus = Literal["ok", "disabled", "degraded", "pairing"]
 
 
 class DraftNotifier(Protocol):
