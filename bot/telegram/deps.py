@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot.settings import Settings
 from bot.telegram.sender import OutboxSender
+from storage.repo.deliveries import Wake
 
 DEPS_KEY = "scopelock"
 
@@ -18,6 +19,8 @@ class BotDeps:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     sender: OutboxSender
+    deliver: Wake | None = None
+    """The delivery worker's wake; None: deliveries are off (DELIVERY_WEBHOOK_URL unset)."""
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
