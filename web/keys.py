@@ -13,7 +13,7 @@ from storage.repo.deliveries import Wake
 from storage.repo.draft_intake import Card
 from web.config import Charts, WebSettings
 
-TelegramStatus = Literal["ok", "disabled", "degraded"]
+TelegramStatus = Literal["ok", "disabled", "degraded", "pairing"]
 
 
 class DraftNotifier(Protocol):

@@ -30,6 +30,7 @@ from bot.telegram.deps import DEPS_KEY, BotDeps
 from bot.telegram.handlers import register_handlers
 from bot.telegram.menu import set_menu_button
 from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.pairing import Pairing
 from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import session_factory
@@ -69,8 +70,17 @@ class TelegramComponent:
             quiet=lambda: in_quiet_hours(settings, utcnow()),
         )
         self._db = session_factory(engine)
+        self.pairing = (
+            Pairing(settings, self._db, self._after_pairing)
+            if settings.telegram_chat_id is None
+            else None
+        )
         self.application.bot_data[DEPS_KEY] = BotDeps(
-            settings=settings, db=self._db, sender=self.sender, deliver=deliver
+            settings=settings,
+            db=self._db,
+            sender=self.sender,
+            deliver=deliver,
+            pairing=self.pairing,
         )
         self.sender.on_stale_card = self._refresh_card
         self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
@@ -94,11 +104,12 @@ class TelegramComponent:
         )
 
     async def start(self) -> None:
-        if self.settings.telegram_chat_id is None:
+        if self.pairing is not None:
             log.warning(
-                "TELEGRAM_CHAT_ID is not set: new drafts notify no one, and only "
-                "TELEGRAM_ALLOWED_USER_IDS may act. Message the bot: its refusal names your "
-                "chat id."
+                "Pairing code: %s (no operator chat yet: send /start %s to the bot from your "
+                "Telegram account, and that chat becomes the operator)",
+                self.pairing.code,
+                self.pairing.code,
             )
         self.sender.start()
         self.day.start()
@@ -133,6 +144,12 @@ class TelegramComponent:
                 self.sender.kick()
         except Exception as error:  # they get their cards at the next start
             log.warning("could not queue the cards of drafts stored meanwhile: %r", error)
+
+    async def _after_pairing(self) -> None:
+        """The new operator gets the Mini App's menu and the cards of drafts stored meanwhile."""
+        await set_menu_button(self.application.bot, self.settings)
+        if await card_upkeep.queue_missing_cards(self._db, self.settings):
+            self.sender.kick()
 
     async def _refresh_card(self, draft_id: str) -> None:
         await card_upkeep.refresh(self._db, self.settings, draft_id)
