@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.charts import CHARTS
 from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
 from bot.retention import RetentionTask
@@ -72,7 +73,12 @@ async def serve(
         if settings.telegram_enabled:
             from bot.telegram.component import TelegramComponent
 
-            telegram = TelegramComponent(settings, engine, telegram_tuning)
+            telegram = TelegramComponent(
+                settings,
+                engine,
+                telegram_tuning,
+                deliver=delivery.kick if delivery is not None else None,
+            )
             await telegram.start()
             # Stopped after the web server, whose requests may still be handing it drafts.
             stack.push_async_callback(telegram.stop)
@@ -85,6 +91,8 @@ async def serve(
             settings,
             engine,
             notifier=telegram.notifier if telegram else None,
+            deliver=delivery.kick if delivery is not None else None,
+            charts=CHARTS,
             extra_endpoints=[*webhooks.ENDPOINTS, *(telegram.endpoints() if telegram else [])],
         )
         app[RUNNER] = citizens

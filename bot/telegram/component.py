@@ -35,6 +35,7 @@ from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import session_factory
 from storage.hotpath import HotPath
+from storage.repo.deliveries import Wake
 from storage.types import utcnow
 from web.endpoints import Endpoint
 from web.telegram_webhook import telegram_webhook_endpoints
@@ -47,8 +48,14 @@ CONCURRENT_UPDATES = 8
 
 class TelegramComponent:
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, tuning: TelegramTuning | None = None
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        tuning: TelegramTuning | None = None,
+        *,
+        deliver: Wake | None = None,
     ) -> None:
+        """`deliver`: the delivery worker's wake, for approvals (None: deliveries are off)."""
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.tuning = tuning or TelegramTuning()
@@ -69,7 +76,11 @@ class TelegramComponent:
             else None
         )
         self.application.bot_data[DEPS_KEY] = BotDeps(
-            settings=settings, db=self._db, sender=self.sender, pairing=self.pairing
+            settings=settings,
+            db=self._db,
+            sender=self.sender,
+            deliver=deliver,
+            pairing=self.pairing,
         )
         self.sender.on_stale_card = self._refresh_card
         self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
