@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from bot.settings import Settings
+from citizens.config import CitizenSettings
 
 # Named in the contract; the settings' own fields are added to them (see service_names).
 SERVICE_OWNED = frozenset(
@@ -56,7 +56,7 @@ def passes(name: str, service: Collection[str]) -> bool:
 
 def citizen_environment(
     base: Mapping[str, str],
-    settings: Settings,
+    settings: CitizenSettings,
     *,
     session_id: str,
     session_token: str,
