@@ -39,9 +39,11 @@ SECRET_WORD = re.compile(r"SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 SESSION_PREFIX = "SCOPELOCK_"
 
 
-def service_names(settings: Settings) -> frozenset[str]:
-    """Every variable the service reads: the contract's list and each settings field."""
-    return SERVICE_OWNED | {name.upper() for name in type(settings).model_fields}
+def service_names(settings: CitizenSettings) -> frozenset[str]:
+    """Every variable the service reads: the contract's list and each field of the settings'
+    class (a pydantic-settings class names its variables after its fields)."""
+    fields: Mapping[str, object] = getattr(type(settings), "model_fields", {})
+    return SERVICE_OWNED | {name.upper() for name in fields}
 
 
 def passes(name: str, service: Collection[str]) -> bool:

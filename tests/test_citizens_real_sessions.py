@@ -8,6 +8,7 @@ what the model was sent.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -101,6 +102,9 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
             timeout=30,
             what="the draft's card",
         )
+        notice = await wait_chat(
+            fake_telegram, accepted["session_id"], "completed", what="the session's notice"
+        )
         async with service.db() as session:
             [draft] = (await session.scalars(select(Draft))).all()
             stored = await session.get(CitizenSession, accepted["session_id"])
@@ -123,6 +127,10 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
     assert accepted["thread_id"] in thread_answer
     assert draft.id in draft_answer
     assert real_cli.model.steps_left == 0
+    # The notice reads as a sentence: the result's text, not the CLI's page of JSON.
+    assert "Draft posted for the operator." in notice
+    shown = html.unescape(notice)
+    assert '"type":"result"' not in shown and "ttft_ms" not in shown and "trusted" not in shown
 
 
 async def post_signed(service: Service, path: str, body: dict[str, Any]) -> dict[str, Any]:
