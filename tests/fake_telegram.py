@@ -81,6 +81,8 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         self.webhook_deliveries: list[tuple[int, int | str]] = []
         """(update id, HTTP status or error name) for every webhook POST attempt."""
+        self.chats: dict[int, dict[str, Any]] = {}
+        """The chats getChat knows: those updates came from (the bot can reach them)."""
         self._port = port
         self._pending: deque[dict[str, Any]] = deque()
         self._next_update_id = 1
@@ -169,6 +171,11 @@ class FakeTelegram:
         """Queue an update (an `update_id` is added when missing); returns its id."""
         update = dict(update)
         update.setdefault("update_id", self._next_update_id)
+        for kind in ("message", "callback_query"):
+            message = update.get(kind, {})
+            chat = message.get("chat") or message.get("message", {}).get("chat")
+            if chat:
+                self.chats[int(chat["id"])] = chat
         self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
         self._pending.append(update)
         self._new_updates.set()
@@ -305,14 +312,6 @@ class FakeTelegram:
         limit = int(params.get("limit") or 100)
         return list(self._pending)[:limit]
 
-    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = int(params.get("chat_id") or 0)
-        # A ChatFullInfo: what Telegram answers getChat with.
-        found = {**chat(chat_id), "accent_color_id": 0, "max_reaction_count": 11}
-        if chat_id in self.forums:
-            found["is_forum"] = True
-        return found
-
     def _create_forum_topic(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params.get("chat_id") or 0)
         name = str(params.get("name") or "")
@@ -350,6 +349,17 @@ class FakeTelegram:
             self._pending.clear()
         return True
 
+    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A ChatFullInfo, for chats updates came from and for forums (`self.forums`)."""
+        chat_id = int(params.get("chat_id") or 0)
+        known = self.chats.get(chat_id) or (chat(chat_id) if chat_id in self.forums else None)
+        if known is None:
+            raise BadRequest("Bad Request: chat not found")
+        found = {"accent_color_id": 0, "max_reaction_count": 11, **known}
+        if chat_id in self.forums:
+            found["is_forum"] = True
+        return found
+
     def _set_my_commands(self, params: dict[str, Any]) -> bool:
         self.commands = list(params.get("commands") or [])
         return True
@@ -380,7 +390,6 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "close": lambda fake, _: True,
     "getUpdates": FakeTelegram._get_updates,
     "sendMessage": FakeTelegram._send_message,
-    "getChat": FakeTelegram._get_chat,
     "createForumTopic": FakeTelegram._create_forum_topic,
     "editMessageText": lambda fake, p: fake._store.edit(p, text=True),
     "editMessageReplyMarkup": lambda fake, p: fake._store.edit(p, text=False),
@@ -396,6 +405,7 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
         "has_custom_certificate": False,
         "pending_update_count": len(fake._pending),
     },
+    "getChat": FakeTelegram._get_chat,
     "setMyCommands": FakeTelegram._set_my_commands,
     "getMyCommands": lambda fake, _: fake.commands,
     "deleteMyCommands": lambda fake, _: True,

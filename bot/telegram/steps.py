@@ -25,6 +25,7 @@ from telegram.ext import ContextTypes
 from bot.telegram import callbacks, cards, render, thread_answers
 from bot.telegram.deps import BotDeps, deps
 from bot.telegram.trigger import RUNNER_KEY
+from citizens import prompts
 from storage.models import Draft, PendingStep
 from storage.repo import draft_actions, drafts, steps
 from storage.types import utcnow
@@ -176,7 +177,11 @@ async def _complete_redraft(
     session: AsyncSession, bot: BotDeps, step: PendingStep, text: str, actor: draft_actions.Actor
 ) -> Done:
     outcome = await draft_actions.redraft(
-        session=session, draft_id=_draft_of(step), instruction=text, actor=actor
+        session=session,
+        draft_id=_draft_of(step),
+        instruction=text,
+        actor=actor,
+        prompt=prompts.redraft_of,
     )
     if not outcome.changed or outcome.draft is None:
         status = outcome.draft.status if outcome.draft is not None else "removed"

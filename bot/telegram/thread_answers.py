@@ -57,7 +57,7 @@ async def _retry(update: Update, context: ContextTypes.DEFAULT_TYPE, thread_id: 
     query = update.callback_query
     assert query is not None
     bot = deps(context)
-    notices = SessionNotices(enabled=True, default_chat_id=bot.settings.telegram_chat_id)
+    notices = SessionNotices(enabled=True, operator_chat=lambda: bot.settings.telegram_chat_id)
     async with bot.db() as session, session.begin():
         requeued = await thread_waits.requeue(session=session, thread_id=thread_id)
         if requeued.session is not None:
@@ -136,7 +136,7 @@ async def store_answer(
     if draft is None:
         return UNKNOWN_THREAD
     outcome = await draft_actions.decide(
-        session=session, draft_id=draft.id, status="approved", actor=actor
+        session=session, draft_id=draft.id, status="approved", actor=actor, deliver=bot.deliver
     )
     approved = outcome.draft or draft
     await cards.queue_card(

@@ -48,8 +48,15 @@ class ForumTopics:
             return False  # a private chat is never a forum
         known = self._forums.get(chat_id)
         if known is None:
-            chat = await self._bot.get_chat(chat_id)
-            known = self._forums[chat_id] = bool(chat.is_forum)
+            try:
+                chat = await self._bot.get_chat(chat_id)
+            except (BadRequest, Forbidden) as error:
+                # Refused (not a network failure): send as to any group, in its one stream.
+                log.warning("getChat %s refused (%s): topics are off for it", chat_id, error)
+                known = False
+            else:
+                known = bool(chat.is_forum)
+            self._forums[chat_id] = known
         return known
 
     async def topic_of(self, chat_id: int, thread_id: str | None) -> int | None:
