@@ -128,6 +128,24 @@ async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSes
     return settings
 
 
+async def follow_pairing(
+    settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
+) -> None:
+    """Until an operator chat is known, look for the pairing another process makes (a worker's
+    notices then reach the chat the service paired, without a restart); then return."""
+    while settings.telegram_enabled and settings.telegram_chat_id is None:
+        await asyncio.sleep(every_s)
+        try:
+            async with db() as session:
+                chat_id = await operator_pairing.paired_chat_id(session=session)
+        except Exception as error:  # the database may be down for a while
+            log.warning("could not look for a pairing: %r", error)
+            continue
+        if chat_id is not None:
+            settings.telegram_chat_id = chat_id
+            log.info("operator chat: %s (paired)", chat_id)
+
+
 def citizen_runner(
     settings: Settings, engine: AsyncEngine, telegram: TelegramComponent | None
 ) -> SessionRunner:
