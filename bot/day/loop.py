@@ -8,8 +8,6 @@ that day).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,6 +18,7 @@ from bot.day.clock import local, waited
 from bot.day.digest import day_numbers, digest_text, waiting_drafts
 from bot.settings import Settings
 from bot.telegram.render import esc
+from storage.loops import Loop
 from storage.repo import digests, outbox, reminders
 from storage.repo.reminders import Due
 from storage.types import utcnow
@@ -40,27 +39,15 @@ class OperatorDay:
         self._settings = settings
         self._db = db
         self._kick = kick
-        self._tick_s = tick_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        # A failed tick (the database may be down for a while) is tried again at the next.
+        self.loop = Loop("operator-day", self.tick, every=tick_s)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="operator-day")
+        self.loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                # The database may be down for a while: try again at the next tick.
-                log.exception("the operator's reminders and digest failed this time")
-            await asyncio.sleep(self._tick_s)
+        await self.loop.stop()
 
     async def tick(self) -> None:
         now = self._clock()
