@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.day.clock import local, waited
-from bot.day.digest import day_numbers, digest_text, waiting_drafts
+from bot.day.digest import digest_text
 from bot.settings import Settings
 from bot.telegram.render import esc
 from storage.loops import Loop
-from storage.repo import digests, outbox, reminders
+from storage.repo import digests, inbox, outbox, reminders, stats
 from storage.repo.reminders import Due
 from storage.types import utcnow
 
@@ -83,10 +83,10 @@ class OperatorDay:
         async with self._db() as session, session.begin():
             if not await digests.claim(session=session, day=today.date().isoformat()):
                 return False
-            numbers = await day_numbers(
-                session=session, settings=settings, day=today.date() - timedelta(days=1)
+            numbers = await stats.of_day(
+                session=session, day=today.date() - timedelta(days=1), tz=settings.tz
             )
-            waiting = await waiting_drafts(session=session)
+            waiting = await inbox.pending(session=session)
             text = digest_text(numbers, waiting, now, today.date())
             await outbox.enqueue(session=session, chat_id=chat_id, text=text)
         log.info("digest of %s queued", today.date())

@@ -29,7 +29,7 @@ from bot.delivery.card import delivery_status_line, redeliver_button
 from bot.settings import Settings
 from bot.telegram import callbacks, render
 from storage.models import Delivery, Draft, DraftFeedback, Event, Thread
-from storage.repo import deliveries, draft_messages, outbox, threads
+from storage.repo import deliveries, draft_messages, inbox, outbox, threads
 
 COPY_TEXT_MAX = 256
 """What a `copy_text` button can hold."""
@@ -41,6 +41,7 @@ class Facts:
     """What a card shows beyond the draft's own columns."""
 
     waiting_since: datetime | None = None
+    """storage/repo/inbox.py's `waiting_since_of` the draft; None: since it was created."""
     feedback: Sequence[DraftFeedback] = field(default_factory=list)
     decided_by_name: str | None = None
     job_link: str | None = None
@@ -136,11 +137,9 @@ def _said(item: DraftFeedback) -> str:
 
 
 async def facts_of(*, session: AsyncSession, draft: Draft) -> Facts:
-    waiting = link = None
-    if draft.thread_id is not None:
-        thread = await session.get(Thread, draft.thread_id)
-        if thread is not None:
-            waiting, link = thread.waiting_since, thread.job_link
+    thread = None if draft.thread_id is None else await session.get(Thread, draft.thread_id)
+    waiting = inbox.waiting_since_of(draft, thread)
+    link = thread.job_link if thread is not None else None
     feedback = (await threads.feedback_for(session=session, draft_ids=[draft.id]))[draft.id]
     name = None
     if draft.decided_by is not None:
