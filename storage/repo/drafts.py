@@ -11,6 +11,7 @@ from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.folding import fold
 from storage.hotpath import HotPath, HotStatement
 from storage.models import Draft, DraftFeedback
 from storage.repo.keyset import older_than
@@ -31,7 +32,13 @@ _FEEDBACK_OF = HotStatement(
 def new(**fields: Any) -> Draft:
     """A new pending draft with its id and times, not stored yet (see `draft_intake`)."""
     now = utcnow()
-    return Draft(id=str(uuid.uuid4()), created_at=now, updated_at=now, **fields)
+    return Draft(
+        id=str(uuid.uuid4()),
+        client_key=fold(fields["client"]),
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
 
 
 async def get(*, session: AsyncSession, draft_id: str) -> Draft | None:
@@ -61,36 +68,17 @@ async def list_page(
 ) -> Sequence[Draft]:
     """Newest first; `after` is the (created_at, id) of the last row of the previous page.
 
-    `client` matches case-insensitively."""
+    `client` matches as `storage.folding.fold` folds it."""
     query = select(Draft).order_by(col(Draft.created_at).desc(), col(Draft.id).desc()).limit(limit)
     if status is not None:
         query = query.where(col(Draft.status) == status)
     if thread_id is not None:
         query = query.where(col(Draft.thread_id) == thread_id)
     if client is not None:
-        query = query.where(func.lower(col(Draft.client)) == client.lower())
+        query = query.where(col(Draft.client_key) == fold(client))
     if after is not None:
         query = query.where(older_than(col(Draft.created_at), col(Draft.id), after))
     return (await session.scalars(query)).all()
-
-
-async def decide(
-    *, session: AsyncSession, draft_id: str, status: str, decided_by: int
-) -> Draft | None:
-    """Move a pending draft to `status`; None when it is not pending (or does not exist).
-
-    The status test is in the UPDATE itself, so of many concurrent decisions exactly one
-    changes the row: the caller writes its event only when a draft comes back.
-    """
-    now = utcnow()
-    result = await session.scalars(
-        update(Draft)
-        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending")
-        .values(status=status, decided_by=decided_by, decided_at=now, updated_at=now)
-        .returning(Draft)
-        .execution_options(synchronize_session=False)
-    )
-    return result.one_or_none()
 
 
 async def replace_text(*, session: AsyncSession, draft_id: str, text: str) -> str | None:

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.folding import fold
 from storage.hotpath import HotPath, HotStatement, Row
 from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
 from storage.repo.keyset import older_than
@@ -52,7 +53,7 @@ async def list_page(
         .limit(limit)
     )
     if client is not None:
-        query = query.where(func.lower(col(Thread.client)) == client.lower())
+        query = query.where(col(Thread.client_key) == fold(client))
     if waiting is not None:
         query = query.where(
             col(Thread.waiting_since).is_not(None)
