@@ -204,9 +204,11 @@ async def _launch(
             received=received,
         )
     except IntegrityError:
-        # Only a concurrent twin with the same signed id can collide (the rest is locked):
-        # it committed first, so this one is its duplicate.
-        if delivery.webhook_id is None:
+        # A concurrent twin with the same signed id committed first: this one is its
+        # duplicate (identical bodies and new threads take locks instead).
+        if delivery.webhook_id is None or not await reply_intake.seen_before(
+            hot=request.app[HOT], delivery=delivery
+        ):
             raise
         stored = None
     if stored is None:

@@ -109,3 +109,11 @@ async def receive(
     if joined is None:
         return Stored(session_id)
     return Stored(session_id, joined.thread_id, joined.superseded)
+
+
+async def seen_before(*, hot: HotPath, delivery: Delivery) -> bool:
+    """Was the delivery stored by now (by a concurrent twin that won the race)?"""
+    async with hot.transaction() as fetch:
+        return await webhook_deliveries.seen(
+            fetch, on_postgres=hot.on_asyncpg, delivery=delivery, now=utcnow()
+        )
