@@ -133,12 +133,16 @@ async def receive(
         await fetch(_NEW_THREAD, {**params, "thread_id": thread_id, "platform": platform})
     else:
         thread_id, platform = found
+        # Only its own parameters: on SQLite a parameter named as a column would be SET too.
         joining = {
+            "thread_id": thread_id,
             "new_title": params["job_title"],
             "new_title_key": params["job_title_key"],
             "new_link": params["job_link"],
+            "key": incoming.key,
+            "now": now,
         }
-        await fetch(_JOIN_THREAD, {**params, **joining, "thread_id": thread_id})
+        await fetch(_JOIN_THREAD, joining)
     await fetch(_MESSAGE, {"thread_id": thread_id, "text": incoming.message, "now": now})
     await events.append_with(
         fetch,
