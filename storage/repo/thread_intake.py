@@ -99,7 +99,7 @@ _MESSAGE = HotStatement(
 _SUPERSEDE = HotStatement(
     update(_D)
     .where(_D.c.thread_id == bindparam("of_thread"), _D.c.status == "pending")
-    .values(status="superseded", updated_at=bindparam("now"))
+    .values(status="superseded", updated_at=bindparam("now"), decided_at=bindparam("now"))
     .returning(_D.c.id)
 )
 
