@@ -312,9 +312,13 @@ def _t(value: datetime | None) -> str:
 
 
 async def get_thread(request: web.Request) -> web.Response:
-    """The least work: the rows of five statements joined into the document as text."""
+    """The least work: the rows of five statements, in one snapshot as the service reads
+    them, joined into the document as text."""
     thread_id = request.match_info["thread_id"]
-    async with request.app[POOL].acquire() as connection:
+    async with (
+        request.app[POOL].acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
         thread = await connection.fetchrow(SELECT_THREAD, thread_id)
         if thread is None:
             return _json({"error": {"code": "thread_not_found", "message": "No thread."}}, 404)

@@ -51,6 +51,11 @@ class HotStatement:
             name for name in self._names if isinstance(compiled.binds[name].type, JSON)
         )
 
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The names of the columns its rows hold, in order."""
+        return tuple(self.core.selected_columns.keys() if isinstance(self.core, Select) else ())
+
     def own(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Only the statement's own parameters: given to an INSERT or UPDATE through
         SQLAlchemy, a parameter named as a column would be written too (as on PostgreSQL,
@@ -115,8 +120,10 @@ class HotPath:
             return (await connection.execute(statement.core, statement.own(params))).all()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Fetch]:
-        """Several reads on one pooled connection: a `fetch` for each statement in turn."""
+    async def snapshot(self) -> AsyncIterator[Fetch]:
+        """Several reads that see one state of the database: a `fetch` for each statement in
+        turn, in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's
+        transaction sees one state anyway)."""
         if self.on_asyncpg:
             async with self.engine.connect() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection
@@ -132,7 +139,8 @@ class HotPath:
                         ),
                     )
 
-                yield on_driver
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    yield on_driver
             return
         async with self.engine.begin() as connection:
 
