@@ -8,7 +8,6 @@ that changed since the page loaded it (`updated_at`), answers 409 and changes no
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -110,7 +109,7 @@ async def get_chart(request: web.Request) -> web.Response:
         numbers = await stats.compute(
             session=session, days=query.days, tz=settings.tz, now=utcnow()
         )
-    png = await asyncio.to_thread(charts.png, kind, numbers)
+    png = await charts.png(kind, numbers)
     return web.Response(body=png, content_type="image/png")
 
 
