@@ -87,8 +87,8 @@ class DeliveryWorker:
             backoff=doubling(0.2, self._tuning.idle_check_s),
         )
         self._http: aiohttp.ClientSession | None = None
-        self.target = urlsplit(self._url).netloc
-        """Where deliveries go, as logs may name it (no path, no query)."""
+        self.target = _host_and_port(self._url)
+        """Where deliveries go, as logs may name it: no user:password@, path or query."""
 
     def start(self) -> None:
         """Take deliveries from now on: approvals queue them, and the worker sends them."""
@@ -262,3 +262,11 @@ class DeliveryWorker:
             return None  # the receiver asks us to wait past the end
         wait = timedelta(seconds=self._tuning.wait_after(row.attempts + 1))
         return min(max(now + wait, earliest), deadline)
+
+
+def _host_and_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"
