@@ -12,7 +12,7 @@ from bot.day.clock import waited
 from bot.telegram import render
 from citizens import thread_notices
 from storage.models import Thread
-from storage.repo.thread_waits import Waiting
+from storage.repo.thread_waits import ThreadWaiting
 
 BUTTON_ROWS = 5
 NAME_IN_BUTTON = 18
@@ -23,7 +23,7 @@ def _who(thread: Thread) -> str:
     return f"👤 <b>{render.esc(render.cut(thread.client, 80))}</b>{job}"
 
 
-def listing(items: Sequence[Waiting], now: datetime) -> tuple[str, dict[str, Any] | None]:
+def listing(items: Sequence[ThreadWaiting], now: datetime) -> tuple[str, dict[str, Any] | None]:
     """The /drafts message for threads waiting with no draft: text and buttons."""
     lines = [f"⏳ <b>Waiting, no draft</b> ({len(items)}), the longest first:"]
     rows: list[list[dict[str, Any]]] = []
@@ -49,7 +49,7 @@ def _buttons(thread: Thread) -> list[dict[str, Any]]:
     ]
 
 
-def reminder(item: Waiting, now: datetime) -> tuple[str, dict[str, Any] | None]:
+def reminder(item: ThreadWaiting, now: datetime) -> tuple[str, dict[str, Any] | None]:
     """The reminder of a thread whose client waits with no draft: text and buttons."""
     since = item.thread.waiting_since or now
     state = render.esc(thread_notices.waiting_state(item.session, item.draft))

@@ -25,7 +25,7 @@ OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
-class Waiting:
+class ThreadWaiting:
     """A thread whose client waits with no pending draft, and what became of its latest
     session and draft (None: none yet)."""
 
@@ -38,7 +38,7 @@ def _no_pending_draft() -> object:
     return ~exists().where(col(Draft.thread_id) == col(Thread.id), col(Draft.status) == "pending")
 
 
-async def without_draft(*, session: AsyncSession, limit: int = MAX_LISTED) -> list[Waiting]:
+async def without_draft(*, session: AsyncSession, limit: int = MAX_LISTED) -> list[ThreadWaiting]:
     """Threads whose client waits with no pending draft, the longest-waiting first."""
     rows = (
         await session.scalars(
@@ -51,14 +51,14 @@ async def without_draft(*, session: AsyncSession, limit: int = MAX_LISTED) -> li
     ids = [row.id for row in rows]
     sessions = await latest_sessions(session=session, thread_ids=ids)
     drafts = await latest_drafts(session=session, thread_ids=ids)
-    return [Waiting(row, sessions.get(row.id), drafts.get(row.id)) for row in rows]
+    return [ThreadWaiting(row, sessions.get(row.id), drafts.get(row.id)) for row in rows]
 
 
-async def waiting_one(*, session: AsyncSession, thread: Thread) -> Waiting:
+async def waiting_one(*, session: AsyncSession, thread: Thread) -> ThreadWaiting:
     """`thread` with its latest session and draft."""
     sessions = await latest_sessions(session=session, thread_ids=[thread.id])
     drafts = await latest_drafts(session=session, thread_ids=[thread.id])
-    return Waiting(thread, sessions.get(thread.id), drafts.get(thread.id))
+    return ThreadWaiting(thread, sessions.get(thread.id), drafts.get(thread.id))
 
 
 async def latest_sessions(
