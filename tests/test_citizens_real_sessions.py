@@ -127,6 +127,11 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
     assert accepted["thread_id"] in thread_answer
     assert draft.id in draft_answer
     assert real_cli.model.steps_left == 0
+    # Every request was a streamed turn of the conversation (nothing else is sent).
+    assert {(r.path, r.query, r.body.get("stream")) for r in real_cli.model.requests} == {
+        ("/v1/messages", "beta=true", True)
+    }
+    assert len(real_cli.model.turns()) == 4
     # The notice reads as a sentence: the result's text, not the CLI's page of JSON.
     assert "Draft posted for the operator." in notice
     shown = html.unescape(notice)
