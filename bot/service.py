@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.charts import CHARTS
 from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
-from bot.retention import RetentionTask
+from bot.retention import retention_loop
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
@@ -65,9 +65,11 @@ async def serve(
             delivery = DeliveryWorker(settings, engine, delivery_tuning)
             delivery.start()
             stack.push_async_callback(delivery.stop)
-        pruning = RetentionTask(session_factory(engine), interval_s=settings.retention_interval_s)
-        pruning.start()
-        stack.push_async_callback(pruning.stop)
+        await stack.enter_async_context(
+            retention_loop(
+                session_factory(engine), interval_s=settings.retention_interval_s
+            ).running_until_exit()
+        )
 
         telegram = None
         if settings.telegram_enabled:
@@ -108,8 +110,8 @@ async def serve(
         await citizens.start()
         stack.push_async_callback(citizens.stop)
         scheduler = Scheduler(settings, session_factory(engine), wake=citizens.wake)
-        scheduler.start()  # its first tick fires what was missed less than an hour ago
-        stack.push_async_callback(scheduler.stop)
+        # Its first tick fires what was missed less than an hour ago.
+        await stack.enter_async_context(scheduler.loop.running_until_exit())
 
         await stop.wait()
         log.info("shutting down")
