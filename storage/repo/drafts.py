@@ -38,6 +38,19 @@ async def get(*, session: AsyncSession, draft_id: str) -> Draft | None:
     return await session.get(Draft, draft_id)
 
 
+async def starting_with(*, session: AsyncSession, prefix: str, limit: int) -> Sequence[Draft]:
+    """Drafts whose id starts with `prefix` (lower-case hex digits and dashes), the newest
+    first, at most `limit`."""
+    assert all(c in "0123456789abcdef-" for c in prefix), "an id prefix is hex digits and dashes"
+    found = await session.scalars(
+        select(Draft)
+        .where(col(Draft.id).startswith(prefix, autoescape=True))
+        .order_by(col(Draft.created_at).desc())
+        .limit(limit)
+    )
+    return found.all()
+
+
 async def read(*, hot: HotPath, draft_id: str) -> dict[str, Any] | None:
     """One draft's columns, as a statement of its own: the API's read, with no ORM object."""
     row = await hot.fetchrow(_READ_BY_ID, {"draft_id": draft_id})
