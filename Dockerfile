@@ -23,6 +23,15 @@ COPY . .
 RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
+# The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3):
+# it owns only its own data and Daniel's folder, where he writes; the sticky bit keeps him from
+# replacing the CLAUDE.md and .claude/ that root owns there.
+RUN useradd --create-home --uid 10001 scopelock \
+    && mkdir -p /var/data/claude \
+    && chown scopelock /var/data/claude citizens/daniel \
+    && chmod 1755 citizens/daniel
+USER scopelock
+
 # The CLI keeps its conversations here: on the persistent disk, so `--resume` survives deploys.
 ENV CLAUDE_CONFIG_DIR=/var/data/claude
 CMD ["scopelock", "run"]

@@ -31,7 +31,7 @@ from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
 from citizens.results import Parsed
 from storage.models import CitizenSession
-from storage.repo import citizen_queue, session_budget, session_tokens
+from storage.repo import citizen_queue, conversation_costs, session_budget, session_tokens
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -320,6 +320,7 @@ class SessionRunner:
         parsed: Parsed,
     ) -> None:
         async with self._db() as session, session.begin():
+            parsed = await _this_runs_cost(session, row, parsed)
             ended = await citizen_queue.finish(
                 session=session,
                 session_id=row.id,
@@ -331,6 +332,17 @@ class SessionRunner:
             )
             if ended is not None:
                 await self._notices.finished(session=session, row=ended)
+
+
+async def _this_runs_cost(session: AsyncSession, row: CitizenSession, parsed: Parsed) -> Parsed:
+    """The result with what this run cost, not the resumed conversation's total."""
+    conversation = parsed.result.claude_session_id
+    if conversation is None:
+        return parsed
+    earlier = await conversation_costs.spent_before(
+        session=session, row=row, claude_session_id=conversation
+    )
+    return results.this_run(parsed, earlier)
 
 
 def _process_exists(pid: int) -> bool:
