@@ -16,6 +16,7 @@ from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
 from bot.retention import retention_loop
 from bot.settings import Settings
+from bot.telegram import lead_cards
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
@@ -130,6 +131,24 @@ async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSes
     return settings
 
 
+async def follow_pairing(
+    settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
+) -> None:
+    """Until an operator chat is known, look for the pairing another process makes (a worker's
+    notices then reach the chat the service paired, without a restart); then return."""
+    while settings.telegram_enabled and settings.telegram_chat_id is None:
+        await asyncio.sleep(every_s)
+        try:
+            async with db() as session:
+                chat_id = await operator_pairing.paired_chat_id(session=session)
+        except Exception as error:  # the database may be down for a while
+            log.warning("could not look for a pairing: %r", error)
+            continue
+        if chat_id is not None:
+            settings.telegram_chat_id = chat_id
+            log.info("operator chat: %s (paired)", chat_id)
+
+
 def citizen_runner(
     settings: Settings, engine: AsyncEngine, telegram: TelegramComponent | None
 ) -> SessionRunner:
@@ -138,6 +157,7 @@ def citizen_runner(
         enabled=telegram is not None,
         operator_chat=lambda: settings.telegram_chat_id,
         kick=telegram.notifier.kick if telegram is not None else lambda: None,
+        on_finished=lead_cards.session_finished,
     )
     runner = SessionRunner(settings, session_factory(engine), notices)
     if telegram is not None:
