@@ -28,7 +28,12 @@ def esc(text: object) -> str:
 
 
 def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` if it fits in `limit` characters, else its start, at a space if one is near, + …"""
+    if len(text) <= limit:
+        return text
+    start = text[: limit - 1]
+    space = start.rfind(" ", max(0, len(start) - 40))
+    return (start[:space] if space > 0 else start).rstrip() + "…"
 
 
 def heading(client: str, job_title: str | None) -> str:
