@@ -30,7 +30,9 @@ JSON list of `{"tool": ..., "arguments": {...}}` in the file named by $FAKE_CLAU
   FAKE:exit=CODE           exit with CODE
 Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts (its argv, cwd, pid and
 whole environment) and one when it ends (its tool calls and result).
-Conversations live in $FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude.
+Conversations live where the real CLI keeps them (citizens/transcripts.py): under
+$FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude, in
+`projects/<working directory, non-alphanumerics as ->/<id>.jsonl`, one JSON line per prompt.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def check(options: dict[str, Any]) -> None:
 def state_dir() -> Path:
     configured = os.environ.get("FAKE_CLAUDE_STATE") or os.environ.get("CLAUDE_CONFIG_DIR")
     root = Path(configured) if configured else Path.home() / ".claude"
-    path = root / "fake-conversations"
+    path = root / "projects" / re.sub(r"[^A-Za-z0-9]", "-", os.getcwd())
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -149,18 +151,20 @@ def open_conversation(options: dict[str, Any]) -> tuple[str, list[str]]:
     """The conversation's id and its earlier prompts (a Usage error like the real CLI's)."""
     if "resume" in options:
         session_id = options["resume"]
-        stored = state_dir() / f"{session_id}.json"
+        stored = state_dir() / f"{session_id}.jsonl"
         if not stored.is_file():
             raise Usage(f"No conversation found with session ID: {session_id}")
-        return session_id, json.loads(stored.read_text())["prompts"]
+        lines = stored.read_text().splitlines()
+        return session_id, [json.loads(line)["prompt"] for line in lines if line]
     session_id = options.get("session-id") or str(uuid.uuid4())
-    if (state_dir() / f"{session_id}.json").exists():
+    if (state_dir() / f"{session_id}.jsonl").exists():
         raise Usage(f"Error: Session ID {session_id} is already in use.")
     return session_id, []
 
 
 def save_conversation(session_id: str, prompts: list[str]) -> None:
-    (state_dir() / f"{session_id}.json").write_text(json.dumps({"prompts": prompts}))
+    lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in prompts)
+    (state_dir() / f"{session_id}.jsonl").write_text(lines)
 
 
 def directives(prompt: str) -> dict[str, str]:

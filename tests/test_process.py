@@ -51,7 +51,14 @@ def test_with_no_environment_it_serves_on_sqlite_and_stops_cleanly(
         draft_status, draft = service.request("POST", "/api/draft/create", DRAFT)
         exit_code = service.stop(signum)
 
-    assert health == {"status": "ok", "database": "ok", "telegram": "disabled"}
+    # The one process runs citizen sessions itself (SESSIONS_IN_PROCESS defaults to true).
+    assert health == {
+        "status": "ok",
+        "database": "ok",
+        "telegram": "disabled",
+        "workers": 1,
+        "sessions_queued": 0,
+    }
     assert status == 201, created
     assert (draft_status, draft["status"], draft["telegram_sent"]) == (201, "pending", False)
     assert exit_code == 0, service.stderr
