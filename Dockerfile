@@ -23,6 +23,6 @@ COPY . .
 RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
-# The CLI keeps its conversations here: on the persistent disk, so `--resume` survives deploys.
-ENV CLAUDE_CONFIG_DIR=/var/data/claude
+# The CLI keeps its conversations in ~/.claude, which a deploy loses: the database holds them
+# between sessions (citizens/transcripts.py). `scopelock worker` runs them (render.yaml).
 CMD ["scopelock", "run"]
