@@ -25,8 +25,13 @@ from tests.secret_guard import GuardHandler, SecretGuard, installed
 API_TOKEN = "test-api-token-5f2a9c"
 TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
-# Fixtures of the citizen tests (fake claude, citizen folders, runners) and delivery tests.
-pytest_plugins = ["tests.citizens_support", "tests.delivery_support"]
+# Fixtures of the citizen tests (fake claude, citizen folders, runners; the real CLI and its
+# scripted model) and delivery tests.
+pytest_plugins = [
+    "tests.citizens_support",
+    "tests.delivery_support",
+    "tests.real_cli_support",
+]
 
 # Variables the service reads; tests start from none of them, whatever the machine has set.
 # Every variable the service reads: one per field of Settings.
