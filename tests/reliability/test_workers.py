@@ -6,11 +6,8 @@ SIGTERM drains.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -20,15 +17,19 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.engine import create_engine, session_factory
 from storage.models import CitizenSession, Event, OutboxMessage
 from tests.citizens_support import FakeClaude, process_alive
-from tests.databases import PostgresDatabases
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env, post
 from tests.reliability.test_two_instances import assert_one_session_per_citizen_at_a_time
+from tests.reliability.worker_runs import (
+    Db,
+    WorkerRun,
+    rows,
+    status_is,
+    wait_until,
+)
 from tests.service_process import free_port
 from web.signatures import sign
 
@@ -36,69 +37,17 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
 
 WEBHOOK_SECRET = "whsec-workers-0d41c2"
 CITIZENS = ("rafael", "emma", "daniel")
-WORKER = [sys.executable, "-m", "bot", "worker"]
-SETTLE_S = 60.0
-Db = async_sessionmaker[AsyncSession]
-
-
-class WorkerRun:
-    """One `scopelock worker` process, logging to its own file."""
-
-    def __init__(self, env: dict[str, str], workdir: Path, name: str, **values: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / f"{name}.stderr"
-        with self.log.open("wb") as stderr:
-            self.proc = subprocess.Popen(
-                WORKER, cwd=workdir, env={**env, **values}, stderr=stderr, stdout=stderr
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def runs(self, row: CitizenSession) -> bool:
-        return (row.claimed_by or "").split(":")[1:2] == [str(self.pid)]
-
-    async def wait_logged(self, text: str) -> None:
-        deadline = time.monotonic() + 30
-        while text not in self.stderr:
-            assert self.proc.poll() is None, f"the worker exited:\n{self.stderr}"
-            assert time.monotonic() < deadline, f"never logged {text!r}:\n{self.stderr}"
-            await asyncio.sleep(0.05)
-
-    async def exit_code(self, timeout_s: float = 30) -> int:
-        return await asyncio.to_thread(self.proc.wait, timeout_s)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
-    url = postgres_databases.new_database(migrated=False)
-    yield url
-    postgres_databases.drop(url)
-
-
-@pytest.fixture
-async def db(postgres_url: str) -> AsyncIterator[Db]:
-    engine = create_engine("postgresql+asyncpg://" + postgres_url.removeprefix("postgresql://"))
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
 def env(
-    postgres_url: str, fake_telegram: FakeTelegram, fake_claude: FakeClaude, citizens_home: Path
+    workers_postgres_url: str,
+    fake_telegram: FakeTelegram,
+    fake_claude: FakeClaude,
+    citizens_home: Path,
 ) -> dict[str, str]:
     return bot_service_env(
-        postgres_url,
+        workers_postgres_url,
         fake_telegram.base_url,
         WEBHOOK_SECRET=WEBHOOK_SECRET,
         CLAUDE_BIN=str(fake_claude.bin),
@@ -143,26 +92,13 @@ async def trigger(web: ServiceRun, citizen: str, message: str, n: int) -> str:
     return str(answer["session_id"])
 
 
-async def rows(db: Db) -> dict[str, CitizenSession]:
-    async with db() as session:
-        return {row.id: row for row in (await session.scalars(select(CitizenSession))).all()}
-
-
-async def wait_until(check: Any, what: str, timeout_s: float = SETTLE_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := await check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return result
-
-
 async def health(web: ServiceRun) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.get(f"{web.url}/health") as response:
         return dict(await response.json())
 
 
 async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
-    db: Db,
+    workers_db: Db,
     env: dict[str, str],
     web: ServiceRun,
     workers: list[WorkerRun],
@@ -180,7 +116,7 @@ async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
     ]
 
     async def settled() -> dict[str, CitizenSession] | None:
-        now = await rows(db)
+        now = await rows(workers_db)
         return now if all(r.status in ("completed", "failed") for r in now.values()) else None
 
     ran = await wait_until(settled, "every session to end")
@@ -196,7 +132,7 @@ async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
     # The workers' notices went through the outbox; the web process sent every one of them.
 
     async def all_sent() -> bool:
-        async with db() as session:
+        async with workers_db() as session:
             pending = (
                 await session.scalars(
                     select(OutboxMessage).where(OutboxMessage.status != "sent")  # type: ignore[arg-type]
@@ -215,7 +151,7 @@ async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
 
 
 async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_elsewhere(
-    db: Db,
+    workers_db: Db,
     env: dict[str, str],
     web: ServiceRun,
     workers: list[WorkerRun],
@@ -228,7 +164,7 @@ async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_el
     await doomed.wait_logged("running up to")
     lost = await trigger(web, "rafael", f"Long task\nFAKE:wait-for={release}", 1)
     await wait_until(lambda: _async(len(fake_claude.calls()) == 1), "the CLI to start")
-    assert doomed.runs((await rows(db))[lost])
+    assert doomed.runs((await rows(workers_db))[lost])
 
     doomed.proc.send_signal(signal.SIGKILL)
     doomed.proc.wait(10)
@@ -236,15 +172,17 @@ async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_el
     workers.append(survivor)
 
     row = await wait_until(
-        lambda: _status(db, lost, "failed"), "the lost session to be failed", timeout_s=30
+        lambda: status_is(workers_db, lost, "failed"),
+        "the lost session to be failed",
+        timeout_s=30,
     )
     assert row.error == "worker lost"
     [orphan] = fake_claude.calls()
     await wait_until(lambda: _async(not process_alive(orphan["pid"])), "the orphan CLI to end")
     after = await trigger(web, "rafael", "Next task", 2)
-    done = await wait_until(lambda: _status(db, after, "completed"), "the next session")
+    done = await wait_until(lambda: status_is(workers_db, after, "completed"), "the next session")
     assert survivor.runs(done)
-    async with db() as session:
+    async with workers_db() as session:
         ends = (
             await session.scalars(select(Event).where(Event.event.like("citizen.session.%")))
         ).all()  # type: ignore[attr-defined]
@@ -255,7 +193,7 @@ async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_el
 
 
 async def test_sigterm_lets_a_running_session_finish_and_claims_nothing_more(
-    db: Db,
+    workers_db: Db,
     env: dict[str, str],
     web: ServiceRun,
     workers: list[WorkerRun],
@@ -275,14 +213,14 @@ async def test_sigterm_lets_a_running_session_finish_and_claims_nothing_more(
     release.touch()
 
     assert await worker.exit_code() == 0, worker.stderr
-    now = await rows(db)
+    now = await rows(workers_db)
     assert now[running].status == "completed", now[running].error
     assert now[waiting].status == "queued"
     assert len(fake_claude.calls()) == 1
 
 
 async def test_sigterm_fails_what_is_still_running_at_the_drain_deadline(
-    db: Db,
+    workers_db: Db,
     env: dict[str, str],
     web: ServiceRun,
     workers: list[WorkerRun],
@@ -298,7 +236,7 @@ async def test_sigterm_fails_what_is_still_running_at_the_drain_deadline(
     worker.proc.send_signal(signal.SIGTERM)
 
     assert await worker.exit_code() == 0, worker.stderr
-    row = (await rows(db))[stuck]
+    row = (await rows(workers_db))[stuck]
     assert row.status == "failed" and row.error == "worker stopped"
     [call] = fake_claude.calls()
     assert not process_alive(call["pid"]) and not process_alive(call["child_pid"])
@@ -306,8 +244,3 @@ async def test_sigterm_fails_what_is_still_running_at_the_drain_deadline(
 
 async def _async(value: Any) -> Any:
     return value
-
-
-async def _status(db: Db, session_id: str, status: str) -> CitizenSession | None:
-    row = (await rows(db)).get(session_id)
-    return row if row is not None and row.status == status else None
