@@ -50,9 +50,9 @@ async def test_no_more_than_worker_concurrency_sessions_run_at_once(
     db: Db, make_settings: Callable[..., Settings], fake_claude: FakeClaude, start_runner: Any
 ) -> None:
     settings = make_settings(claude_bin=str(fake_claude.bin), worker_concurrency=1)
-    await start_runner(settings)
     first = await enqueue_session(db, "rafael", "FAKE:sleep=0.5")
     second = await enqueue_session(db, "emma", "Another citizen, free to run")
+    await start_runner(settings)  # both are waiting when it first looks
     one, two = await wait_finished(db, first), await wait_finished(db, second)
     assert one.status == two.status == "completed"
     assert one.finished_at is not None and two.started_at is not None
@@ -94,9 +94,11 @@ async def test_a_drain_past_its_deadline_kills_and_fails_the_session(
 
 
 async def test_a_session_whose_lease_was_taken_stops_its_cli(
-    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+    db: Db, make_settings: Callable[..., Settings], fake_claude: FakeClaude, start_runner: Any
 ) -> None:
-    await start_runner(runner_settings, heartbeat_interval_s=0.1)
+    # Its own time limit is far beyond the wait below: only the lost lease can stop it.
+    settings = make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=600)
+    await start_runner(settings, heartbeat_interval_s=0.1)
     session_id = await enqueue_session(db, "rafael", "FAKE:child\nFAKE:sleep=60")
     await wait_for(lambda: _true(fake_claude.calls()), "the CLI to start")
     # Another process judged it lost and failed it (its lease had lapsed meanwhile).
