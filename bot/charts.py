@@ -15,6 +15,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from storage.repo.stats import Stats
+from web.config import Charts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,6 +65,10 @@ def chart_png(kind: str, stats: Stats) -> bytes:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     return buffer.getvalue()
+
+
+CHARTS = Charts(kinds=KINDS, png=chart_png)
+"""The charts as web/ is given them (the Mini App serves them too)."""
 
 
 def _frame(axes: Axes) -> None:

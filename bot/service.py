@@ -10,8 +10,9 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.charts import CHARTS
 from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
 from bot.retention import RetentionTask
@@ -22,6 +23,7 @@ from citizens.runner import SessionRunner
 from citizens.scheduler import Scheduler
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
+from storage.repo import operator_pairing
 from storage.wakeups import SESSIONS, listening
 from web import webhooks
 from web.app import create_app
@@ -58,6 +60,7 @@ async def serve(
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
+        settings = await with_operator_chat(settings, session_factory(engine))
         delivery = None
         if settings.delivery_webhook_url is not None:
             # Started before the bot takes taps: an approval must find deliveries on.
@@ -72,7 +75,12 @@ async def serve(
         if settings.telegram_enabled:
             from bot.telegram.component import TelegramComponent
 
-            telegram = TelegramComponent(settings, engine, telegram_tuning)
+            telegram = TelegramComponent(
+                settings,
+                engine,
+                telegram_tuning,
+                deliver=delivery.kick if delivery is not None else None,
+            )
             await telegram.start()
             # Stopped after the web server, whose requests may still be handing it drafts.
             stack.push_async_callback(telegram.stop)
@@ -85,6 +93,8 @@ async def serve(
             settings,
             engine,
             notifier=telegram.notifier if telegram else None,
+            deliver=delivery.kick if delivery is not None else None,
+            charts=CHARTS,
             extra_endpoints=[*webhooks.ENDPOINTS, *(telegram.endpoints() if telegram else [])],
         )
         app[RUNNER] = citizens
@@ -113,13 +123,25 @@ async def serve(
     log.info("stopped")
 
 
+async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Settings:
+    """The service's own copy of the settings, with the paired operator chat when
+    TELEGRAM_CHAT_ID is unset (a set one always wins); a pairing may fill it in later."""
+    settings = settings.model_copy()
+    if settings.telegram_enabled and settings.telegram_chat_id is None:
+        async with db() as session:
+            settings.telegram_chat_id = await operator_pairing.paired_chat_id(session=session)
+        if settings.telegram_chat_id is not None:
+            log.info("operator chat: %s (paired)", settings.telegram_chat_id)
+    return settings
+
+
 def citizen_runner(
     settings: Settings, engine: AsyncEngine, telegram: TelegramComponent | None
 ) -> SessionRunner:
     """The session runner; it reports to Telegram through the bot's outbox when the bot is on."""
     notices = SessionNotices(
         enabled=telegram is not None,
-        default_chat_id=settings.telegram_chat_id,
+        operator_chat=lambda: settings.telegram_chat_id,
         kick=telegram.notifier.kick if telegram is not None else lambda: None,
     )
     # SESSIONS_IN_PROCESS=false: `scopelock worker` processes run them; this one only queues.

@@ -18,7 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-PRODUCTION_SECRETS = ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+# Without TELEGRAM_CHAT_ID the bot starts in pairing mode (CONTRACT §15), also in production.
+PRODUCTION_SECRETS = ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN")
 # What the Bot API accepts as a webhook `secret_token`.
 TELEGRAM_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -208,23 +209,33 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def check_production_and_webhook(self) -> Settings:
-        if self.environment == "production":
-            # All of them in one error: each attempt costs the operator a redeploy.
+    def check_required_together(self) -> Settings:
+        # All of them in one error: each round costs the operator a redeploy.
+        problems = self.missing_requirements()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def missing_requirements(self) -> list[str]:
+        """Variables that other settings require and that are not set, one sentence each."""
+        problems = []
+        production = self.environment == "production"
+        if production:
             missing = [name for name in PRODUCTION_SECRETS if getattr(self, name.lower()) is None]
             if missing:
                 names = ", ".join(missing[:-1]) + " and " if len(missing) > 1 else ""
-                raise ValueError(f"{names}{missing[-1]} must be set when ENVIRONMENT=production")
-        if self.telegram_enabled and self.telegram_mode == "webhook":
+                problems.append(f"{names}{missing[-1]} must be set when ENVIRONMENT=production")
+        # In production the token is required anyway: name what webhook mode needs now too.
+        if self.telegram_mode == "webhook" and (self.telegram_enabled or production):
             if self.telegram_webhook_secret is None:
-                raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_MODE=webhook")
+                problems.append("TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_MODE=webhook")
             if self.public_webhook_url is None:
-                raise ValueError(
+                problems.append(
                     "TELEGRAM_WEBHOOK_URL (or RENDER_EXTERNAL_URL) must be set in webhook mode"
                 )
         if self.delivery_webhook_url is not None and self.delivery_webhook_secret is None:
-            raise ValueError("DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is")
-        return self
+            problems.append("DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is")
+        return problems
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         """As pydantic shows the settings (repr and str), with the database password hidden."""
@@ -322,10 +333,30 @@ def load_settings(**overrides: object) -> Settings:
         # The overrides are field values by name; the checker cannot match `**object` to them.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(part) for part in error["loc"]).upper()
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{field}: {message}" if field else message)
-        # Every problem on one line (each costs a redeploy); never the input: it may be a secret.
-        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+        problems = _problems(exc)
+    failed = {name for name in problems if name in Settings.model_fields}
+    if failed:
+        # The requirements between settings are checked only once every value is valid: ask
+        # again with the bad values at their defaults, so one round names every fault.
+        defaults = {name: Settings.model_fields[name].get_default() for name in failed}
+        try:
+            Settings(**{**overrides, **defaults})
+        except ValidationError as exc:
+            required = _problems(exc).get("", "").split("; ")
+            # A bad value is named once, as bad, not also as missing.
+            bad = tuple(f"{name.upper()} must be set" for name in failed)
+            problems[""] = "; ".join(r for r in required if r and not r.startswith(bad))
+    problems = {name: text for name, text in problems.items() if text}
+    lines = [f"{name.upper()}: {text}" if name else text for name, text in problems.items()]
+    # Every problem on one line (each costs a redeploy); never the input: it may be a secret.
+    raise SettingsError("invalid configuration: " + "; ".join(lines))
+
+
+def _problems(exc: ValidationError) -> dict[str, str]:
+    """Each field's message by field name; the requirements between fields under ""."""
+    problems: dict[str, str] = {}
+    for error in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems[field] = f"{problems[field]}; {message}" if field in problems else message
+    return problems

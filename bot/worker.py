@@ -13,6 +13,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+from bot.service import with_operator_chat
 from bot.settings import Settings
 from citizens.notices import SessionNotices
 from citizens.runner import WORKER_STOPPED, SessionRunner
@@ -39,8 +40,11 @@ async def work(
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
+        # Notices are addressed here and sent by the web process (a pairing made after this
+        # start reaches the worker's notices at its next start).
+        settings = await with_operator_chat(settings, session_factory(engine))
         notices = SessionNotices(
-            enabled=settings.telegram_enabled, default_chat_id=settings.telegram_chat_id
+            enabled=settings.telegram_enabled, operator_chat=lambda: settings.telegram_chat_id
         )
         runner = SessionRunner(
             settings,

@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from bot.settings import Settings
+from citizens.config import CitizenSettings
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ PACKAGED_DIR = Path(__file__).resolve().parent
 _fallback_logged = False
 
 
-def citizens_root(settings: Settings) -> Path:
+def citizens_root(settings: CitizenSettings) -> Path:
     """CITIZENS_DIR; when left at its default and absent (the service runs from elsewhere
     after `pip install .`), the folder shipped inside this package."""
     global _fallback_logged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from bot.settings import Settings
+from citizens.config import CitizenSettings
 
 # A name holding one of these words is a credential of the service; never the citizen's.
 SECRET_NAME = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -20,7 +20,7 @@ WITHHELD = frozenset({"DATABASE_URL"})
 
 def citizen_environment(
     base: Mapping[str, str],
-    settings: Settings,
+    settings: CitizenSettings,
     *,
     session_id: str,
     session_token: str,

@@ -38,15 +38,16 @@ class SessionNotices:
         self,
         *,
         enabled: bool,
-        default_chat_id: int | None,
+        operator_chat: Callable[[], int | None],
         kick: Callable[[], None] = lambda: None,
     ) -> None:
+        """`operator_chat` answers the operator's chat now (a pairing may set it later)."""
         self._enabled = enabled
-        self._default_chat_id = default_chat_id
+        self._operator_chat = operator_chat
         self._kick = kick
 
     def chat_of(self, row: CitizenSession) -> int | None:
-        return (row.notify_chat_id or self._default_chat_id) if self._enabled else None
+        return (row.notify_chat_id or self._operator_chat()) if self._enabled else None
 
     async def announce_queued(self, *, session: AsyncSession) -> int:
         """Send the notice of every queued session that has none yet; returns how many.
@@ -94,10 +95,11 @@ class SessionNotices:
         waiting: Sequence[CitizenSession],
     ) -> None:
         """The day's one budget notice, to the operator's chat: a button per held session."""
-        if self._enabled and self._default_chat_id is not None:
+        chat_id = self._operator_chat()
+        if self._enabled and chat_id is not None:
             await outbox.enqueue(
                 session=session,
-                chat_id=self._default_chat_id,
+                chat_id=chat_id,
                 text=budget_text(spent, budget, waiting),
                 reply_markup=budget_markup(waiting),
             )

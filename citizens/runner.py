@@ -28,9 +28,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from bot.settings import Settings
 from citizens import orphans, prompts, results, transcripts
 from citizens.argv import build_argv
+from citizens.config import CitizenSettings
 from citizens.directory import citizen_dir, citizens_root
 from citizens.environment import citizen_environment
 from citizens.mcp_config import write_mcp_config
@@ -59,7 +59,7 @@ _LIVE_TOKENS: set[str] = set()
 class SessionRunner:
     def __init__(
         self,
-        settings: Settings,
+        settings: CitizenSettings,
         db: async_sessionmaker[AsyncSession],
         notices: SessionNotices,
         *,

@@ -17,8 +17,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.settings import Settings
 from citizens import cron, prompts
+from citizens.config import CitizenSettings
 from storage.models import Schedule
 from storage.repo import citizen_queue, events, schedules
 from storage.types import utcnow
@@ -32,7 +32,7 @@ POLL_S = 15.0
 class Scheduler:
     def __init__(
         self,
-        settings: Settings,
+        settings: CitizenSettings,
         db: async_sessionmaker[AsyncSession],
         *,
         wake: Callable[[], None] = lambda: None,

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.settings import Settings
 from citizens import cron
+from citizens.config import CitizenSettings
 from citizens.directory import citizen_dir, citizens_root, known_citizens
 from storage.models import Schedule
 from storage.repo import schedules
@@ -27,7 +27,7 @@ class ScheduleRefused(Exception):
         return self.reason
 
 
-def check(settings: Settings, *, citizen: str, expression: str, message: str) -> str:
+def check(settings: CitizenSettings, *, citizen: str, expression: str, message: str) -> str:
     """The normalized cron expression, once citizen, expression and message are valid."""
     root = citizens_root(settings)
     if citizen_dir(root, citizen) is None:
@@ -47,7 +47,7 @@ def check(settings: Settings, *, citizen: str, expression: str, message: str) ->
 async def add(
     *,
     session: AsyncSession,
-    settings: Settings,
+    settings: CitizenSettings,
     citizen: str,
     expression: str,
     message: str,

@@ -510,6 +510,24 @@ class Schedule(SQLModel, table=True):
     last_session_id: str | None = Field(default=None, max_length=36)
 
 
+class OperatorPairing(SQLModel, table=True):
+    """The operator chat that paired with `/start <code>` (CONTRACT §15): one row at most.
+
+    Used only while TELEGRAM_CHAT_ID is unset; the fixed primary key makes the first pairing
+    the only one, however many chats race for it.
+    """
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
+    __tablename__ = "operator_pairing"
+
+    id: int = Field(default=1, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    paired_at: datetime = _now_field()
+
+
 class Worker(SQLModel, table=True):
     """A process that runs citizen sessions, as last seen: `/health` counts the live ones."""
 

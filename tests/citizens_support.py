@@ -138,7 +138,7 @@ async def start_runner(
         database: async_sessionmaker[AsyncSession] | None = None,
         **options: Any,
     ) -> SessionRunner:
-        notices = SessionNotices(enabled=telegram, default_chat_id=chat_id)
+        notices = SessionNotices(enabled=telegram, operator_chat=lambda: chat_id)
         options.setdefault("poll_interval_s", 0.2)
         runner = SessionRunner(settings, database or db, notices, **options)
         await runner.start()

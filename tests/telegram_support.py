@@ -189,6 +189,6 @@ async def _wait_until_up(service: Service, task: asyncio.Task[None], wait_ready:
             health = await service.health()
         except aiohttp.ClientError:
             return False
-        return not wait_ready or health.get("telegram") == "ok"
+        return not wait_ready or health.get("telegram") in ("ok", "pairing")
 
     await service.fake.wait_for(up, timeout=15, what="the service to start")

@@ -19,7 +19,9 @@ from bot.settings import Settings
 from storage.engine import create_engine
 from storage.migrate import upgrade_to_head
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, Thread, ThreadMessage
+from storage.repo import thread_intake
 from storage.repo.stats import percentile_cont
+from storage.repo.thread_intake import ClientMessage
 from tests.conftest import API_TOKEN
 
 TZ = ZoneInfo("America/New_York")  # UTC-5 in winter: local evenings are the next UTC day
@@ -157,7 +159,10 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
     # A later draft of the same thread, written after the 12:30 reply.
     s.draft("rejected", s.at(1, 12, 45), s.at(1, 13), feedback="reject_reason", thread_id=t1)
     s.draft("superseded", s.at(1, 13), s.at(1, 14), feedback="redraft")
-    s.draft("superseded", s.at(1, 14), s.at(1, 15))
+    # Superseded by the client's next message, through the real intake: counted today (D2),
+    # when it happened, not when the draft was written.
+    t3 = s.thread(("in", s.at(1, 13, 50)))
+    stale = s.draft("pending", s.at(1, 14), thread_id=t3)
     # D0 23:30 in New York is already D1 in UTC: it counts on D0.
     s.draft("approved", s.at(0, 23), s.at(0, 23, 30), citizen="emma")
     s.draft("pending", s.at(2, 0, 5))
@@ -170,6 +175,15 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
     s.session("emma", None, None)  # queued, never started
     s.session("daniel", s.at(long_ago, 9), 9.0)
     await s.store(db)
+    async with db() as session, session.begin():
+        thread = await session.get(Thread, t3)
+        assert thread is not None
+        thread.external_key = "gmail-t3"
+        joined = await thread_intake.receive(
+            session=session,
+            incoming=ClientMessage(client="Acme", message="Any news?", key="gmail-t3"),
+        )
+    assert [d.id for d in joined.superseded] == [stale]
     return s
 
 
@@ -192,9 +206,8 @@ async def test_the_numbers_of_the_last_three_days(
                 "edited": 1,
                 "rejected": 1,
                 "redrafted": 1,
-                "superseded": 1,
             },
-            {"date": d2, **zero, "sent": 1},
+            {"date": d2, **zero, "sent": 1, "superseded": 1},
         ],
         "response_time_per_day": [
             {"date": d0, "median_s": 1800.0, "p90_s": 1800.0},

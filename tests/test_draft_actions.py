@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from citizens import prompts
 from storage.models import CitizenSession, Draft, Event, Thread, ThreadMessage
 from storage.repo import draft_actions, drafts, thread_intake
 from storage.types import utcnow
@@ -47,7 +48,7 @@ async def test_mark_sent_happens_once_and_only_after_approval(db: DB) -> None:
     assert await mark() is False  # still pending
     async with db() as session, session.begin():
         await draft_actions.decide(
-            session=session, draft_id=draft_id, status="approved", actor=ACTOR
+            session=session, draft_id=draft_id, status="approved", actor=ACTOR, deliver=None
         )
     assert sorted(await asyncio.gather(*(mark() for _ in range(5)))) == [False] * 4 + [True]
 
@@ -69,7 +70,11 @@ async def test_a_redraft_happens_once_and_queues_one_session(db: DB) -> None:
     async def redraft(n: int) -> bool:
         async with db() as session, session.begin():
             outcome = await draft_actions.redraft(
-                session=session, draft_id=draft_id, instruction=f"shorter {n}", actor=ACTOR
+                session=session,
+                draft_id=draft_id,
+                instruction=f"shorter {n}",
+                actor=ACTOR,
+                prompt=prompts.redraft_of,
             )
             return outcome.changed
 

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.charts import CHARTS
 from bot.settings import Settings
 from storage.models import Draft, DraftFeedback, Event, Thread, ThreadMessage
 from storage.types import utcnow
@@ -32,7 +33,7 @@ async def app_client(
     aiohttp_client: Any, make_settings: Callable[..., Settings], engine: AsyncEngine
 ) -> TestClient:
     settings = make_settings(telegram_bot_token=TELEGRAM_TOKEN, telegram_chat_id=OPERATOR_ID)
-    client: TestClient = await aiohttp_client(create_app(settings, engine))
+    client: TestClient = await aiohttp_client(create_app(settings, engine, charts=CHARTS))
     client.session.headers.update(headers())
     return client
 

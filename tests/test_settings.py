@@ -161,10 +161,10 @@ def test_production_refuses_to_start_without_each_secret(
     ("missing", "named"),
     [
         (
-            ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
-            "API_TOKEN, WEBHOOK_SECRET, TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID",
+            ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN"),
+            "API_TOKEN, WEBHOOK_SECRET and TELEGRAM_BOT_TOKEN",
         ),
-        (("WEBHOOK_SECRET", "TELEGRAM_CHAT_ID"), "WEBHOOK_SECRET and TELEGRAM_CHAT_ID"),
+        (("WEBHOOK_SECRET", "API_TOKEN"), "API_TOKEN and WEBHOOK_SECRET"),
     ],
 )
 def test_production_names_every_missing_variable_in_one_error(
@@ -174,6 +174,58 @@ def test_production_names_every_missing_variable_in_one_error(
     message = settings_error(monkeypatch, env)
 
     assert message == f"invalid configuration: {named} must be set when ENVIRONMENT=production"
+
+
+def test_production_starts_without_a_chat_id_for_pairing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_env(monkeypatch, {**PRODUCTION_ENV, "TELEGRAM_CHAT_ID": ""})
+
+    assert load_settings().telegram_chat_id is None
+
+
+def test_one_round_names_bad_values_and_what_other_settings_require(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Render deploy with the blueprint's webhook mode, a delivery URL and a typo."""
+    message = settings_error(
+        monkeypatch,
+        {
+            "ENVIRONMENT": "production",
+            "TELEGRAM_MODE": "webhook",
+            "DELIVERY_WEBHOOK_URL": "https://hooks.example.com/reply",
+            "PORT": "eighty",
+        },
+    )
+
+    assert message == (
+        "invalid configuration: PORT: Input should be a valid integer, unable to parse string "
+        "as an integer; API_TOKEN, WEBHOOK_SECRET and TELEGRAM_BOT_TOKEN must be set when "
+        "ENVIRONMENT=production; TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_MODE=webhook;"
+        " TELEGRAM_WEBHOOK_URL (or RENDER_EXTERNAL_URL) must be set in webhook mode; "
+        "DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is"
+    )
+
+
+def test_a_bad_secret_is_named_as_bad_not_also_as_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = settings_error(
+        monkeypatch,
+        {
+            **SECRETS,
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": "has spaces",
+            "DELIVERY_WEBHOOK_URL": "https://hooks.example.com/reply",
+        },
+    )
+
+    assert message.startswith("invalid configuration: TELEGRAM_WEBHOOK_SECRET: must be 1-256")
+    assert "TELEGRAM_WEBHOOK_SECRET must be set" not in message
+    assert message.endswith(
+        "; TELEGRAM_WEBHOOK_URL (or RENDER_EXTERNAL_URL) must be set in webhook mode; "
+        "DELIVERY_WEBHOOK_SECRET must be set when DELIVERY_WEBHOOK_URL is"
+    )
 
 
 def test_every_bad_value_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +260,7 @@ def test_webhook_mode_needs_its_secret_then_its_url(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     "bad",
     [
-        {"ENVIRONMENT": "production", "TELEGRAM_CHAT_ID": ""},
+        {"ENVIRONMENT": "production", "API_TOKEN": ""},
         {"PORT": "abc"},
         {"DATABASE_URL": "mysql://root:db-password-11aa@localhost/scopelock"},
         {"TELEGRAM_WEBHOOK_SECRET": "tg webhook secret with spaces"},

@@ -156,7 +156,7 @@ async def test_drafts_stored_while_the_bot_was_off_get_their_cards_once_it_is_on
         async with off.db() as session, session.begin():
             actor = draft_actions.Actor(1, "someone", via="test")
             await draft_actions.decide(
-                session=session, draft_id=decided, status="rejected", actor=actor
+                session=session, draft_id=decided, status="rejected", actor=actor, deliver=None
             )
     assert fake_telegram.sent_messages() == []
 
@@ -179,7 +179,7 @@ async def test_a_card_sent_after_its_draft_was_decided_loses_its_buttons(
         async with service.db() as session, session.begin():
             actor = draft_actions.Actor(OPERATOR_ID, "Nicolas", via="mini_app")
             outcome = await draft_actions.decide(
-                session=session, draft_id=draft_id, status="approved", actor=actor
+                session=session, draft_id=draft_id, status="approved", actor=actor, deliver=None
             )
             assert outcome.changed
         [card] = await wait_shown(service, draft_id, 1)

@@ -7,12 +7,13 @@ from typing import Literal, Protocol
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.settings import Settings
 from storage.hotpath import HotPath
 from storage.models import Draft, Lead, Thread
+from storage.repo.deliveries import Wake
 from storage.repo.draft_intake import Card
+from web.config import Charts, WebSettings
 
-TelegramStatus = Literal["ok", "disabled", "degraded"]
+TelegramStatus = Literal["ok", "disabled", "degraded", "pairing"]
 
 
 class DraftNotifier(Protocol):
@@ -67,9 +68,13 @@ class SessionWaker(Protocol):
         """A session was queued: start it now if its citizen is free."""
 
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS: web.AppKey[WebSettings] = web.AppKey("settings")
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 HOT = web.AppKey("hot_path", HotPath)
 NOTIFIER = web.AppKey("notifier", DraftNotifier)
 RUNNER = web.AppKey("runner", SessionWaker)
+CHARTS = web.AppKey("charts", Charts)
+"""Absent: this process draws no charts (the Mini App's chart answers 404)."""
+DELIVER: web.AppKey[Wake | None] = web.AppKey("deliver")
+"""The delivery worker's wake; None: deliveries are off (DELIVERY_WEBHOOK_URL unset)."""

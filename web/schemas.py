@@ -161,7 +161,7 @@ class ErrorBody(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "error"]
-    telegram: Literal["ok", "disabled", "degraded"]
+    telegram: Literal["ok", "disabled", "degraded", "pairing"]
     telegram_dead_letters: int | None = None
     """Messages to the operator given up on in the last 24 h (absent while the database is
     down)."""

@@ -1,18 +1,16 @@
-"""What the draft's card says about its delivery, and the one call that puts it there.
+"""What the draft's card says about its delivery.
 
 `delivery_status_line` is the line itself (bot/telegram/cards.py puts it on the approved card,
-with the `redeliver:<draft_id>` button once it failed); `show_delivery_on_card` queues, in the
-caller's transaction and through the durable outbox, the edits of every copy of the card.
+with the `redeliver:<draft_id>` button once it failed); bot/telegram/card_upkeep.py's
+`show_delivery_on_card` queues the edits of every copy of the card.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton
 
-from bot.settings import Settings
 from bot.telegram import render
-from storage.models import Delivery, Draft
+from storage.models import Delivery
 
 REDELIVER = "redeliver"
 REDELIVER_PATTERN = rf"^{REDELIVER}:[0-9a-f-]{{36}}$"
@@ -46,21 +44,3 @@ def redeliver_data(draft_id: str) -> str:
 
 def redeliver_button(draft_id: str) -> InlineKeyboardButton:
     return InlineKeyboardButton("🔁 Deliver again", callback_data=redeliver_data(draft_id))
-
-
-async def show_delivery_on_card(
-    *, session: AsyncSession, settings: Settings, draft_id: str
-) -> bool:
-    """Queue the edits that show the draft's latest delivery on every copy of its card
-    (bot/telegram/cards.py says what a card shows); False when there is none to edit.
-
-    Call `kick()` of the Telegram notifier after the commit so the edits go out at once.
-    """
-    from bot.telegram import cards  # cards shows deliveries: imported here, not at the top
-
-    if not settings.telegram_enabled:
-        return False
-    draft = await session.get(Draft, draft_id)
-    if draft is None:
-        return False
-    return await cards.queue_refresh(session=session, settings=settings, draft=draft) > 0

@@ -7,7 +7,8 @@ import uuid
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from bot.delivery.card import REDELIVER_PATTERN, show_delivery_on_card
+from bot.delivery.card import REDELIVER_PATTERN
+from bot.telegram.card_upkeep import show_delivery_on_card
 from bot.telegram.deps import deps
 from storage.models import Draft
 from storage.repo import deliveries
@@ -25,7 +26,7 @@ async def redeliver_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     assert query is not None
     draft_id = str(uuid.UUID((query.data or "").partition(":")[2]))
     bot = deps(context)
-    if bot.settings.delivery_webhook_url is None:
+    if bot.deliver is None:
         await query.answer(NOT_ON, show_alert=True)
         return
     async with bot.db() as session, session.begin():
@@ -36,7 +37,7 @@ async def redeliver_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         elif before is None or before.status != "failed":
             answer = "Nothing to deliver again." if before is None else _already(before.status)
         else:
-            await deliveries.queue_delivery(session=session, draft_id=draft_id)
+            await deliveries.queue_delivery(session=session, draft_id=draft_id, wake=bot.deliver)
             after = await deliveries.latest(session=session, draft_id=draft_id)
             queued = after is not None and after.id != before.id
             answer = "📤 Delivering again…" if queued else NOT_ON

@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.delivery.card import show_delivery_on_card
 from bot.delivery.payload import delivery_body
 from bot.delivery.signing import retry_after_s, signed_headers
 from bot.delivery.tuning import DeliveryTuning
 from bot.settings import Settings
+from bot.telegram.card_upkeep import show_delivery_on_card
 from storage.engine import session_factory
 from storage.models import Delivery
 from storage.repo import deliveries, draft_actions, events
@@ -74,7 +74,6 @@ class DeliveryWorker:
         self._settings = settings
         self._url = settings.delivery_webhook_url
         self._key = key
-        self._engine = engine
         self._db: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._tuning = tuning or DeliveryTuning()
         self.card_queued = card_queued
@@ -89,7 +88,6 @@ class DeliveryWorker:
 
     def start(self) -> None:
         """Take deliveries from now on: approvals queue them, and the worker sends them."""
-        deliveries.enable(self._engine, self.kick)
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._tuning.request_timeout_s)
         )
@@ -102,7 +100,6 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop; attempts in flight get a short grace; unfinished claims are handed back."""
         self._stopping = True
-        deliveries.disable(self._engine)
         self._wake.set()
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=self._tuning.shutdown_grace_s)

@@ -62,3 +62,19 @@ async def refresh(db: async_sessionmaker[AsyncSession], settings: Settings, draf
         draft = await drafts.get(session=session, draft_id=draft_id)
         if draft is not None:
             await cards.queue_refresh(session=session, settings=settings, draft=draft)
+
+
+async def show_delivery_on_card(
+    *, session: AsyncSession, settings: Settings, draft_id: str
+) -> bool:
+    """Queue the edits that show the draft's latest delivery on every copy of its card
+    (bot/telegram/cards.py says what a card shows); False when there is none to edit.
+
+    Call `kick()` of the Telegram notifier after the commit so the edits go out at once.
+    """
+    if not settings.telegram_enabled:
+        return False
+    draft = await session.get(Draft, draft_id)
+    if draft is None:
+        return False
+    return await cards.queue_refresh(session=session, settings=settings, draft=draft) > 0

@@ -30,10 +30,12 @@ from bot.telegram.deps import DEPS_KEY, BotDeps
 from bot.telegram.handlers import register_handlers
 from bot.telegram.menu import set_menu_button
 from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.pairing import Pairing
 from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import session_factory
 from storage.hotpath import HotPath
+from storage.repo.deliveries import Wake
 from storage.types import utcnow
 from web.endpoints import Endpoint
 from web.telegram_webhook import telegram_webhook_endpoints
@@ -46,8 +48,14 @@ CONCURRENT_UPDATES = 8
 
 class TelegramComponent:
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, tuning: TelegramTuning | None = None
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        tuning: TelegramTuning | None = None,
+        *,
+        deliver: Wake | None = None,
     ) -> None:
+        """`deliver`: the delivery worker's wake, for approvals (None: deliveries are off)."""
         assert settings.telegram_bot_token is not None
         self.settings = settings
         self.tuning = tuning or TelegramTuning()
@@ -62,8 +70,17 @@ class TelegramComponent:
             quiet=lambda: in_quiet_hours(settings, utcnow()),
         )
         self._db = session_factory(engine)
+        self.pairing = (
+            Pairing(settings, self._db, self._after_pairing)
+            if settings.telegram_chat_id is None
+            else None
+        )
         self.application.bot_data[DEPS_KEY] = BotDeps(
-            settings=settings, db=self._db, sender=self.sender
+            settings=settings,
+            db=self._db,
+            sender=self.sender,
+            deliver=deliver,
+            pairing=self.pairing,
         )
         self.sender.on_stale_card = self._refresh_card
         self.notifier = TelegramNotifier(settings, self.sender, lambda: self.ready)
@@ -87,11 +104,12 @@ class TelegramComponent:
         )
 
     async def start(self) -> None:
-        if self.settings.telegram_chat_id is None:
+        if self.pairing is not None:
             log.warning(
-                "TELEGRAM_CHAT_ID is not set: new drafts notify no one, and only "
-                "TELEGRAM_ALLOWED_USER_IDS may act. Message the bot: its refusal names your "
-                "chat id."
+                "Pairing code: %s (no operator chat yet: send /start %s to the bot from your "
+                "Telegram account, and that chat becomes the operator)",
+                self.pairing.code,
+                self.pairing.code,
             )
         self.sender.start()
         self.day.start()
@@ -126,6 +144,12 @@ class TelegramComponent:
                 self.sender.kick()
         except Exception as error:  # they get their cards at the next start
             log.warning("could not queue the cards of drafts stored meanwhile: %r", error)
+
+    async def _after_pairing(self) -> None:
+        """The new operator gets the Mini App's menu and the cards of drafts stored meanwhile."""
+        await set_menu_button(self.application.bot, self.settings)
+        if await card_upkeep.queue_missing_cards(self._db, self.settings):
+            self.sender.kick()
 
     async def _refresh_card(self, draft_id: str) -> None:
         await card_upkeep.refresh(self._db, self.settings, draft_id)

@@ -60,7 +60,11 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     try:
         async with bot.db() as session, session.begin():
             outcome = await draft_actions.decide(
-                session=session, draft_id=draft_id, status=status, actor=actor_of(query)
+                session=session,
+                draft_id=draft_id,
+                status=status,
+                actor=actor_of(query),
+                deliver=bot.deliver,
             )
             current = outcome.draft
             if current is not None and (outcome.changed or current.status != "pending"):

@@ -27,6 +27,7 @@ from bot.telegram import (
     decisions,
     edits,
     lead_cards,
+    pairing,
     steps,
     threads,
     trigger,
@@ -42,11 +43,17 @@ FAILED = "⚠️ That did not work: the database is unreachable. Please try agai
 
 
 def register_handlers(application: Application) -> None:
-    # Group -1 runs first: strangers are refused there and their update goes no further.
-    application.add_handler(TypeHandler(Update, access.refuse_strangers), group=-1)
-
     # Only new messages: an edited message (or a channel post) changes nothing.
     new = filters.UpdateType.MESSAGE
+
+    # Group -2 first: while pairing, `/start <code>` makes its private chat the operator.
+    private_start = new & filters.ChatType.PRIVATE
+    application.add_handler(
+        CommandHandler("start", pairing.pair_operator, private_start), group=-2
+    )
+    # Group -1 next: strangers are refused there and their update goes no further.
+    application.add_handler(TypeHandler(Update, access.refuse_strangers), group=-1)
+
     application.add_handler(CommandHandler(["start", "help"], commands.show_help, new))
     application.add_handler(CommandHandler("drafts", commands.list_drafts, new))
     application.add_handler(CommandHandler("draft", commands.show_full_draft, new))

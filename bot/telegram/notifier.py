@@ -19,15 +19,22 @@ class TelegramNotifier:
         self, settings: Settings, sender: OutboxSender, bot_ready: Callable[[], bool]
     ) -> None:
         self._settings = settings
-        self._chat_id = settings.telegram_chat_id
         self._mini_app_url = settings.mini_app_url
         self._sender = sender
         self._bot_ready = bot_ready
 
     @property
+    def _chat_id(self) -> int | None:
+        """The operator's chat, read at each use: a pairing may set it while running."""
+        return self._settings.telegram_chat_id
+
+    @property
     def status(self) -> TelegramStatus:
-        """ "degraded" while Telegram is unreachable or messages wait on failed attempts."""
-        return "degraded" if self._sender.failing or not self._bot_ready() else "ok"
+        """ "degraded" while Telegram is unreachable or messages wait on failed attempts;
+        "pairing" while no operator chat is known (CONTRACT §15)."""
+        if self._sender.failing or not self._bot_ready():
+            return "degraded"
+        return "pairing" if self._settings.telegram_chat_id is None else "ok"
 
     def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
         """The new draft's card for the operator's chat; None without one. `thread` is the

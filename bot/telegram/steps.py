@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 from bot.telegram import callbacks, cards, render
 from bot.telegram.deps import BotDeps, deps
 from bot.telegram.trigger import RUNNER_KEY
+from citizens import prompts
 from storage.models import Draft, PendingStep
 from storage.repo import draft_actions, drafts, steps
 
@@ -172,7 +173,11 @@ async def _complete_redraft(
     session: AsyncSession, bot: BotDeps, step: PendingStep, text: str, actor: draft_actions.Actor
 ) -> Done:
     outcome = await draft_actions.redraft(
-        session=session, draft_id=step.draft_id, instruction=text, actor=actor
+        session=session,
+        draft_id=step.draft_id,
+        instruction=text,
+        actor=actor,
+        prompt=prompts.redraft_of,
     )
     if not outcome.changed or outcome.draft is None:
         status = outcome.draft.status if outcome.draft is not None else "removed"

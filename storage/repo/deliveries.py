@@ -3,8 +3,8 @@
 Approving a draft calls `queue_delivery` in the approval's own transaction: if the approval
 rolls back, nothing is delivered; once it commits, the delivery happens even across restarts.
 Whether deliveries are on is a property of the process (DELIVERY_WEBHOOK_URL), which storage
-does not read: the delivery worker `enable`s the engine it uses at start-up, so every approve
-path (Telegram, the Mini App, …) can call `queue_delivery` unconditionally.
+does not read: the caller is given the delivery worker's `Wake` by whoever composes the
+process (bot/service.py), or None when deliveries are off.
 
 Workers claim due rows with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one
 writer at a time), so two processes never make the same attempt; a worker that dies mid-attempt
@@ -14,12 +14,11 @@ only delays the row until its lease runs out, and the retry carries the same `we
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, event, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import ColumnElement, event, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Delivery
@@ -29,35 +28,17 @@ ERROR_MAX_CHARS = 500
 ACTIVE = ("pending", "succeeded")
 """A draft with a delivery in one of these states gets no other."""
 
-_enabled: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
+Wake = Callable[[], None]
+"""Wakes the process's delivery worker once a transaction that queued a delivery commits."""
 
 
-def enable(engine: AsyncEngine, wake: Callable[[], None]) -> None:
-    """Deliveries are on for sessions of `engine`; `wake` runs after a commit that queued one."""
-    _enabled[engine.sync_engine] = wake
+async def queue_delivery(*, session: AsyncSession, draft_id: str, wake: Wake) -> None:
+    """Queue the delivery of approved draft `draft_id`, in the caller's transaction; `wake`
+    runs after the commit.
 
-
-def disable(engine: AsyncEngine) -> None:
-    _enabled.pop(engine.sync_engine, None)
-
-
-def _waker(session: AsyncSession) -> Callable[[], None] | None:
-    bind = session.bind
-    if bind is None:
-        return None
-    engine = bind.sync_engine if isinstance(bind, AsyncEngine) else bind.engine
-    return _enabled.get(engine)  # type: ignore[arg-type]  # bind.engine is the sync Engine
-
-
-async def queue_delivery(*, session: AsyncSession, draft_id: str) -> None:
-    """Queue the delivery of approved draft `draft_id`, in the caller's transaction.
-
-    Does nothing when deliveries are off in this process, or when the draft already has a
-    delivery under way or done (so approving twice, or from two places, delivers once).
+    Does nothing when the draft already has a delivery under way or done (so approving twice,
+    or from two places, delivers once).
     """
-    wake = _waker(session)
-    if wake is None:
-        return
     under_way = await session.scalar(
         select(col(Delivery.id))
         .where(col(Delivery.draft_id) == draft_id, col(Delivery.status).in_(ACTIVE))

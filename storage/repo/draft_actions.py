@@ -8,6 +8,7 @@ changed something, call the notifier's `draft_changed()` in the same transaction
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,6 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from citizens import prompts
 from storage.models import Draft, DraftFeedback, Lead, Thread, ThreadMessage
 from storage.repo import citizen_queue, deliveries, drafts, events
 from storage.types import utcnow
@@ -30,6 +30,11 @@ class Actor:
     via: str = "telegram"
 
 
+RedraftPrompt = Callable[[Draft, str], str]
+"""Writes the prompt of a redraft session from the draft turned down and the operator's
+instruction (citizens/prompts.py `redraft_of`: the prompts are the citizens' business)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The draft as it is after the action (None: no such draft), and whether this action
@@ -41,10 +46,17 @@ class Outcome:
     """The citizen session a redraft queued."""
 
 
-async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Actor) -> Outcome:
+async def decide(
+    *,
+    session: AsyncSession,
+    draft_id: str,
+    status: str,
+    actor: Actor,
+    deliver: deliveries.Wake | None,
+) -> Outcome:
     """Approve or reject a pending draft; of many concurrent decisions exactly one changes it
-    and writes `draft.<status>@1.0`. An approval also queues the reply's delivery (when the
-    process delivers, see storage/repo/deliveries.py)."""
+    and writes `draft.<status>@1.0`. An approval also queues the reply's delivery when the
+    process delivers (`deliver`: the delivery worker's wake; None: deliveries are off)."""
     decided = await drafts.decide(
         session=session, draft_id=draft_id, status=status, decided_by=actor.user_id
     )
@@ -60,8 +72,8 @@ async def decide(*, session: AsyncSession, draft_id: str, status: str, actor: Ac
             "via": actor.via,
         },
     )
-    if status == "approved":
-        await deliveries.queue_delivery(session=session, draft_id=draft_id)
+    if status == "approved" and deliver is not None:
+        await deliveries.queue_delivery(session=session, draft_id=draft_id, wake=deliver)
     return Outcome(decided, changed=True)
 
 
@@ -119,29 +131,26 @@ async def reject_reason(
 
 
 async def redraft(
-    *, session: AsyncSession, draft_id: str, instruction: str, actor: Actor
+    *,
+    session: AsyncSession,
+    draft_id: str,
+    instruction: str,
+    actor: Actor,
+    prompt: RedraftPrompt,
 ) -> Outcome:
     """Turn a pending draft down with an instruction: it becomes `superseded`
     (`draft.redraft_requested@1.0`, feedback `redraft`), and a session of its citizen is
-    queued on its thread, the instruction fenced as the operator's feedback."""
+    queued on its thread with the prompt `prompt` writes."""
     changed = await _move(
         session, draft_id, "pending", "superseded", decided_by=actor.user_id, decided=True
     )
     if changed is None:
         return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
-    prompt = prompts.redraft(
-        client=changed.client,
-        job_title=changed.job_title,
-        message=changed.message,
-        draft_text=changed.draft_text,
-        instruction=instruction,
-        thread_id=changed.thread_id,
-    )
     queued = await citizen_queue.enqueue(
         session=session,
         citizen=changed.citizen,
         trigger="redraft",
-        prompt=prompt,
+        prompt=prompt(changed, instruction),
         thread_id=changed.thread_id,
         lead_id=changed.lead_id,
         draft_id=changed.id,

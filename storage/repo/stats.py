@@ -10,7 +10,8 @@ A "day" below is [local midnight, next local midnight) in TIMEZONE; the window i
 - rejected: drafts rejected that day (`decided_at`).
 - redrafted: drafts superseded that day (`decided_at`) with a `redraft` feedback (the operator
   asked for another version). superseded: drafts superseded that day without one (the client
-  wrote again before a decision).
+  wrote again before a decision). Every supersede sets `decided_at` to its moment, the time of
+  its `draft.superseded@1.0`.
 - sent: drafts whose reply reached the client that day (`sent_at`).
 - response time (`median_s`, `p90_s`, per approval day; null without approvals): for each
   approved draft, `decided_at` minus the start of the wait: its thread's earliest client

@@ -80,7 +80,7 @@ async def receive(*, session: AsyncSession, incoming: ClientMessage) -> Joined:
         await session.scalars(
             update(Draft)
             .where(col(Draft.thread_id) == thread.id, col(Draft.status) == "pending")
-            .values(status="superseded", updated_at=now)
+            .values(status="superseded", updated_at=now, decided_at=now)
             .returning(Draft)
             .execution_options(synchronize_session=False, populate_existing=True)
         )

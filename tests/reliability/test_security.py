@@ -259,7 +259,7 @@ async def _all_sent(service: Service) -> bool:
     return all(row.status == "sent" for row in await service.outbox())
 
 
-async def test_without_telegram_chat_id_the_start_warns_and_a_refusal_names_the_chat(
+async def test_without_telegram_chat_id_the_start_logs_a_pairing_code_and_refuses_strangers(
     telegram_settings: Callable[..., Settings],
     fake_telegram: FakeTelegram,
     caplog: pytest.LogCaptureFixture,
@@ -271,7 +271,7 @@ async def test_without_telegram_chat_id_the_start_warns_and_a_refusal_names_the_
     [reply] = fake_telegram.delivered(STRANGER_ID)
     assert reply["text"] == refusal(STRANGER_ID) and str(STRANGER_ID) in reply["text"]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("TELEGRAM_CHAT_ID is not set" in r.getMessage() for r in warnings)
+    assert any(r.getMessage().startswith("Pairing code: ") for r in warnings)
 
 
 @pytest.fixture

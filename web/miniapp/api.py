@@ -16,14 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.charts import KINDS, chart_png
+from citizens import prompts
 from storage.models import Draft
 from storage.repo import draft_actions, inbox, stats, threads
+from storage.repo.deliveries import Wake
 from storage.repo.draft_actions import Actor, Outcome
 from storage.types import utcnow
 from web.endpoints import json_response, parse_body, parse_query, read_json_body
 from web.errors import ApiError
-from web.keys import DB, HOT, NOTIFIER, RUNNER, SETTINGS
+from web.keys import CHARTS, DB, DELIVER, HOT, NOTIFIER, RUNNER, SETTINGS
 from web.miniapp.auth import authenticate
 from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
 from web.schemas import is_storable
@@ -78,7 +79,7 @@ async def act_on_draft(request: web.Request) -> web.Response:
             raise ApiError(
                 409, "draft_changed", "The draft changed since you opened it; reload it."
             )
-        outcome = await _apply(session, draft_id, body, actor)
+        outcome = await _apply(session, draft_id, body, actor, request.app[DELIVER])
         if not outcome.changed:
             raise ApiError(409, "draft_not_pending", "The draft is no longer pending.")
         draft = await _draft(session, draft_id, refresh=True)
@@ -96,23 +97,32 @@ async def get_chart(request: web.Request) -> web.Response:
     """`/app/api/chart/<kind>.png?days=N`: one chart of /stats, drawn as /stats draws it."""
     _actor(request)
     kind = request.match_info["kind"]
-    if kind not in KINDS:
-        raise ApiError(404, "chart_not_found", f"No chart {kind!r}; one of {', '.join(KINDS)}.")
+    charts = request.app.get(CHARTS)
+    if charts is None:
+        raise ApiError(404, "chart_not_found", "This server draws no charts.")
+    if kind not in charts.kinds:
+        raise ApiError(
+            404, "chart_not_found", f"No chart {kind!r}; one of {', '.join(charts.kinds)}."
+        )
     query = parse_query(request, StatsQuery)
     settings = request.app[SETTINGS]
     async with request.app[DB]() as session:
         numbers = await stats.compute(
             session=session, days=query.days, tz=settings.tz, now=utcnow()
         )
-    png = await asyncio.to_thread(chart_png, kind, numbers)
+    png = await asyncio.to_thread(charts.png, kind, numbers)
     return web.Response(body=png, content_type="image/png")
 
 
-async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor: Actor) -> Outcome:
+async def _apply(
+    session: AsyncSession, draft_id: str, body: DraftAction, actor: Actor, deliver: Wake | None
+) -> Outcome:
     common: dict[str, Any] = {"session": session, "draft_id": draft_id, "actor": actor}
     if body.action == "redraft":
         assert body.instruction is not None
-        return await draft_actions.redraft(**common, instruction=body.instruction)
+        return await draft_actions.redraft(
+            **common, instruction=body.instruction, prompt=prompts.redraft_of
+        )
     if body.action == "edit":
         assert body.text is not None
         return await draft_actions.edit(**common, text=body.text)
@@ -125,7 +135,7 @@ async def _apply(session: AsyncSession, draft_id: str, body: DraftAction, actor:
             if not edited.changed:
                 return edited
     status = "approved" if body.action == "approve" else "rejected"
-    outcome = await draft_actions.decide(**common, status=status)
+    outcome = await draft_actions.decide(**common, status=status, deliver=deliver)
     if outcome.changed and body.reason is not None:
         await draft_actions.reject_reason(**common, reason=body.reason)
     return outcome

@@ -11,21 +11,21 @@ import time
 
 from aiohttp import web
 
-from bot.settings import Settings
+from web.config import WebSettings
 from web.errors import ApiError
 from web.miniapp.init_data import InvalidInitData, WebAppUser, validate
 
 HEADER = "X-Telegram-Init-Data"
 
 
-def may_act(settings: Settings, user_id: int) -> bool:
+def may_act(settings: WebSettings, user_id: int) -> bool:
     operator = settings.telegram_chat_id
     return (operator is not None and operator > 0 and user_id == operator) or (
         user_id in settings.telegram_allowed_user_ids
     )
 
 
-def authenticate(request: web.Request, settings: Settings) -> WebAppUser:
+def authenticate(request: web.Request, settings: WebSettings) -> WebAppUser:
     """The allowed user behind this request; 503 with Telegram off, 401 / 403 otherwise."""
     if settings.telegram_bot_token is None:
         raise ApiError(

@@ -73,7 +73,9 @@ SL.api = async function (method, path, body) {
   } catch (error) {
     throw new SL.ApiError(0, "network", "Cannot reach ScopeLock; check the connection.");
   }
-  if (path.endsWith(".png") && response.ok) return response.blob();
+  // An image (a chart) comes back as a Blob, whatever query the path carries.
+  const type = response.headers.get("Content-Type") || "";
+  if (response.ok && type.startsWith("image/")) return response.blob();
   let document = null;
   try {
     document = await response.json();
