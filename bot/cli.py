@@ -9,7 +9,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from bot import operator_tools
+from bot import doctor, operator_tools
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bot.mcp_server import main as serve_mcp
 
         sys.exit(serve_mcp())
+    if command == "doctor":
+        # Loads the settings itself: a bad setting is its first finding, not a stop.
+        sys.exit(doctor.main(args))
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -43,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run citizen sessions from the database, and nothing else")
     sub.add_parser("mcp", help="the citizens' tools: an MCP server on stdio (for Claude Code)")
     operator_tools.add_commands(sub)
+    doctor.add_command(sub)
     return parser
 
 

@@ -191,10 +191,20 @@ def finished_text(row: CitizenSession) -> str:
     ]
     if row.error:
         lines.append(html.escape(_tail(row.error, SHOWN_ERROR_CHARS)))
-    output = (row.output_tail or "").strip()
+    output = _shown_output(row)
     if output:
         lines.append(f"<pre>{html.escape(_tail(output, SHOWN_OUTPUT_CHARS))}</pre>")
     return "\n".join(lines)
+
+
+def _shown_output(row: CitizenSession) -> str:
+    """What the session said: the JSON result's text when there was one (the raw result is a
+    page of JSON nobody reads on a phone), else the end of the CLI's output. Never what the
+    error line already says."""
+    if row.result is not None:
+        said = row.result.strip()
+        return "" if said and said in (row.error or "") else said
+    return (row.output_tail or "").strip()
 
 
 def failure_text(row: CitizenSession) -> str:

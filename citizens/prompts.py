@@ -125,10 +125,10 @@ def redraft(
         fence("OPERATOR FEEDBACK", instruction),
         "",
         "What to do: read the thread if you need more (get_thread), then post the new version "
-        "as a draft with POST $BACKEND_API_URL/api/draft/create exactly as your CLAUDE.md "
-        "shows, with the same `client`, `job_title` and `message`"
-        + (f", and `thread_id` {thread_id!r}" if thread_id else "")
-        + ". Send nothing to the client yourself.",
+        "with your create_draft tool, with the same `client`, `job_title` and `message`; it "
+        "joins "
+        + (f"this thread ({thread_id})" if thread_id else "no thread")
+        + " by itself. Send nothing to the client yourself.",
     ]
     return "\n".join(lines)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from citizens.process import ProcessResult
@@ -14,6 +15,11 @@ RESULT_CHARS = 4000
 ERROR_TAIL_CHARS = 2000
 # What the CLI says when `--resume` names a conversation it no longer has.
 LOST_CONVERSATION = "no conversation found"
+# Lines the CLI writes to stderr on every run: noise, never the reason a session failed.
+EVERY_RUN_STDERR = (
+    # The folder's allow rules are read through --settings instead (see citizens/argv.py).
+    re.compile(r"^Ignoring \d+ permissions\.allow entr(y|ies) from "),
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Parsed:
     result: CliResult
     is_error: bool | None
     subtype: str | None
+    errors: tuple[str, ...] = ()
 
 
 def parse(stdout: str) -> Parsed:
@@ -45,7 +52,19 @@ def parse(stdout: str) -> Parsed:
         ),
         is_error=bool(document.get("is_error", False)),
         subtype=_string(document.get("subtype"), 100),
+        errors=_errors(document.get("errors")),
     )
+
+
+def this_run(parsed: Parsed, earlier_usd: float) -> Parsed:
+    """The result with `cost_usd` being what this run cost. On a resumed conversation the
+    CLI's `total_cost_usd` counts the whole conversation; `earlier_usd` is what the sessions
+    before this one recorded for it."""
+    total = parsed.result.cost_usd
+    if total is None or earlier_usd <= 0:
+        return parsed
+    own = round(max(total - earlier_usd, 0.0), 10)
+    return replace(parsed, result=replace(parsed.result, cost_usd=own))
 
 
 def conversation_lost(process: ProcessResult, parsed: Parsed) -> bool:
@@ -69,12 +88,12 @@ def outcome(process: ProcessResult, parsed: Parsed, timeout_s: float) -> tuple[s
     if process.stopped:
         return "failed", "the service shut down while it ran; its processes were killed"
     if parsed.is_error is None:
-        tail = (process.stdout.strip() or process.stderr.strip())[-ERROR_TAIL_CHARS:]
+        tail = (process.stdout.strip() or meaningful_stderr(process.stderr))[-ERROR_TAIL_CHARS:]
         reason = f"the CLI gave no JSON result (exit {process.exit_code})"
         return "failed", f"{reason}\n{tail}" if tail else reason
     if process.exit_code == 0 and not parsed.is_error:
         return "completed", None
-    said = parsed.result.text or ""
+    said = "; ".join(part for part in (parsed.result.text, *parsed.errors) if part)
     if parsed.subtype and parsed.subtype != "success" and parsed.subtype not in said:
         said = f"{said} ({parsed.subtype})" if said else parsed.subtype
     if process.exit_code != 0:
@@ -84,8 +103,15 @@ def outcome(process: ProcessResult, parsed: Parsed, timeout_s: float) -> tuple[s
 
 
 def _with_stderr(reason: str, process: ProcessResult) -> str:
-    tail = process.stderr.strip()[-ERROR_TAIL_CHARS:]
+    tail = meaningful_stderr(process.stderr)[-ERROR_TAIL_CHARS:]
     return f"{reason}\n{tail}" if tail else reason
+
+
+def meaningful_stderr(stderr: str) -> str:
+    """stderr without the lines the CLI writes on every run."""
+    lines = stderr.strip().splitlines()
+    kept = [line for line in lines if not any(p.match(line) for p in EVERY_RUN_STDERR)]
+    return "\n".join(kept).strip()
 
 
 def _result_object(text: str) -> dict[str, Any] | None:
@@ -112,6 +138,13 @@ def _number(value: object) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) and number >= 0 else None
+
+
+def _errors(value: object) -> tuple[str, ...]:
+    """The result's `errors` list (e.g. `Reached maximum budget ($0.01)`), as text."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(text for text in (_string(item, 500) for item in value[:10]) if text)
 
 
 def _whole(value: object) -> int | None:

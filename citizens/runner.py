@@ -38,7 +38,14 @@ from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
 from citizens.results import Parsed
 from storage.models import CitizenSession
-from storage.repo import citizen_queue, conversations, session_budget, session_tokens, workers
+from storage.repo import (
+    citizen_queue,
+    conversation_costs,
+    conversations,
+    session_budget,
+    session_tokens,
+    workers,
+)
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -430,6 +437,7 @@ class SessionRunner:
         """The end, and the conversation's transcript in the same transaction: the thread's
         next session (perhaps in another process) cannot start before it is stored."""
         async with self._db() as session, session.begin():
+            parsed = await _this_runs_cost(session, row, parsed)
             ended = await citizen_queue.finish(
                 session=session,
                 session_id=row.id,
@@ -453,6 +461,17 @@ class SessionRunner:
                 )
                 if not kept:
                     log.info("session %s: its conversation is too long to keep", row.id)
+
+
+async def _this_runs_cost(session: AsyncSession, row: CitizenSession, parsed: Parsed) -> Parsed:
+    """The result with what this run cost, not the resumed conversation's total."""
+    conversation = parsed.result.claude_session_id
+    if conversation is None:
+        return parsed
+    earlier = await conversation_costs.spent_before(
+        session=session, row=row, claude_session_id=conversation
+    )
+    return results.this_run(parsed, earlier)
 
 
 def _process_exists(pid: int) -> bool:

@@ -63,3 +63,16 @@ def _upgrade(connection: object, url: str) -> None:
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """(the database's revision, the newest migration's), reading only."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    async with engine.connect() as connection:
+        current = await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    return current, head

@@ -63,7 +63,7 @@ class FakeClaude:
         state = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects"
         path = state / re.sub(r"[^A-Za-z0-9]", "-", str(folder.resolve()))
         lines = (path / f"{claude_session_id}.jsonl").read_text().splitlines()
-        return [json.loads(line)["prompt"] for line in lines]
+        return [json.loads(line)["prompt"] for line in lines if "prompt" in line]
 
 
 def flag(call: dict[str, Any], name: str) -> str | None:

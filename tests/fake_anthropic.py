@@ -52,6 +52,8 @@ MODEL = "claude-sonnet-4-5-20250929"
 PRICE_PER_MTOK = (3.0, 15.0)
 # A key of the right shape; the fake accepts any.
 API_KEY = "sk-ant-fake-key-for-tests"
+# The CLI appends its own notes (tokens left, budget) to each tool result after this.
+REMINDER = "\n\n<system-reminder>"
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,18 @@ class FakeAnthropic:
         return list(seen.values())
 
     def tool_result_texts(self) -> list[str]:
-        return [_block_text(block) for block in self.tool_results()]
+        """What each tool answered, without the `<system-reminder>` notes the CLI appends."""
+        return [_block_text(block).split(REMINDER)[0] for block in self.tool_results()]
+
+    def tool_answers(self) -> list[Any]:
+        """Each tool's answer parsed as JSON (the ScopeLock tools answer JSON), else text."""
+        answers: list[Any] = []
+        for text in self.tool_result_texts():
+            try:
+                answers.append(json.loads(text))
+            except ValueError:
+                answers.append(text)
+        return answers
 
     def cli_env(self, home: Path, **extra: str) -> dict[str, str]:
         """What the CLI needs to use this fake with nothing of the machine's own: a scratch

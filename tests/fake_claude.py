@@ -6,7 +6,11 @@ checks `--output-format`, `--session-id` (a UUID, not already used, not with `--
 `--settings` and `--mcp-config` files; remembers conversations in a state directory so that
 `--resume` of an unknown id fails (`No conversation found with session ID: …`, nothing on
 stdout); and with `--output-format json` prints one JSON result (`type`, `subtype`,
-`is_error`, `result`, `session_id`, `total_cost_usd`, `num_turns`, `duration_ms`, …).
+`is_error`, `result`, `session_id`, `total_cost_usd`, `num_turns`, `duration_ms`, …), whose
+`total_cost_usd` counts the whole conversation and whose budget stop carries `errors` instead
+of `result`. Like the real CLI in print mode, it writes `Ignoring N permissions.allow entries
+…` to stderr on every run in a folder whose settings have allow rules. tests/
+test_citizens_fake_vs_real.py runs both on the same cases and compares them.
 
 With `--mcp-config` it starts the configured `scopelock` server (its `${VAR:-default}`
 references expanded from this process's environment, which the server also inherits) and
@@ -20,7 +24,8 @@ JSON list of `{"tool": ..., "arguments": {...}}` in the file named by $FAKE_CLAU
   FAKE:result=TEXT         the result's text
   FAKE:subtype=NAME        the result's subtype (an `error_*` one makes it an error)
   FAKE:is-error            the result has `is_error: true` (and exit 1)
-  FAKE:cost=USD            the result's `total_cost_usd` (default 0.0123)
+  FAKE:cost=USD            what this run costs (default 0.0123); `total_cost_usd` adds what
+                           the resumed conversation cost before, as the real CLI's does
   FAKE:not-json            print text instead of the JSON result
   FAKE:sleep=SECONDS       sleep before finishing
   FAKE:wait-for=PATH       wait (at most 30 s) until PATH exists
@@ -147,24 +152,48 @@ def state_dir() -> Path:
     return path
 
 
-def open_conversation(options: dict[str, Any]) -> tuple[str, list[str]]:
-    """The conversation's id and its earlier prompts (a Usage error like the real CLI's)."""
+def open_conversation(options: dict[str, Any]) -> tuple[str, list[str], float]:
+    """The conversation's id, its earlier prompts and what it cost so far (a Usage error like
+    the real CLI's)."""
     if "resume" in options:
         session_id = options["resume"]
         stored = state_dir() / f"{session_id}.jsonl"
         if not stored.is_file():
             raise Usage(f"No conversation found with session ID: {session_id}")
-        lines = stored.read_text().splitlines()
-        return session_id, [json.loads(line)["prompt"] for line in lines if line]
+        lines = [json.loads(line) for line in stored.read_text().splitlines() if line]
+        prompts = [line["prompt"] for line in lines if "prompt" in line]
+        costs = [float(line["cost"]) for line in lines if "cost" in line]
+        return session_id, prompts, costs[-1] if costs else 0.0
     session_id = options.get("session-id") or str(uuid.uuid4())
     if (state_dir() / f"{session_id}.jsonl").exists():
         raise Usage(f"Error: Session ID {session_id} is already in use.")
-    return session_id, []
+    return session_id, [], 0.0
 
 
-def save_conversation(session_id: str, prompts: list[str]) -> None:
-    lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in prompts)
-    (state_dir() / f"{session_id}.jsonl").write_text(lines)
+def save_conversation(session_id: str, prompts: list[str], cost: float) -> None:
+    """One JSON line per prompt, then one with what the conversation cost so far."""
+    lines = [{"prompt": prompt} for prompt in prompts] + [{"cost": cost}]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (state_dir() / f"{session_id}.jsonl").write_text(text)
+
+
+def untrusted_allow_warning(options: dict[str, Any]) -> str | None:
+    """The line the real CLI writes to stderr on every run in print mode when the folder's
+    `.claude/settings.json` has allow rules (the workspace was never trusted by a person)."""
+    try:
+        rules = json.loads(Path(".claude/settings.json").read_text())["permissions"]["allow"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not rules:
+        return None
+    entries = "entry" if len(rules) == 1 else "entries"
+    config = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    return (
+        f"Ignoring {len(rules)} permissions.allow {entries} from .claude/settings.json: this "
+        "workspace has not been trusted. Run Claude Code interactively here once and accept "
+        f'the trust dialog, or set projects["{Path.cwd()}"].hasTrustDialogAccepted: true in '
+        f"{config / '.claude.json'}."
+    )
 
 
 def directives(prompt: str) -> dict[str, str]:
@@ -250,22 +279,35 @@ def post_draft_directly(prompt: str) -> str:
 
 
 def result_document(
-    todo: dict[str, str], *, session_id: str, turns: int, text: str, started: float
+    todo: dict[str, str],
+    *,
+    session_id: str,
+    turns: int,
+    text: str,
+    started: float,
+    total_cost: float,
+    budget: str | None,
 ) -> dict[str, Any]:
+    """The result as the real CLI prints it: `total_cost_usd` is the whole conversation's
+    (a resumed one included); a budget stop has an `errors` list and no `result`."""
     subtype = todo.get("subtype", "success")
     is_error = "is-error" in todo or subtype.startswith("error_")
-    return {
+    document: dict[str, Any] = {
         "type": "result",
         "subtype": subtype,
         "is_error": is_error,
-        "result": todo.get("result", text),
         "session_id": session_id,
-        "total_cost_usd": float(todo.get("cost", "0.0123")),
+        "total_cost_usd": total_cost,
         "num_turns": turns,
         "duration_ms": int((time.time() - started) * 1000),
         "usage": {"input_tokens": 0, "output_tokens": 0},
         "permission_denials": [],
     }
+    if subtype == "error_max_budget_usd":
+        document["errors"] = [f"Reached maximum budget (${budget})"]
+    else:
+        document["result"] = todo.get("result", text)
+    return document
 
 
 def main() -> int:
@@ -274,7 +316,7 @@ def main() -> int:
     try:
         options, positional = parse(argv)
         check(options)
-        session_id, earlier = open_conversation(options)
+        session_id, earlier, earlier_cost = open_conversation(options)
     except Usage as refusal:
         record({"phase": "refused", "argv": argv, "error": str(refusal), "pid": os.getpid()})
         print(refusal, file=sys.stderr, flush=True)
@@ -300,7 +342,11 @@ def main() -> int:
         )
         entry["child_pid"] = child.pid
     record(entry)
-    save_conversation(session_id, [*earlier, prompt])
+    total_cost = earlier_cost + float(todo.get("cost", "0.0123"))
+    save_conversation(session_id, [*earlier, prompt], total_cost)
+    warning = untrusted_allow_warning(options)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     if not json_out:
         print(f"fake claude working in {Path.cwd().name}", flush=True)
     if "stderr" in todo:
@@ -322,7 +368,13 @@ def main() -> int:
         print(f"posted draft {post_draft_directly(prompt)}", flush=True)
     text = "fake claude done" + "".join(f"\n{r['tool']}: {r['text']}" for r in tool_results)
     document = result_document(
-        todo, session_id=session_id, turns=len(earlier) + 1, text=text, started=started
+        todo,
+        session_id=session_id,
+        turns=len(earlier) + 1,
+        text=text,
+        started=started,
+        total_cost=total_cost,
+        budget=options.get("max-budget-usd"),
     )
     record(
         {

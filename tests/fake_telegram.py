@@ -77,6 +77,8 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         self.webhook_deliveries: list[tuple[int, int | str]] = []
         """(update id, HTTP status or error name) for every webhook POST attempt."""
+        self.chats: dict[int, dict[str, Any]] = {}
+        """The chats getChat knows: those updates came from (the bot can reach them)."""
         self._port = port
         self._pending: deque[dict[str, Any]] = deque()
         self._next_update_id = 1
@@ -165,6 +167,11 @@ class FakeTelegram:
         """Queue an update (an `update_id` is added when missing); returns its id."""
         update = dict(update)
         update.setdefault("update_id", self._next_update_id)
+        for kind in ("message", "callback_query"):
+            message = update.get(kind, {})
+            chat = message.get("chat") or message.get("message", {}).get("chat")
+            if chat:
+                self.chats[int(chat["id"])] = chat
         self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
         self._pending.append(update)
         self._new_updates.set()
@@ -316,6 +323,12 @@ class FakeTelegram:
             self._pending.clear()
         return True
 
+    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self.chats.get(int(params.get("chat_id") or 0))
+        if chat is None:
+            raise BadRequest("Bad Request: chat not found")
+        return chat
+
     def _set_my_commands(self, params: dict[str, Any]) -> bool:
         self.commands = list(params.get("commands") or [])
         return True
@@ -360,6 +373,7 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
         "has_custom_certificate": False,
         "pending_update_count": len(fake._pending),
     },
+    "getChat": FakeTelegram._get_chat,
     "setMyCommands": FakeTelegram._set_my_commands,
     "getMyCommands": lambda fake, _: fake.commands,
     "deleteMyCommands": lambda fake, _: True,

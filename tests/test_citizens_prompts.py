@@ -202,3 +202,35 @@ def test_a_redraft_prompt_fences_the_instruction_as_the_operators_feedback() -> 
     assert "<<<BEGIN PREVIOUS DRAFT" in prompt and "Sure, SSO costs $500." in prompt
     assert "3f1c0e9a-0000-4000-8000-000000000000" in prompt
     assert not prompt.startswith("-")
+
+
+def every_prompt() -> dict[str, str]:
+    """One of each prompt the service hands a citizen."""
+    upwork = prompts.upwork_response(
+        client="Jane", message="Hi", job_title="SSO", job_link="https://u.example/j/1"
+    )
+    return {
+        "upwork_response": upwork,
+        "operator_task": prompts.operator_task(message="Scan today's jobs.", source="Telegram"),
+        "webhook_task": prompts.webhook_task(message="Scan today's jobs."),
+        "conversation_lost": prompts.conversation_lost(upwork),
+        "redraft": prompts.redraft(
+            client="Jane",
+            job_title="SSO",
+            message="Hi",
+            draft_text="Hello Jane.",
+            instruction="shorter",
+            thread_id="3f1c0e9a-0000-4000-8000-000000000000",
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(every_prompt()))
+def test_every_prompt_asks_for_the_citizens_tools_never_a_shell_or_http(name: str) -> None:
+    """A citizen has no shell and no web (its settings deny them): a prompt asking for
+    `POST $BACKEND_API_URL/...` or curl could only fail."""
+    prompt = every_prompt()[name]
+    for forbidden in ("$BACKEND_API_URL", "BACKEND_API_URL", "curl", "POST ", "/api/", "Bash"):
+        assert forbidden not in prompt, (name, forbidden)
+    named = set(re.findall(r"\b(get_thread|create_draft|[a-z]+_[a-z_]+)\b tool", prompt))
+    assert named <= set(TOOL_NAMES), (name, named - set(TOOL_NAMES))

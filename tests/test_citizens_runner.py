@@ -119,9 +119,9 @@ async def test_secrets_of_the_service_are_not_handed_to_citizens(
         "TELEGRAM_WEBHOOK_SECRET": "do-not-leak-3",
         "DATABASE_URL": "postgresql://u:do-not-leak-4@db/x",
         "DELIVERY_WEBHOOK_SECRET": "whsec_ZG8tbm90LWxlYWstNQ==",
-        "SOME_NEW_PRIVATE_KEY": "do-not-leak-6",
+        "DELIVERY_WEBHOOK_URL": "https://hooks.example/catch/do-not-leak-6",
         "pg_password": "do-not-leak-7",
-        "GITHUB_TOKEN": "do-not-leak-8",
+        "SOME_NEW_SECRET": "do-not-leak-8",
     }
     for name, value in service_secrets.items():
         monkeypatch.setenv(name, value)

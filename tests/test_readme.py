@@ -139,3 +139,63 @@ def run_examples(chosen: list[Example], extra: dict[str, str], cwd: Path) -> Non
             assert result.returncode == 0, f"example {example.number}:\n{script}\n{result.stderr}"
             assert result.stdout.strip(), f"example {example.number} printed nothing"
         assert service.stop() == 0, service.stderr
+
+
+def test_the_quick_start_reaches_a_paired_chat_and_an_approval(tmp_path: Path) -> None:
+    """Steps 2 to 5 as written, with this environment's install (the walkthrough test,
+    tests/test_quick_start_walkthrough.py, installs a fresh clone instead)."""
+    import shutil
+
+    from tests.quick_start import follow_quick_start
+
+    shutil.copy(REPO / ".env.example", tmp_path / ".env.example")
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+
+    def start_only(block: str) -> str:
+        make_venv, install, start = block.strip().split(" && ")
+        assert (make_venv, install) == ("python3 -m venv .venv", ".venv/bin/pip install .")
+        return start
+
+    follow_quick_start(tmp_path, clean_env(), start=start_only, start_timeout=60)
+
+
+def env_example() -> dict[str, str]:
+    text = (REPO / ".env.example").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines):
+        match = re.fullmatch(r"# ([A-Z][A-Z0-9_]+)=(.*)", line)
+        if match:
+            assert match[1] not in found, f"{match[1]} twice"
+            # One line of meaning above each variable (or above the pair it belongs to).
+            assert lines[number - 1].startswith("# "), match[1]
+            found[match[1]] = match[2]
+    return found
+
+
+def test_env_example_lists_every_setting_at_its_default() -> None:
+    from bot.settings import Settings
+
+    listed = env_example()
+    assert {name.upper() for name in Settings.model_fields} <= set(listed)
+    for name, value in listed.items():
+        field = name.lower()
+        if field not in Settings.model_fields:
+            continue  # a setting another part of the project reads (a worker's, a step's)
+        default = Settings(_env_file=None)  # type: ignore[call-arg]
+        if value:
+            given = Settings(_env_file=None, **{field: value})  # type: ignore[call-arg]
+            assert getattr(given, field) == getattr(default, field), name
+        else:
+            assert getattr(default, field) in (None, frozenset()), name
+
+
+def test_the_settings_table_names_every_setting_once() -> None:
+    from bot.settings import Settings
+
+    section = README[README.index("## Configuration") : README.index("## HTTP API")]
+    rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| `")]
+    named = [name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)]
+    assert len(named) == len(set(named)), "a variable is listed twice"
+    render_sets_it = {"RENDER_EXTERNAL_URL"}
+    assert {name.upper() for name in Settings.model_fields} - render_sets_it <= set(named)

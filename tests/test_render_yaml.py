@@ -165,3 +165,23 @@ def test_the_database_is_postgresql_on_the_private_network() -> None:
     assert database["name"] and database["databaseName"] and database["user"]
     assert int(database["postgresMajorVersion"]) >= 15
     assert database["ipAllowList"] == []
+
+
+def test_the_operators_day_is_preset_with_values_the_settings_accept(
+    env: dict[str, dict[str, Any]],
+) -> None:
+    from bot.settings import Settings
+
+    preset = {
+        name: env[name]["value"] for name in ("TIMEZONE", "DIGEST_AT", "CITIZENS_DAILY_BUDGET_USD")
+    }
+    assert preset == {"TIMEZONE": "UTC", "DIGEST_AT": "08:00", "CITIZENS_DAILY_BUDGET_USD": "10"}
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in preset.items()})  # type: ignore[call-arg]
+    assert settings.digest_time is not None and settings.citizens_daily_budget_usd == 10
+
+
+def test_production_starts_without_a_chat_id_so_a_deploy_can_pair(
+    env: dict[str, dict[str, Any]],
+) -> None:
+    assert "TELEGRAM_CHAT_ID" not in PRODUCTION_SECRETS
+    assert env["TELEGRAM_CHAT_ID"] == {"key": "TELEGRAM_CHAT_ID", "sync": False}
