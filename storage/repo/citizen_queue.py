@@ -205,7 +205,9 @@ async def finish(
     """Record how a running session ended; None when it is no longer running (reaped).
 
     Its token stops working here: it is valid only while the session runs."""
-    row = await session.get(Row, session_id, with_for_update=True)
+    # Locked and read afresh: a copy loaded earlier in this transaction (the reaper's scan)
+    # may predate another process failing the same session, which must be seen as ended.
+    row = await session.get(Row, session_id, with_for_update=True, populate_existing=True)
     if row is None or row.status != "running":
         return None
     row.status, row.exit_code, row.finished_at = status, exit_code, utcnow()
