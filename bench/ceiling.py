@@ -73,15 +73,16 @@ MARK_SENT = """
 """
 SET_MESSAGE_ID = "UPDATE drafts SET telegram_message_id = $2, updated_at = $3 WHERE id = $1"
 LEASE = timedelta(seconds=45)
+# The draft and its feedback in one statement, as the service reads them: a row per feedback.
 SELECT_DRAFT = """
-    SELECT id, client, job_title, message, draft_text, confidence, context, citizen, status,
-           telegram_message_id, created_at, updated_at, note, thread_id, lead_id, session_id,
-           decided_at, sent_at
-    FROM drafts WHERE id = $1
+    SELECT d.id, d.client, d.job_title, d.message, d.draft_text, d.confidence, d.context,
+           d.citizen, d.status, d.telegram_message_id, d.created_at, d.updated_at, d.note,
+           d.thread_id, d.lead_id, d.session_id, d.decided_at, d.sent_at,
+           f.kind, f.text AS feedback_text, f.old_text, f.at
+    FROM drafts d LEFT JOIN draft_feedback f ON f.draft_id = d.id
+    WHERE d.id = $1 ORDER BY f.id
 """
-SELECT_DRAFT_FEEDBACK = """
-    SELECT kind, text, old_text, at FROM draft_feedback WHERE draft_id = $1 ORDER BY id
-"""
+DRAFT_COLUMNS = 18
 
 
 SELECT_THREAD = """
@@ -251,16 +252,18 @@ def _keyboard(draft_id: str) -> dict[str, Any]:
 
 
 async def get_draft(request: web.Request) -> web.Response:
-    row = await request.app[POOL].fetchrow(SELECT_DRAFT, request.match_info["draft_id"])
-    if row is None:
+    rows = await request.app[POOL].fetch(SELECT_DRAFT, request.match_info["draft_id"])
+    if not rows:
         return _json({"error": {"code": "draft_not_found", "message": "No such draft."}}, 404)
-    draft = dict(row)
+    draft = dict(list(rows[0].items())[:DRAFT_COLUMNS])
     for name in ("created_at", "updated_at", "decided_at", "sent_at"):
         if draft[name] is not None:
             draft[name] = _iso(draft[name])
-    # The service reads the draft's feedback too (GET /api/draft/{id} shows it).
-    feedback = await request.app[POOL].fetch(SELECT_DRAFT_FEEDBACK, draft["id"])
-    draft["feedback"] = [{**dict(f), "at": _iso(f["at"])} for f in feedback]
+    draft["feedback"] = [
+        {"kind": f[18], "text": f[19], "old_text": f[20], "at": _iso(f[21])}
+        for f in rows
+        if f[18] is not None
+    ]
     return _json(draft)
 
 
@@ -309,9 +312,13 @@ def _t(value: datetime | None) -> str:
 
 
 async def get_thread(request: web.Request) -> web.Response:
-    """The least work: the rows of five statements joined into the document as text."""
+    """The least work: the rows of five statements, in one snapshot as the service reads
+    them, joined into the document as text."""
     thread_id = request.match_info["thread_id"]
-    async with request.app[POOL].acquire() as connection:
+    async with (
+        request.app[POOL].acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
         thread = await connection.fetchrow(SELECT_THREAD, thread_id)
         if thread is None:
             return _json({"error": {"code": "thread_not_found", "message": "No thread."}}, 404)

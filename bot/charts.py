@@ -8,10 +8,13 @@ it may be called from any thread: through `asyncio.to_thread`, never on the even
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any, cast
 
 from storage.repo.stats import Stats
@@ -67,7 +70,21 @@ def chart_png(kind: str, stats: Stats) -> bytes:
     return buffer.getvalue()
 
 
-CHARTS = Charts(kinds=KINDS, png=chart_png)
+_DRAWING: ProcessPoolExecutor | None = None
+
+
+async def draw(kind: str, stats: Stats) -> bytes:
+    """`chart_png` in a process of its own: matplotlib holds the GIL for long stretches (its
+    import alone for half a second), so in a thread of the service it would hold up the
+    event loop all the same."""
+    global _DRAWING
+    if _DRAWING is None:
+        # spawn: a fork would copy the service's threads and open connections.
+        _DRAWING = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    return await asyncio.get_running_loop().run_in_executor(_DRAWING, chart_png, kind, stats)
+
+
+CHARTS = Charts(kinds=KINDS, png=draw)
 """The charts as web/ is given them (the Mini App serves them too)."""
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.charts import CHARTS
 from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
-from bot.retention import RetentionTask
+from bot.retention import retention_loop
 from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
@@ -67,9 +67,11 @@ async def serve(
             delivery = DeliveryWorker(settings, engine, delivery_tuning)
             delivery.start()
             stack.push_async_callback(delivery.stop)
-        pruning = RetentionTask(session_factory(engine), interval_s=settings.retention_interval_s)
-        pruning.start()
-        stack.push_async_callback(pruning.stop)
+        await stack.enter_async_context(
+            retention_loop(
+                session_factory(engine), interval_s=settings.retention_interval_s
+            ).running_until_exit()
+        )
 
         telegram = None
         if settings.telegram_enabled:
@@ -115,8 +117,8 @@ async def serve(
             listening(engine, SESSIONS, _on_sessions_changed(citizens, telegram))
         )
         scheduler = Scheduler(settings, session_factory(engine), wake=citizens.wake)
-        scheduler.start()  # its first tick fires what was missed less than an hour ago
-        stack.push_async_callback(scheduler.stop)
+        # Its first tick fires what was missed less than an hour ago.
+        await stack.enter_async_context(scheduler.loop.running_until_exit())
 
         await stop.wait()
         log.info("shutting down")
@@ -133,6 +135,24 @@ async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSes
         if settings.telegram_chat_id is not None:
             log.info("operator chat: %s (paired)", settings.telegram_chat_id)
     return settings
+
+
+async def follow_pairing(
+    settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
+) -> None:
+    """Until an operator chat is known, look for the pairing another process makes (a worker's
+    notices then reach the chat the service paired, without a restart); then return."""
+    while settings.telegram_enabled and settings.telegram_chat_id is None:
+        await asyncio.sleep(every_s)
+        try:
+            async with db() as session:
+                chat_id = await operator_pairing.paired_chat_id(session=session)
+        except Exception as error:  # the database may be down for a while
+            log.warning("could not look for a pairing: %r", error)
+            continue
+        if chat_id is not None:
+            settings.telegram_chat_id = chat_id
+            log.info("operator chat: %s (paired)", chat_id)
 
 
 def citizen_runner(

@@ -9,8 +9,6 @@ service was down fires once at start if it is less than an hour old (citizens.cr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from citizens import cron, prompts
 from citizens.config import CitizenSettings
+from storage.loops import Loop
 from storage.models import Schedule
 from storage.repo import citizen_queue, events, schedules
 from storage.types import utcnow
@@ -45,38 +44,28 @@ class Scheduler:
         """Called once sessions were queued: the session runner starts them."""
         self.now = now
         self.poll_s = poll_s
-        self._nudge = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # A failed step (the database may be down) is tried again a poll later.
+        self.loop = Loop("scheduler", self._step, every=poll_s)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="scheduler")
+        self.loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()
 
     def nudge(self) -> None:
         """Schedules changed: look again now rather than after the poll interval."""
-        self._nudge.set()
+        self.loop.kick()
 
-    async def _run(self) -> None:
-        while True:
-            sleep_s = self.poll_s
-            try:
-                await self.tick()
-                async with self.db() as session:
-                    soonest = await schedules.earliest(session=session)
-                # A time still due after the tick could not be fired: wait a whole poll.
-                if soonest is not None and soonest > self.now():
-                    sleep_s = min(sleep_s, (soonest - self.now()).total_seconds())
-            except Exception:  # the database may be down: try again on the next tick
-                log.exception("scheduler tick failed")
-            self._nudge.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), timeout=max(sleep_s, 0.05))
+    async def _step(self) -> float:
+        """Fire what is due; the seconds until the next time (at most a poll)."""
+        await self.tick()
+        async with self.db() as session:
+            soonest = await schedules.earliest(session=session)
+        # A time still due after the tick could not be fired: wait a whole poll.
+        if soonest is not None and soonest > self.now():
+            return min(self.poll_s, (soonest - self.now()).total_seconds())
+        return self.poll_s
 
     async def tick(self) -> list[str]:
         """Fire every due schedule this process wins; the ids of the sessions it queued."""

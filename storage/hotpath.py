@@ -42,6 +42,7 @@ class HotStatement:
         self.core = statement
         self.postgres_sql = str(compiled)
         self._names = tuple(compiled.positiontup or ())
+        self._bind_names = frozenset(compiled.binds)
         self._constants = {
             name: bind.value for name, bind in compiled.binds.items() if not bind.required
         }
@@ -49,6 +50,17 @@ class HotStatement:
         self._json = frozenset(
             name for name in self._names if isinstance(compiled.binds[name].type, JSON)
         )
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The names of the columns its rows hold, in order."""
+        return tuple(self.core.selected_columns.keys() if isinstance(self.core, Select) else ())
+
+    def own(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the statement's own parameters: given to an INSERT or UPDATE through
+        SQLAlchemy, a parameter named as a column would be written too (as on PostgreSQL,
+        where only the statement's own reach the driver)."""
+        return {name: value for name, value in params.items() if name in self._bind_names}
 
     def postgres_args(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params[n] if n in params else self._constants[n] for n in self._names]
@@ -105,11 +117,13 @@ class HotPath:
                     # As SQLAlchemy reports it, so callers see one error on both databases.
                     raise IntegrityError(statement.postgres_sql, None, error) from error
         async with self.engine.begin() as connection:
-            return (await connection.execute(statement.core, params)).all()
+            return (await connection.execute(statement.core, statement.own(params))).all()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Fetch]:
-        """Several reads on one pooled connection: a `fetch` for each statement in turn."""
+    async def snapshot(self) -> AsyncIterator[Fetch]:
+        """Several reads that see one state of the database: a `fetch` for each statement in
+        turn, in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's
+        transaction sees one state anyway)."""
         if self.on_asyncpg:
             async with self.engine.connect() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection
@@ -125,12 +139,13 @@ class HotPath:
                         ),
                     )
 
-                yield on_driver
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    yield on_driver
             return
         async with self.engine.begin() as connection:
 
             async def on_core(statement: HotStatement, params: Mapping[str, Any]) -> Sequence[Row]:
-                return (await connection.execute(statement.core, params)).all()
+                return (await connection.execute(statement.core, statement.own(params))).all()
 
             yield on_core
 
@@ -160,7 +175,7 @@ class HotPath:
         async with self.engine.begin() as connection:
 
             async def on_core(statement: HotStatement, params: Mapping[str, Any]) -> Sequence[Row]:
-                result = await connection.execute(statement.core, params)
+                result = await connection.execute(statement.core, statement.own(params))
                 return result.all() if cast("CursorResult[Any]", result).returns_rows else []
 
             yield on_core

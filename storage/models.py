@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from storage.folding import folded
 from storage.types import BigIntId, JsonDoc, UTCDateTime, utcnow
 
 # superseded: the client wrote again, or the operator asked for a redraft; sent: the reply
@@ -82,10 +83,14 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_decided_at", "decided_at"),
         Index("ix_drafts_sent_at", "sent_at"),
         Index("ix_drafts_lead_id", "lead_id"),
+        # GET /api/drafts?client= (CONTRACT §3: as Python's casefold(), on both databases).
+        Index("ix_drafts_client_key_created_at_id", "client_key", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     client: str = Field(max_length=200)
+    client_key: str = Field(sa_column=Column(Text, nullable=False, default=folded("client")))
+    """`client` as compared: `storage.folding.fold`."""
     job_title: str = Field(max_length=500)
     message: str = Field(sa_column=Column(Text, nullable=False))
     draft_text: str = Field(sa_column=Column(Text, nullable=False))
@@ -97,6 +102,8 @@ class Draft(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20)
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     decided_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    decided_by_name: str | None = Field(default=None, sa_column=Column(Text))
+    """The name Telegram gave the operator who decided (shown on the card)."""
     decided_at: datetime | None = _optional_time_field()
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
@@ -128,12 +135,17 @@ class Thread(SQLModel, table=True):
         Index("ix_threads_last_message_at_id", "last_message_at", "id"),
         Index("ix_threads_client", "client"),
         Index("ix_threads_job_link", "job_link"),
+        # A message finds its thread by client and title (CONTRACT §9), as `client_key`.
+        Index("ix_threads_client_key", "client_key"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     platform: str = Field(max_length=50)
     client: str = Field(max_length=200)
+    client_key: str = Field(sa_column=Column(Text, nullable=False, default=folded("client")))
+    """`client` and `job_title` as compared: `storage.folding.fold`."""
     job_title: str | None = Field(default=None, max_length=500)
+    job_title_key: str | None = Field(sa_column=Column(Text, default=folded("job_title")))
     job_link: str | None = Field(default=None, max_length=2000)
     external_key: str | None = Field(default=None, max_length=255, unique=True)
     """The sender's own conversation key (the webhook's `thread`, e.g. a Gmail thread id)."""
@@ -452,6 +464,11 @@ class WebhookDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
     webhook_id: str | None = Field(default=None, max_length=255, unique=True)
     body_hash: str = Field(max_length=64)
+    timestamped: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """Did the signature cover a timestamp? Without one, the bytes are remembered for good
+    (storage/repo/webhook_deliveries.py)."""
     route: str = Field(max_length=200)
     session_id: str | None = Field(default=None, max_length=36)
     received_at: datetime = Field(

@@ -323,6 +323,20 @@ class FakeTelegram:
             self._pending.clear()
         return True
 
+    def _get_webhook_info(self, _params: dict[str, Any]) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending),
+        }
+        last = self.webhook_deliveries[-1][1] if self.webhook_deliveries else 200
+        if self.webhook_url and last != 200:
+            # As Telegram words it (a refused secret answers 401 Unauthorized).
+            reason = f"{last} Unauthorized" if last == 401 else str(last)
+            info["last_error_message"] = f"Wrong response from the webhook: {reason}"
+            info["last_error_date"] = int(time.time())
+        return info
+
     def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chats.get(int(params.get("chat_id") or 0))
         if chat is None:
@@ -368,11 +382,7 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "deleteMessage": lambda fake, p: fake._store.delete(p),
     "setWebhook": FakeTelegram._set_webhook,
     "deleteWebhook": FakeTelegram._delete_webhook,
-    "getWebhookInfo": lambda fake, _: {
-        "url": fake.webhook_url or "",
-        "has_custom_certificate": False,
-        "pending_update_count": len(fake._pending),
-    },
+    "getWebhookInfo": FakeTelegram._get_webhook_info,
     "getChat": FakeTelegram._get_chat,
     "setMyCommands": FakeTelegram._set_my_commands,
     "getMyCommands": lambda fake, _: fake.commands,

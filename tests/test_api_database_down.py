@@ -137,18 +137,24 @@ async def test_a_server_that_never_answers_is_503_after_the_connect_timeout(
 
 @pytest.fixture
 def refusing_urls() -> Iterator[list[str]]:
-    """PostgreSQL up but refusing this service: a missing database, no connection slot left."""
+    """PostgreSQL up but refusing this service: a missing database, no connection slot left,
+    a database not accepting connections (`ALLOW_CONNECTIONS false`, as while it is moved)."""
     require_postgres()
     role = f"scopelock_full_{uuid.uuid4().hex[:8]}"
+    closed = f"scopelock_closed_{uuid.uuid4().hex[:8]}"
     run_sync(_admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0'))
+    run_sync(_admin(f'CREATE DATABASE "{closed}"'))
+    run_sync(_admin(f'ALTER DATABASE "{closed}" ALLOW_CONNECTIONS false'))
     server = ADMIN_URL.removeprefix("postgresql://").partition("@")[2].rpartition("/")[0]
     try:
         yield [
             f"postgresql+asyncpg://postgres@{server}/scopelock_missing_{uuid.uuid4().hex[:8]}",
             f"postgresql+asyncpg://{role}@{server}/postgres",
+            f"postgresql+asyncpg://postgres@{server}/{closed}",
         ]
     finally:
         run_sync(_admin(f'DROP ROLE IF EXISTS "{role}"'))
+        run_sync(_admin(f'DROP DATABASE IF EXISTS "{closed}"'))
 
 
 async def test_a_server_that_refuses_this_service_is_503(

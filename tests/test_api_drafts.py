@@ -12,12 +12,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
-from storage.models import Draft, Event, OutboxMessage
+from storage.models import Draft, DraftFeedback, Event, OutboxMessage
 from storage.repo.draft_intake import Card
 from storage.types import utcnow
 from tests.conftest import API_TOKEN
 from tests.factories import OMIT, draft_body, event_names, stored_counts
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
+from tests.statements import sent
 from web.app import create_app
 
 DB = async_sessionmaker[AsyncSession]
@@ -87,6 +88,30 @@ async def test_get_answers_every_contract_field_with_utc_timestamps(api: TestCli
     assert draft["telegram_message_id"] is None
     assert UTC_TIMESTAMP.match(draft["created_at"]), draft["created_at"]
     assert UTC_TIMESTAMP.match(draft["updated_at"]), draft["updated_at"]
+
+
+async def test_a_draft_and_its_feedback_are_read_in_one_round_trip(
+    api: TestClient, db: DB, engine: AsyncEngine
+) -> None:
+    draft_id = await create(api)
+    later = utcnow() + timedelta(seconds=1)
+    async with db() as session, session.begin():
+        session.add(DraftFeedback(draft_id=draft_id, kind="edit", text="B", old_text="A"))
+        session.add(DraftFeedback(draft_id=draft_id, kind="redraft", text="shorter", at=later))
+
+    with sent(engine) as statements:
+        response = await api.get(f"/api/draft/{draft_id}")
+    assert response.status == 200
+    feedback = (await response.json())["feedback"]
+
+    assert len(statements) == 1, statements
+    assert [(f["kind"], f["text"], f["old_text"]) for f in feedback] == [
+        ("edit", "B", "A"),
+        ("redraft", "shorter", None),
+    ]
+    assert UTC_TIMESTAMP.match(feedback[1]["at"])
+    alone = await create(api)
+    assert (await (await api.get(f"/api/draft/{alone}")).json())["feedback"] == []
 
 
 async def test_get_unknown_draft_is_404(api: TestClient) -> None:

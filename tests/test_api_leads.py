@@ -205,6 +205,21 @@ async def test_a_known_link_answers_the_existing_lead_and_writes_nothing(
     assert other != first
 
 
+async def test_concurrent_requests_with_one_link_store_one_lead(api: TestClient, db: DB) -> None:
+    """CONTRACT §9 (v3): on PostgreSQL the requests really overlap (a pool of connections)."""
+    link = "https://www.upwork.com/jobs/~race"
+    responses = await asyncio.gather(
+        *(api.post("/api/leads", json=lead_body(link=link, title=f"Try {n}")) for n in range(8))
+    )
+    answers = [(r.status, await r.json()) for r in responses]
+
+    assert sorted(status for status, _ in answers) == [200] * 7 + [201]
+    [lead_id] = {answer["lead_id"] for _, answer in answers}
+    async with db() as session:
+        assert list(await session.scalars(select(Lead.id).where(Lead.link == link))) == [lead_id]  # type: ignore[arg-type]
+    assert await event_names(db) == ["lead.tracked@1.0"]
+
+
 async def test_pages_hold_every_lead_once_and_stay_stable_while_leads_arrive(
     api: TestClient,
 ) -> None:

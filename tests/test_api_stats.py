@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.charts import KINDS, chart_png
 from bot.settings import Settings
 from storage.engine import create_engine
+from storage.hotpath import HotPath
 from storage.migrate import upgrade_to_head
 from storage.models import CitizenSession, Draft, DraftFeedback, Lead, Thread, ThreadMessage
 from storage.repo import thread_intake
 from storage.repo.stats import percentile_cont
 from storage.repo.thread_intake import ClientMessage
+from storage.types import utcnow
 from tests.conftest import API_TOKEN
 
 TZ = ZoneInfo("America/New_York")  # UTC-5 in winter: local evenings are the next UTC day
@@ -179,11 +181,15 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
         thread = await session.get(Thread, t3)
         assert thread is not None
         thread.external_key = "gmail-t3"
+    hot = HotPath(db.kw["bind"])
+    async with hot.transaction() as fetch:
         joined = await thread_intake.receive(
-            session=session,
+            fetch,
+            on_postgres=hot.on_asyncpg,
             incoming=ClientMessage(client="Acme", message="Any news?", key="gmail-t3"),
+            now=utcnow(),
         )
-    assert [d.id for d in joined.superseded] == [stale]
+    assert list(joined.superseded) == [stale]
     return s
 
 

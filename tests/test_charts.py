@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +115,29 @@ def test_the_summary_is_short_and_counts_the_period() -> None:
     assert "Citizens: 79 sessions, $35.75." in text
     assert len(text) < 1024
     assert [duration(s) for s in (None, 40, 720, 3900)] == ["–", "40 s", "12 min", "1 h 05 min"]
+
+
+DRAWN_ELSEWHERE = """
+import asyncio, json, sys
+from bot.charts import CHARTS
+from tests.test_charts import busy_stats
+
+png = asyncio.run(CHARTS.png("drafts", busy_stats()))
+print(json.dumps({"png": png[:8].hex(), "matplotlib_here": "matplotlib" in sys.modules}))
+"""
+
+
+async def test_charts_are_drawn_outside_the_service_process() -> None:
+    """matplotlib holds the GIL for long stretches: drawn in a thread of the service, a chart
+    held up its event loop (and every request) for up to half a second."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", DRAWN_ELSEWHERE],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer == {"png": b"\x89PNG\r\n\x1a\n".hex(), "matplotlib_here": False}

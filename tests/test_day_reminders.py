@@ -15,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.day.clock import in_quiet_hours, waited
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
-from storage.models import CitizenSession, Digest, Draft, Event, OutboxMessage, Thread
+from storage.models import (
+    CitizenSession,
+    Digest,
+    Draft,
+    DraftFeedback,
+    Lead,
+    OutboxMessage,
+    Thread,
+    ThreadMessage,
+)
+from storage.repo import stats
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import FAST, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
@@ -83,14 +93,15 @@ async def test_two_instances_remind_and_digest_once(
 async def test_the_digest_tells_what_waits_and_how_yesterday_went(
     make_settings: Callable[..., Settings], db: async_sessionmaker[AsyncSession]
 ) -> None:
+    """Yesterday's numbers are GET /api/stats's (storage/repo/stats.py), by its definitions."""
     settings = make_settings(telegram_chat_id=OPERATOR_ID, digest_at="08:00", timezone="UTC")
     now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
     yesterday = now - timedelta(days=1)
-    thread_id = str(uuid.uuid4())
+    old_thread, answered_thread = str(uuid.uuid4()), str(uuid.uuid4())
     async with db() as session, session.begin():
         session.add(
             Thread(
-                id=thread_id,
+                id=old_thread,
                 platform="upwork",
                 client="Old Client",
                 created_at=now - timedelta(days=3),
@@ -98,15 +109,30 @@ async def test_the_digest_tells_what_waits_and_how_yesterday_went(
                 waiting_since=now - timedelta(days=2, hours=1),
             )
         )
+        # Answered at Y-2h30, then the client wrote at Y-2h and again at Y-1h: the approved
+        # reply answered a wait that began at Y-2h (its oldest unanswered message).
+        session.add(Thread(id=answered_thread, platform="upwork", client="Done Client"))
         await session.flush()
-        session.add(draft_row("Old Client", created_at=now - timedelta(hours=1), thread=thread_id))
+        for direction, before in (("in", 180), ("out", 150), ("in", 120), ("in", 60)):
+            session.add(
+                ThreadMessage(
+                    thread_id=answered_thread,
+                    direction=direction,
+                    text="…",
+                    at=yesterday - timedelta(minutes=before),
+                )
+            )
+        session.add(
+            draft_row("Old Client", created_at=now - timedelta(hours=1), thread=old_thread)
+        )
         session.add(draft_row("Recent Client", created_at=now - timedelta(minutes=20)))
-        approved = draft_row("Done Client", created_at=yesterday - timedelta(minutes=30))
-        approved.status, approved.decided_at = "approved", yesterday
-        session.add(approved)
-        for name in ("draft.created@1.0", "draft.created@1.0", "draft.approved@1.0"):
-            session.add(Event(event=name, timestamp=yesterday, payload={}))
-        session.add(Event(event="draft.rejected@1.0", timestamp=now, payload={}))  # today
+        answered = decided_row("approved", yesterday, created_at=yesterday - timedelta(minutes=30))
+        answered.thread_id = answered_thread
+        edited = decided_row("approved", yesterday, created_at=yesterday - timedelta(minutes=10))
+        session.add_all([answered, edited, decided_row("rejected", yesterday)])
+        session.add(decided_row("rejected", now))  # today: not yesterday's
+        await session.flush()
+        session.add(DraftFeedback(draft_id=edited.id, kind="edit", text="Hi!", old_text="Hey"))
         session.add(
             CitizenSession(
                 id=str(uuid.uuid4()),
@@ -118,6 +144,19 @@ async def test_the_digest_tells_what_waits_and_how_yesterday_went(
                 cost_usd=0.42,
             )
         )
+        for decision, sent in (("GO", True), ("GO", False), ("NO-GO", False)):
+            session.add(
+                Lead(
+                    platform="upwork",
+                    title="A job",
+                    budget="$1k",
+                    decision=decision,
+                    reason="r",
+                    sent=sent,
+                    created_at=yesterday,
+                    updated_at=yesterday,
+                )
+            )
     day = OperatorDay(settings, db, kick=lambda: None, tick_s=60, clock=lambda: now)
 
     assert not await day.send_digest(now.replace(hour=7, minute=59))  # before DIGEST_AT
@@ -127,12 +166,25 @@ async def test_the_digest_tells_what_waits_and_how_yesterday_went(
     async with db() as session:
         [text] = (await session.scalars(select(OutboxMessage.text))).all()
         assert await session.scalar(select(Digest.day)) == "2026-03-10"
+        api = await stats.compute(session=session, days=2, tz=settings.tz, now=now)
     waiting_lines = [line for line in text.splitlines() if line.startswith("•")]
     assert [line.split(" · ")[0] for line in waiting_lines] == ["• Old Client", "• Recent Client"]
     assert "2 d 1 h" in waiting_lines[0] and "20 min" in waiting_lines[1]
-    assert "2 created, 1 approved, 0 edited, 0 rejected" in text
-    assert "client's message to the approved reply: 30 min" in text
+    assert "Drafts: 2 approved (1 edited), 1 rejected, 0 redrafted, 0 superseded, 0 sent" in text
+    # The median of 2 h (from Y-2h) and 10 min: what the API says for that day.
+    assert "client's message to the approved reply: 1 h 05 min" in text
+    assert api["response_time_per_day"][0]["median_s"] == 65 * 60
+    assert api["drafts_per_day"][0] | {"date": ""} == {
+        "date": "",
+        "approved": 2,
+        "edited": 1,
+        "rejected": 1,
+        "redrafted": 0,
+        "superseded": 0,
+        "sent": 0,
+    }
     assert "rafael 1 ($0.42)" in text
+    assert "Leads: 2 GO, 1 NO-GO, 1 proposals sent" in text
 
 
 def test_quiet_hours_wrap_past_midnight(make_settings: Callable[..., Settings]) -> None:
@@ -158,6 +210,12 @@ async def test_inside_quiet_hours_messages_arrive_silently(
             await card_sent(service, draft_id)
         [card] = [m for m in fake_telegram.sent_messages() if draft_id in str(m["text"])]
         assert bool(card.get("disable_notification")) is silent, window
+
+
+def decided_row(status: str, decided_at: datetime, *, created_at: datetime | None = None) -> Draft:
+    draft = draft_row("Decided Client", created_at=created_at or decided_at - timedelta(hours=1))
+    draft.status, draft.decided_at = status, decided_at
+    return draft
 
 
 def draft_row(

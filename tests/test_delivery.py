@@ -3,8 +3,12 @@ Telegram, the real service, and a receiver on loopback that fails on demand."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
 
 from bot.settings import Settings
 from tests.delivery_receiver import Receiver
@@ -238,6 +242,24 @@ async def test_without_a_delivery_url_approving_delivers_nothing(
     assert receiver.received == []
     assert "not configured" in str(answer["text"])
     assert (await service.draft(draft_id)).status == "approved"
+
+
+async def test_the_logs_name_the_receiver_without_its_credentials(
+    telegram_settings: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    split = urlsplit(receiver.url)
+    url = split._replace(netloc=f"operator:pw-7f3a@{split.netloc}").geturl()
+    settings = delivery_settings(telegram_settings, receiver, delivery_webhook_url=url)
+    async with running_service(settings, fake_telegram, delivery_tuning=FAST_DELIVERY) as service:
+        draft_id = await approve(service)
+        await card_says(service, draft_id, "✅ Delivered")
+
+    assert f"approved replies are delivered to {split.netloc}" in caplog.text
+    assert "pw-7f3a" not in caplog.text and "operator:" not in caplog.text
 
 
 async def test_approving_in_the_mini_app_delivers_the_reply_too(

@@ -179,6 +179,17 @@ async def test_a_webhook_set_to_another_url_fails(
     assert found.status == "FAIL" and "no webhook is set" in found.detail
 
 
+async def test_a_webhook_refusing_telegrams_secret_fails(
+    healthy: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """Telegram's last delivery got a 401: the secret it sends is not the service's."""
+    fake_telegram.webhook_deliveries.append((1, 401))
+    found = by_name(await run_checks(healthy()))["webhook"]
+
+    assert found.status == "FAIL"
+    assert "401 Unauthorized" in found.detail and "TELEGRAM_WEBHOOK_SECRET" in found.detail
+
+
 async def test_without_a_chat_id_it_reports_pairing_then_the_paired_chat(
     healthy: Callable[..., Settings], engine: Any
 ) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from citizens import prompts
+from storage.hotpath import HotPath
 from storage.models import CitizenSession, Draft, Event, Thread, ThreadMessage
 from storage.repo import draft_actions, drafts, thread_intake
 from storage.types import utcnow
@@ -19,15 +20,19 @@ ACTOR = draft_actions.Actor(42, "Nicolas")
 
 async def new_draft(db: DB, **fields: object) -> tuple[str, str]:
     """A pending draft on a new thread whose client waits; (draft_id, thread_id)."""
-    async with db() as session, session.begin():
+    hot = HotPath(db.kw["bind"])
+    async with hot.transaction() as fetch:
         joined = await thread_intake.receive(
-            session=session,
+            fetch,
+            on_postgres=hot.on_asyncpg,
             incoming=thread_intake.ClientMessage(client="Acme", message="Monday?"),
+            now=utcnow(),
         )
-        body = draft_body() | {"thread_id": joined.thread.id} | fields
+    async with db() as session, session.begin():
+        body = draft_body() | {"thread_id": joined.thread_id} | fields
         draft = drafts.new(**body)
         session.add(draft)
-    return draft.id, joined.thread.id
+    return draft.id, joined.thread_id
 
 
 async def names(db: DB, prefix: str) -> list[str]:

@@ -79,12 +79,26 @@ async def test_pending_drafts_oldest_first_with_waiting_time_and_flag(
     app_client: TestClient, api: TestClient, db: DB
 ) -> None:
     thread_id = str(uuid.uuid4())
-    client_wrote = utcnow() - timedelta(hours=3)
+    client_wrote = utcnow() - timedelta(hours=3)  # her oldest message not yet answered
+    second = await new_draft(api, draft_text="x" * 500)  # written before, waiting less long
     async with db() as session, session.begin():
-        session.add(Thread(id=thread_id, platform="upwork", client="Jane", job_title="Bot"))
-        session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Hi", at=client_wrote))
+        session.add(
+            Thread(
+                id=thread_id,
+                platform="upwork",
+                client="Jane",
+                job_title="Bot",
+                waiting_since=client_wrote,
+            )
+        )
+        for direction, at in (
+            ("in", client_wrote - timedelta(hours=2)),
+            ("out", client_wrote - timedelta(hours=1)),
+            ("in", client_wrote),
+            ("in", client_wrote + timedelta(hours=2)),  # her last message
+        ):
+            session.add(ThreadMessage(thread_id=thread_id, direction=direction, text="Hi", at=at))
     first = await new_draft(api, confidence=30, thread_id=thread_id, note="Check the budget")
-    second = await new_draft(api, draft_text="x" * 500)
     decided = await new_draft(api)
     await act(app_client, decided, action="approve")
 
@@ -96,8 +110,11 @@ async def test_pending_drafts_oldest_first_with_waiting_time_and_flag(
     one, two = page["drafts"]
     assert (one["low_confidence"], two["low_confidence"]) == (True, False)
     assert one["note"] == "Check the budget" and one["thread_id"] == thread_id
+    # Since her oldest unanswered message, as cards, reminders and GET /api/thread say.
     assert one["waiting_since"].startswith(client_wrote.isoformat()[:19])
     assert two["waiting_since"] == two["created_at"]
+    shown = await app_client.get(f"/app/api/draft/{first}")
+    assert (await shown.json())["waiting_since"] == one["waiting_since"]
     assert len(two["excerpt"]) == 160
     assert page["now"]
 

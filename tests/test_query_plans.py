@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot.telegram import cards
 from storage.engine import session_factory
-from storage.repo import drafts, events
+from storage.models import Draft
+from storage.repo import draft_actions, drafts, events
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -34,9 +36,10 @@ SEED = [
     FROM generate_series(1, 20000) AS i
     """,
     """
-    INSERT INTO drafts (id, client, job_title, message, draft_text, confidence, context,
-                        citizen, status, created_at, updated_at)
-    SELECT md5(i::text)::uuid::text, 'client', 'job', 'message', 'draft', 50, '{}'::jsonb,
+    INSERT INTO drafts (id, client, client_key, job_title, message, draft_text, confidence,
+                        context, citizen, status, created_at, updated_at)
+    SELECT md5(i::text)::uuid::text, 'Client ' || i % 50, 'client ' || i % 50, 'job',
+           'message', 'draft', 50, '{}'::jsonb,
            'rafael',
            CASE WHEN i % 100 = 0 THEN 'pending' WHEN i % 2 = 0 THEN 'approved'
                 ELSE 'rejected' END,
@@ -184,3 +187,41 @@ async def test_draft_listings_use_an_index_that_gives_their_order(seeded: AsyncE
             plan = await plan_of(seeded, listing)
             cursor_on = "created_at" if after is not None else None
             assert_uses_an_index(plan, "drafts", ordered=True, cursor_on=cursor_on)
+
+
+async def test_a_client_filter_uses_the_folded_key_index(seeded: AsyncEngine) -> None:
+    async def listing(session: AsyncSession) -> Sequence[Any]:
+        return await drafts.list_page(session=session, status=None, limit=51, client="CLIENT 7")
+
+    plan = await plan_of(seeded, listing)
+    assert_uses_an_index(plan, "drafts", ordered=True)
+    assert any("client_key" in node.get("Index Cond", "") for node in nodes(plan)), plan
+
+
+async def test_a_card_finds_who_decided_without_searching_the_event_log(
+    seeded: AsyncEngine,
+) -> None:
+    """The card of a decided draft names the operator who decided: the card refresh reads
+    it with the draft, and none of its statements scans the 20,000 events backwards."""
+    db = session_factory(seeded)
+    async with db() as session:
+        draft_id = await session.scalar(text("SELECT id FROM drafts WHERE status = 'pending'"))
+    actor = draft_actions.Actor(42, "Nicolas")
+    async with db() as session, session.begin():
+        await draft_actions.decide(
+            session=session, draft_id=draft_id, status="rejected", actor=actor, deliver=None
+        )
+    async with seeded.begin() as connection:
+        await connection.execute(text("ANALYZE events"))
+
+    with capturing() as statements:
+        async with db() as session:
+            draft = await session.get(Draft, draft_id)
+            assert draft is not None
+            facts = await cards.facts_of(session=session, draft=draft)
+    assert facts.decided_by_name == "Nicolas"
+    for sql, parameters in statements:
+        if sql.lstrip().upper().startswith("SELECT"):
+            plan = await explain(seeded, sql, parameters)
+            assert all(node.get("Relation Name") != "events" for node in nodes(plan)), sql
+            assert all(node["Node Type"] != "Seq Scan" for node in nodes(plan)), plan

@@ -70,12 +70,24 @@ async def seed(db: Db) -> None:
                     key="kept", request_hash="h", response={}, created_at=now - 23 * HOUR
                 ),
                 WebhookDelivery(
-                    webhook_id="expired", body_hash="a" * 64, route="/r", received_at=now - DAY
+                    webhook_id="expired",
+                    body_hash="a" * 64,
+                    timestamped=True,
+                    route="/r",
+                    received_at=now - DAY,
                 ),
-                WebhookDelivery(body_hash="b" * 64, route="/r", received_at=now - 2 * DAY),
                 WebhookDelivery(
-                    webhook_id="kept", body_hash="c" * 64, route="/r", received_at=now - 23 * HOUR
+                    body_hash="b" * 64, timestamped=True, route="/r", received_at=now - 2 * DAY
                 ),
+                WebhookDelivery(
+                    webhook_id="kept",
+                    body_hash="c" * 64,
+                    timestamped=True,
+                    route="/r",
+                    received_at=now - 23 * HOUR,
+                ),
+                # Signed without a timestamp: its replay stays a duplicate for good.
+                WebhookDelivery(body_hash="d" * 64, route="/r", received_at=now - 90 * DAY),
                 Event(event="old.event@1.0", timestamp=now - 365 * DAY, payload={}),
             ]
         )
@@ -96,7 +108,7 @@ async def remaining(db: Db) -> dict[str, list[Any]]:
 EXPECTED_REMAINING = {
     "outbox": ["kept-card-of-a-pending-draft", "kept-failed", "kept-recent", "kept-unsent"],
     "keys": ["kept"],
-    "deliveries": ["c" * 64],
+    "deliveries": ["c" * 64, "d" * 64],
     "events": ["old.event@1.0"],
 }
 

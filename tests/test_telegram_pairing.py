@@ -62,6 +62,11 @@ async def card_for(service: Service, chat_id: int, draft_id: str) -> dict[str, A
     return await service.fake.wait_for(card, what=f"the card of {draft_id} in {chat_id}")  # type: ignore[no-any-return]
 
 
+async def service_tap(service: Service, action: str, draft_id: str) -> str:
+    """Tap a button of the draft's card in the paired chat."""
+    return await service.tap(action, draft_id, user_id=NEWCOMER)
+
+
 async def test_the_logged_code_pairs_the_first_private_chat_and_survives_a_restart(
     unpaired: Callable[..., Settings],
     fake_telegram: FakeTelegram,
@@ -128,11 +133,6 @@ async def test_the_logged_code_pairs_the_first_private_chat_and_survives_a_resta
         )
 
 
-async def service_tap(service: Service, action: str, draft_id: str) -> str:
-    """Tap a button of the draft's card in the paired chat."""
-    return await service.tap(action, draft_id, user_id=NEWCOMER)
-
-
 async def test_each_start_has_a_new_code_until_paired(
     unpaired: Callable[..., Settings],
     fake_telegram: FakeTelegram,
@@ -163,3 +163,23 @@ async def test_a_set_telegram_chat_id_wins_over_a_pairing(
         assert not any(draft_id in m["text"] for m in fake_telegram.delivered(NEWCOMER))
         service.say("/drafts", user_id=NEWCOMER)
         assert await reply_to(service, NEWCOMER, 2) == refusal(NEWCOMER)
+
+
+async def test_two_chats_sending_the_code_at_once_pair_one(
+    unpaired: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running_service(unpaired(), fake_telegram) as service:
+        [code] = pairing_codes(caplog)
+        service.say(f"/start {code}", user_id=NEWCOMER)
+        service.say(f"/start {code}", user_id=STRANGER_ID)
+        first = await reply_to(service, NEWCOMER, 1)
+        second = await reply_to(service, STRANGER_ID, 1)
+        async with service.db() as session:
+            [row] = (await session.scalars(select(OperatorPairing))).all()
+
+    replies = {NEWCOMER: first, STRANGER_ID: second}
+    assert replies[row.chat_id].startswith("✅ Paired.")
+    [other] = set(replies) - {row.chat_id}
+    assert replies[other] == refusal(other)

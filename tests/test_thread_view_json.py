@@ -1,18 +1,23 @@
-"""`GET /api/thread/{id}` writes its JSON straight from rows (web/threads.py): it must answer
-the same document as `ThreadOut` built from the thread's models, whatever the rows hold."""
+"""`GET /api/thread/{id}` reads rows, not models (storage/repo/threads.py `view`): it must
+answer the same document as `ThreadOut` built from the thread's models, whatever the rows
+hold, and its statements must see one state of the thread."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from storage.hotpath import Fetch, HotPath, HotStatement, Row
 from storage.models import CitizenSession, Draft, DraftFeedback, Thread, ThreadMessage
 from storage.repo import threads
 from web.schemas import ThreadOut
@@ -159,3 +164,47 @@ async def reference_view(session: AsyncSession, thread_id: str) -> dict[str, Any
         "drafts": [{**draft.model_dump(), "feedback": feedback[draft.id]} for draft in drafts],
         "sessions": sessions,
     }
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_the_view_reads_one_state_of_the_thread(engine: AsyncEngine, db: DB) -> None:
+    """A reply committed while the view runs is in all of it or none of it: its statements
+    share one snapshot. (SQLite's transaction holds the one write lock: nothing can commit
+    in between there.)"""
+    thread_id = await _seed(db)
+
+    async def client_writes_again() -> None:
+        async with db() as session, session.begin():
+            later = AT + timedelta(days=1)
+            session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Hi?", at=later))
+            thread = await session.get(Thread, thread_id)
+            assert thread is not None
+            thread.last_message_at = thread.waiting_since = later
+
+    class WritingBetween(HotPath):
+        """Lets the reply commit right after the view's first statement."""
+
+        @asynccontextmanager
+        async def snapshot(self) -> AsyncIterator[Fetch]:
+            async with super().snapshot() as fetch:
+                statements = 0
+
+                async def fetch_then_write(
+                    statement: HotStatement, params: Mapping[str, Any]
+                ) -> Sequence[Row]:
+                    nonlocal statements
+                    rows = await fetch(statement, params)
+                    statements += 1
+                    if statements == 1:
+                        await client_writes_again()
+                    return rows
+
+                yield fetch_then_write
+
+    view = await threads.view(hot=WritingBetween(engine), thread_id=thread_id)
+
+    assert view is not None
+    assert len(view["messages"]) == 30 and view["waiting_since"] is None
+    assert view["last_message_at"] == AT.replace(microsecond=0) + timedelta(hours=1)
+    after = await threads.view(hot=HotPath(engine), thread_id=thread_id)
+    assert after is not None and len(after["messages"]) == 31

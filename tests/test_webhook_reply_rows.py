@@ -1,15 +1,18 @@
-"""A client's reply stored on the hot path (storage/repo/reply_intake.py) writes exactly the
-rows the ORM path writes: the thread begun or joined, the message, the session, the delivery
-and the three events with their payloads. A thread with pending drafts still goes the ORM
-way (tests/test_thread_intake.py covers superseding)."""
+"""The rows a client's reply writes (storage/repo/reply_intake.py, the one way it is stored):
+the thread begun or joined, the message, the stale draft superseded, the session, the
+delivery and the events with their payloads; and names matched as Python's casefold()."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from storage.models import CitizenSession, Event, Thread, ThreadMessage, WebhookDelivery
+from storage.models import CitizenSession, Draft, Event, Thread, ThreadMessage, WebhookDelivery
+from storage.repo import drafts
+from tests.factories import draft_body
 from tests.test_webhooks_signed import UPWORK, Db, hooks, signed, standard, upwork_body, waker
 
 __all__ = ["hooks", "waker"]  # fixtures, used by name
@@ -26,10 +29,19 @@ async def _rows(db: Db) -> tuple[list[Thread], list[ThreadMessage], list[Event]]
 
 
 async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) -> None:
-    first = upwork_body(job_title="SSO", thread="gmail-1", platform="UpWork")
+    first = upwork_body(
+        client="Łukasz Nowak", job_title="Straße SSO", thread="gmail-1", platform="UpWork"
+    )
     answer = await (await hooks.post(UPWORK, data=first, headers=signed(first))).json()
+    async with db() as session, session.begin():
+        stale = drafts.new(**draft_body(client="Łukasz Nowak", thread_id=answer["thread_id"]))
+        session.add(stale)
+    # Neither database's lower() makes these equal; casefold() does.
     second = upwork_body(
-        message="And a login page?", job_title="sso", job_link="https://u.com/jobs/~9"
+        client="ŁUKASZ NOWAK",
+        message="And a login page?",
+        job_title="STRASSE sso",
+        job_link="https://u.com/jobs/~9",
     )
     second_headers = standard(second, "msg_2")
     again = await hooks.post(UPWORK, data=second, headers=second_headers)
@@ -38,7 +50,11 @@ async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) 
 
     [thread], messages, logged = await _rows(db)
     assert joined["thread_id"] == answer["thread_id"] == thread.id
-    assert (thread.platform, thread.client, thread.job_title) == ("upwork", "Jane O'Brien", "SSO")
+    assert (thread.platform, thread.client, thread.job_title) == (
+        "upwork",
+        "Łukasz Nowak",
+        "Straße SSO",
+    )
     # Matched by client and title (any case); the link it lacked is taken from the reply.
     assert (thread.external_key, thread.job_link) == ("gmail-1", "https://u.com/jobs/~9")
     assert thread.waiting_since == thread.created_at
@@ -53,11 +69,15 @@ async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) 
             "thread.message.received@1.0",
             {
                 "thread_id": thread.id,
-                "client": "Jane O'Brien",
+                "client": "ŁUKASZ NOWAK",
                 "platform": "upwork",
                 "new_thread": False,
                 "message_chars": 17,
             },
+        ),
+        (
+            "draft.superseded@1.0",
+            {"draft_id": stale.id, "thread_id": thread.id, "reason": "client_wrote"},
         ),
         (
             "citizen.session.queued@1.0",
@@ -70,8 +90,8 @@ async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) 
         (
             "upwork.response.received@1.0",
             {
-                "client": "Jane O'Brien",
-                "job_title": "sso",
+                "client": "ŁUKASZ NOWAK",
+                "job_title": "STRASSE sso",
                 "job_link": "https://u.com/jobs/~9",
                 "message_chars": 17,
                 "thread_id": thread.id,
@@ -84,8 +104,10 @@ async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) 
     assert payloads[2][1]["webhook_id"] is None
     async with db() as session:
         queued = await session.get(CitizenSession, joined["session_id"])
+        superseded = await session.get(Draft, stale.id)
         deliveries = (await session.scalars(select(WebhookDelivery))).all()
-    assert queued is not None
+    assert queued is not None and superseded is not None
+    assert superseded.status == "superseded"
     assert (queued.citizen, queued.trigger, queued.status, queued.thread_id) == (
         "rafael",
         "upwork-response",
@@ -102,3 +124,48 @@ async def test_a_reply_begins_a_thread_then_joins_it(hooks: TestClient, db: Db) 
     duplicate = await hooks.post(UPWORK, data=second, headers=second_headers)
     assert duplicate.status == 200
     assert len((await _rows(db))[2]) == len(logged)
+
+
+async def test_messages_of_one_new_thread_at_the_same_instant_open_one_thread(
+    hooks: TestClient, db: Db
+) -> None:
+    """CONTRACT §9 (v3): on PostgreSQL the requests really overlap (a pool of connections)."""
+    bodies = [
+        upwork_body(client=client, job_title=title, message=f"Message {n}")
+        for n, (client, title) in enumerate(
+            [("Łukasz Nowak", "Straße"), ("łukasz nowak", "STRASSE"), ("ŁUKASZ NOWAK", "strasse")]
+            * 3
+        )
+    ]
+    responses = await asyncio.gather(
+        *(hooks.post(UPWORK, data=body, headers=signed(body)) for body in bodies)
+    )
+    answers = [(r.status, await r.json()) for r in responses]
+
+    assert [status for status, _ in answers] == [202] * len(bodies)
+    threads, messages, logged = await _rows(db)
+    assert [thread.id for thread in threads] == [answers[0][1]["thread_id"]]
+    assert {answer["thread_id"] for _, answer in answers} == {threads[0].id}
+    assert sorted(m.text for m in messages) == sorted(f"Message {n}" for n in range(9))
+    opened = [e.payload["new_thread"] for e in logged if e.event.startswith("thread.message")]
+    assert sorted(opened) == [False] * 8 + [True]
+
+
+async def test_the_client_filters_match_as_casefold(hooks: TestClient, api: TestClient) -> None:
+    """GET /api/threads?client= and GET /api/drafts?client= (CONTRACT §3, §9, v3)."""
+    body = upwork_body(client="Łukasz Straße")
+    thread_id = (await (await hooks.post(UPWORK, data=body, headers=signed(body))).json())[
+        "thread_id"
+    ]
+    other = upwork_body(client="Lukasz Strasse")
+    await hooks.post(UPWORK, data=other, headers=signed(other))
+    created = await api.post(
+        "/api/draft/create", json=draft_body(client="Łukasz Straße", thread_id=thread_id)
+    )
+    draft_id = (await created.json())["draft_id"]
+
+    for asked in ("łukasz strasse", "ŁUKASZ STRASSE", "Łukasz Straße"):
+        found = await (await api.get("/api/threads", params={"client": asked})).json()
+        assert [t["id"] for t in found["threads"]] == [thread_id], asked
+        listed = await (await api.get("/api/drafts", params={"client": asked})).json()
+        assert [d["id"] for d in listed["drafts"]] == [draft_id], asked

@@ -7,7 +7,7 @@ the delivery worker's wake, instead of web/ importing them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,5 +44,5 @@ class Charts:
     """The charts of /stats (bot/charts.py), which the Mini App serves too."""
 
     kinds: Sequence[str]
-    png: Callable[[str, Stats], bytes]
-    """One chart as PNG; slow (matplotlib): call it off the event loop."""
+    png: Callable[[str, Stats], Awaitable[bytes]]
+    """One chart as PNG (drawn off the service's process: matplotlib is slow)."""

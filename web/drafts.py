@@ -125,8 +125,7 @@ async def get_draft(request: web.Request) -> web.Response:
         draft = await drafts.read(hot=request.app[HOT], draft_id=draft_id)
     if draft is None:
         raise ApiError(404, "draft_not_found", f"No draft has id {draft_id!r}.")
-    feedback = await drafts.read_feedback(hot=request.app[HOT], draft_id=draft_id)
-    return json_response(DraftOut.model_validate({**draft, "feedback": feedback}))
+    return json_response(DraftOut.model_validate(draft))
 
 
 async def list_drafts(request: web.Request, query: DraftsQuery) -> web.Response:

@@ -38,6 +38,9 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     # disk, the database gone, or credentials it no longer accepts.
     asyncpg.InsufficientResourcesError,
     asyncpg.InvalidCatalogNameError,
+    # "database ... is not currently accepting connections" (ALLOW_CONNECTIONS false); the
+    # service issues nothing else that raises this state.
+    asyncpg.ObjectNotInPrerequisiteStateError,
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InterfaceError,
 )

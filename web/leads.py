@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from storage import locks
 from storage.repo import events, leads, outbox
 from web.endpoints import Endpoint, json_response
 from web.errors import ApiError
@@ -24,6 +25,8 @@ async def create_lead(request: web.Request, body: LeadCreate) -> web.Response:
     notifier = request.app[NOTIFIER]
     async with request.app[DB]() as session, session.begin():
         if body.link is not None:
+            # Concurrent requests with one link take turns: the first stores the lead.
+            await locks.hold_in(session, "lead-link", body.link)
             known = await leads.by_link(session=session, link=body.link)
             if known is not None:
                 assert known.id is not None

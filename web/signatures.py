@@ -42,6 +42,8 @@ class Signed:
     """The Standard Webhooks `webhook-id` (the signature covers it); None in our scheme."""
     signed_bytes: bytes
     """Exactly the bytes the HMAC covers (timestamp and body, and the id when there is one)."""
+    timestamped: bool = True
+    """Did it cover a timestamp (refused once stale)? Without one it never goes stale."""
 
 
 def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
@@ -70,7 +72,8 @@ def verify_request(
         )
     timestamp = headers.get(TIMESTAMP)
     verify(secret, body, headers.get(SIGNATURE), timestamp, now=now)
-    return Signed(None, _ours(body, None if timestamp is None else timestamp.strip()))
+    stamp = None if timestamp is None else timestamp.strip()
+    return Signed(None, _ours(body, stamp), timestamped=stamp is not None)
 
 
 def verify(

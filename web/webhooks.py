@@ -7,20 +7,21 @@ leaves it unseen, and the sender's retry (Zapier replays the same signed bytes) 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
-from storage.repo import citizen_queue, events, reply_intake, thread_intake, webhook_deliveries
+from storage.models import Draft
+from storage.repo import reply_intake
+from storage.repo.thread_intake import ClientMessage
+from storage.repo.webhook_deliveries import Delivery
 from web.endpoints import (
     Endpoint,
     HeaderParam,
@@ -127,7 +128,7 @@ async def upwork_response(
     """The client's message joins its thread (stale drafts superseded, their cards edited);
     a Rafael session is queued on that thread."""
     _require_citizen(request, "rafael", status=503)
-    incoming = thread_intake.ClientMessage(
+    reply = ClientMessage(
         client=body.client,
         message=body.message,
         job_title=body.job_title,
@@ -147,32 +148,9 @@ async def upwork_response(
         "job_link": body.job_link,
         "message_chars": len(body.message),
     }
-
-    async def intake(session: AsyncSession) -> Queued:
-        joined = await thread_intake.receive(session=session, incoming=incoming)
-        for draft in joined.superseded:
-            await request.app[NOTIFIER].draft_changed(session=session, draft=draft)
-        given = {**received, "thread_id": joined.thread.id}
-        return Queued(prompt, given, joined.thread.id, bool(joined.superseded))
-
-    async def quick(webhook_id: str | None, label: str | None, body_hash: str) -> Outcome:
-        stored = await reply_intake.receive(
-            hot=request.app[HOT],
-            incoming=incoming,
-            citizen="rafael",
-            trigger="upwork-response",
-            prompt=prompt,
-            received=received,
-            webhook_id=webhook_id,
-            label=label,
-            body_hash=body_hash,
-            route=request.path,
-        )
-        if stored is None:
-            return None, None
-        return stored.session_id, Queued(prompt, None, stored.thread_id)
-
-    return await _launch(request, signed, "rafael", "upwork-response", intake, quick)
+    return await _launch(
+        request, signed, "rafael", "upwork-response", prompt, reply=reply, received=received
+    )
 
 
 async def trigger_citizen(
@@ -181,11 +159,7 @@ async def trigger_citizen(
     citizen = request.match_info["citizen"]
     _require_citizen(request, citizen, status=404)
     prompt = prompts.webhook_task(message=body.message)
-
-    async def intake(_session: AsyncSession) -> Queued:
-        return Queued(prompt)
-
-    return await _launch(request, signed, citizen, "webhook", intake)
+    return await _launch(request, signed, citizen, "webhook", prompt)
 
 
 def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
@@ -197,122 +171,71 @@ def _require_citizen(request: web.Request, name: str, *, status: int) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Queued:
-    """What a delivery queues: the session's prompt, and for a client's message what was
-    received (for `upwork.response.received@1.0`) and the thread it joined."""
-
-    prompt: str
-    received: dict[str, Any] | None = None
-    thread_id: str | None = None
-    cards_changed: bool = False
-
-
-Outcome = tuple[str | None, Queued | None]
-"""The queued session's id and what it queued; (None, None) for a duplicate delivery."""
-Quick = Callable[[str | None, str | None, str], Awaitable[Outcome]]
-"""The delivery stored on the hot path (storage/repo/reply_intake.py), given its signed id,
-its label and its body hash; raises `reply_intake.Superseding` to leave it to `intake`."""
-
-
 async def _launch(
     request: web.Request,
     signed: Signed,
     citizen: str,
     trigger: str,
-    intake: Callable[[AsyncSession], Awaitable[Queued]],
-    quick: Quick | None = None,
+    prompt: str,
+    *,
+    reply: ClientMessage | None = None,
+    received: dict[str, Any] | None = None,
 ) -> web.Response:
-    """Unless the delivery was seen before: run `intake` and queue the session, with the
-    delivery recorded, in one transaction (`quick`'s, when it can)."""
+    """Unless the delivery was seen before: store it with what it brings and queue the
+    session, in one transaction (storage/repo/reply_intake.py)."""
     # The unsigned X-Webhook-Id only labels the delivery (in its event); what is "the same
     # delivery" is decided by what the signature covers (CONTRACT §4).
     label = token_header(request, WEBHOOK_ID_HEADER, meaning="delivery id")
-    webhook_id = signed.signed_id
-    body_hash = hashlib.sha256(request.path.encode() + b"\n" + signed.signed_bytes).hexdigest()
-    session_id: str | None = None
-    queued = None
-    for last_try in (False, True):
-        try:
-            outcome = None
-            if quick is not None:
-                with contextlib.suppress(reply_intake.Superseding):
-                    outcome = await quick(webhook_id, label, body_hash)
-            if outcome is None:
-                outcome = await _queue_once(
-                    request, webhook_id, label, body_hash, citizen, trigger, intake
-                )
-            session_id, queued = outcome
-            break
-        except IntegrityError:
-            # A concurrent twin with the same id may have committed first: a duplicate. Or
-            # a concurrent message began the same thread (its key): try again to join it.
-            if webhook_id is not None and await _id_seen(request, webhook_id, body_hash):
-                session_id = None
-                break
-            if last_try:
-                raise
-    if session_id is None or queued is None:
+    delivery = Delivery(
+        webhook_id=signed.signed_id,
+        body_hash=hashlib.sha256(request.path.encode() + b"\n" + signed.signed_bytes).hexdigest(),
+        timestamped=signed.timestamped,
+        route=request.path,
+    )
+    try:
+        stored = await reply_intake.receive(
+            hot=request.app[HOT],
+            delivery=delivery,
+            label=label,
+            citizen=citizen,
+            trigger=trigger,
+            prompt=prompt,
+            reply=reply,
+            received=received,
+        )
+    except IntegrityError:
+        # A concurrent twin with the same signed id committed first: this one is its
+        # duplicate (identical bodies and new threads take locks instead).
+        if delivery.webhook_id is None or not await reply_intake.seen_before(
+            hot=request.app[HOT], delivery=delivery
+        ):
+            raise
+        stored = None
+    if stored is None:
         return json_response(WebhookDuplicate(), status=200)
-    if queued.cards_changed:
-        request.app[NOTIFIER].kick()
+    if stored.superseded:
+        await _show_superseded(request, stored.superseded)
     runner = request.app.get(RUNNER)
     if runner is not None:
         runner.wake()
-    if queued.thread_id is not None:
-        accepted = MessageAccepted(session_id=session_id, thread_id=queued.thread_id)
+    if stored.thread_id is not None:
+        accepted = MessageAccepted(session_id=stored.session_id, thread_id=stored.thread_id)
         return json_response(accepted, status=202)
-    return json_response(WebhookAccepted(session_id=session_id), status=202)
+    return json_response(WebhookAccepted(session_id=stored.session_id), status=202)
 
 
-async def _queue_once(
-    request: web.Request,
-    webhook_id: str | None,
-    label: str | None,
-    body_hash: str,
-    citizen: str,
-    trigger: str,
-    intake: Callable[[AsyncSession], Awaitable[Queued]],
-) -> tuple[str | None, Queued | None]:
-    """One transaction: the delivery, unless seen before, with what it queues."""
+async def _show_superseded(request: web.Request, draft_ids: Sequence[str]) -> None:
+    """Queue the edits that show each superseded draft's cards without buttons.
+
+    In a transaction after the reply's: should the process stop in between, a tap on such
+    a card finds the draft decided and brings the card up to date then."""
+    notifier = request.app[NOTIFIER]
     async with request.app[DB]() as session, session.begin():
-        if await webhook_deliveries.seen(
-            session=session, webhook_id=webhook_id, body_hash=body_hash
-        ):
-            return None, None
-        queued = await intake(session)
-        row = await citizen_queue.enqueue(
-            session=session,
-            citizen=citizen,
-            trigger=trigger,
-            prompt=queued.prompt,
-            thread_id=queued.thread_id,
-        )
-        if queued.received is not None:
-            await events.append(
-                session=session,
-                event="upwork.response.received@1.0",
-                payload={
-                    **queued.received,
-                    "session_id": row.id,
-                    "webhook_id": webhook_id or label,
-                },
-            )
-        await webhook_deliveries.record(
-            session=session,
-            webhook_id=webhook_id,
-            body_hash=body_hash,
-            route=request.path,
-            session_id=row.id,
-        )
-    return row.id, queued
-
-
-async def _id_seen(request: web.Request, webhook_id: str, body_hash: str) -> bool:
-    async with request.app[DB]() as session:
-        return await webhook_deliveries.seen(
-            session=session, webhook_id=webhook_id, body_hash=body_hash
-        )
+        for draft_id in draft_ids:
+            draft = await session.get(Draft, draft_id)
+            if draft is not None:
+                await notifier.draft_changed(session=session, draft=draft)
+    notifier.kick()
 
 
 _SIGNED_HEADERS = (

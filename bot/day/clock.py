@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from bot.settings import Settings
 from storage.types import utcnow
@@ -10,13 +10,6 @@ from storage.types import utcnow
 
 def local(settings: Settings, moment: datetime) -> datetime:
     return moment.astimezone(settings.tz)
-
-
-def day_bounds(settings: Settings, day: date) -> tuple[datetime, datetime]:
-    """The UTC instants where the operator's `day` starts and the next one starts."""
-    start = datetime.combine(day, time(0), tzinfo=settings.tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=settings.tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def in_quiet_hours(settings: Settings, moment: datetime) -> bool:

@@ -8,8 +8,6 @@ that day).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,10 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.day.clock import local, waited
-from bot.day.digest import day_numbers, digest_text, waiting_drafts
+from bot.day.digest import digest_text
 from bot.settings import Settings
 from bot.telegram.render import esc
-from storage.repo import digests, outbox, reminders
+from storage.loops import Loop
+from storage.repo import digests, inbox, outbox, reminders, stats
 from storage.repo.reminders import Due
 from storage.types import utcnow
 
@@ -40,27 +39,15 @@ class OperatorDay:
         self._settings = settings
         self._db = db
         self._kick = kick
-        self._tick_s = tick_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        # A failed tick (the database may be down for a while) is tried again at the next.
+        self.loop = Loop("operator-day", self.tick, every=tick_s)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="operator-day")
+        self.loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                # The database may be down for a while: try again at the next tick.
-                log.exception("the operator's reminders and digest failed this time")
-            await asyncio.sleep(self._tick_s)
+        await self.loop.stop()
 
     async def tick(self) -> None:
         now = self._clock()
@@ -96,10 +83,10 @@ class OperatorDay:
         async with self._db() as session, session.begin():
             if not await digests.claim(session=session, day=today.date().isoformat()):
                 return False
-            numbers = await day_numbers(
-                session=session, settings=settings, day=today.date() - timedelta(days=1)
+            numbers = await stats.of_day(
+                session=session, day=today.date() - timedelta(days=1), tz=settings.tz
             )
-            waiting = await waiting_drafts(session=session)
+            waiting = await inbox.pending(session=session)
             text = digest_text(numbers, waiting, now, today.date())
             await outbox.enqueue(session=session, chat_id=chat_id, text=text)
         log.info("digest of %s queued", today.date())

@@ -14,7 +14,6 @@ The secret never leaves `signing`: log lines name the delivery, never the URL's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -33,6 +32,7 @@ from bot.delivery.tuning import DeliveryTuning
 from bot.settings import Settings
 from bot.telegram.card_upkeep import show_delivery_on_card
 from storage.engine import session_factory
+from storage.loops import Loop, doubling
 from storage.models import Delivery
 from storage.repo import deliveries, draft_actions, events
 from storage.repo.draft_actions import Actor
@@ -79,32 +79,31 @@ class DeliveryWorker:
         self.card_queued = card_queued
         """Called after a commit that queued a card edit (the Telegram notifier's `kick`)."""
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self.loop = Loop(
+            "delivery-worker",
+            self._step,
+            every=self._tuning.idle_check_s,
+            grace_s=self._tuning.shutdown_grace_s,
+            backoff=doubling(0.2, self._tuning.idle_check_s),
+        )
         self._http: aiohttp.ClientSession | None = None
-        self.target = urlsplit(self._url).netloc
-        """Where deliveries go, as logs may name it (no path, no query)."""
+        self.target = _host_and_port(self._url)
+        """Where deliveries go, as logs may name it: no user:password@, path or query."""
 
     def start(self) -> None:
         """Take deliveries from now on: approvals queue them, and the worker sends them."""
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._tuning.request_timeout_s)
         )
-        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+        self.loop.start()
         log.info("approved replies are delivered to %s", self.target)
 
     def kick(self) -> None:
-        self._wake.set()
+        self.loop.kick()
 
     async def stop(self) -> None:
         """Stop; attempts in flight get a short grace; unfinished claims are handed back."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await asyncio.wait({self._task}, timeout=self._tuning.shutdown_grace_s)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.loop.stop()
         if self._http is not None:
             await self._http.close()
         try:
@@ -113,23 +112,12 @@ class DeliveryWorker:
         except Exception as error:  # their leases run out on their own
             log.warning("could not hand back delivery claims: %s", type(error).__name__)
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self._sweep()
-                wait = await self._idle_wait()
-                failures = 0
-            except Exception as error:
-                failures += 1
-                wait = min(self._tuning.idle_check_s, 0.1 * 2**failures)
-                log.warning("delivery sweep failed (%s); next try in %.1fs", error, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+    async def _step(self) -> float:
+        await self._sweep()
+        return await self._idle_wait()
 
     async def _sweep(self) -> None:
-        while not self._stopping:
+        while not self.loop.stopping:
             async with self._db() as session, session.begin():
                 rows = await deliveries.claim(
                     session=session,
@@ -274,3 +262,11 @@ class DeliveryWorker:
             return None  # the receiver asks us to wait past the end
         wait = timedelta(seconds=self._tuning.wait_after(row.attempts + 1))
         return min(max(now + wait, earliest), deadline)
+
+
+def _host_and_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"

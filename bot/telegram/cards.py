@@ -19,17 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.day.clock import waited
 from bot.delivery.card import delivery_status_line, redeliver_button
 from bot.settings import Settings
 from bot.telegram import callbacks, render
-from storage.models import Delivery, Draft, DraftFeedback, Event, Thread
-from storage.repo import deliveries, draft_messages, outbox, threads
+from storage.models import Delivery, Draft, DraftFeedback, Thread
+from storage.repo import deliveries, draft_messages, inbox, outbox, threads
 
 COPY_TEXT_MAX = 256
 """What a `copy_text` button can hold."""
@@ -41,6 +39,7 @@ class Facts:
     """What a card shows beyond the draft's own columns."""
 
     waiting_since: datetime | None = None
+    """storage/repo/inbox.py's `waiting_since_of` the draft; None: since it was created."""
     feedback: Sequence[DraftFeedback] = field(default_factory=list)
     decided_by_name: str | None = None
     job_link: str | None = None
@@ -136,41 +135,18 @@ def _said(item: DraftFeedback) -> str:
 
 
 async def facts_of(*, session: AsyncSession, draft: Draft) -> Facts:
-    waiting = link = None
-    if draft.thread_id is not None:
-        thread = await session.get(Thread, draft.thread_id)
-        if thread is not None:
-            waiting, link = thread.waiting_since, thread.job_link
+    thread = None if draft.thread_id is None else await session.get(Thread, draft.thread_id)
+    waiting = inbox.waiting_since_of(draft, thread)
+    link = thread.job_link if thread is not None else None
     feedback = (await threads.feedback_for(session=session, draft_ids=[draft.id]))[draft.id]
-    name = None
-    if draft.decided_by is not None:
-        name = await _decider_name(session, draft)
     delivery = await deliveries.latest(session=session, draft_id=draft.id)
     return Facts(
         waiting_since=waiting,
         feedback=feedback,
-        decided_by_name=name,
+        decided_by_name=draft.decided_by_name,
         job_link=link,
         delivery=delivery,
     )
-
-
-async def _decider_name(session: AsyncSession, draft: Draft) -> str | None:
-    """The name Telegram gave the operator who decided, as its event recorded it."""
-    names = ("draft.approved@1.0", "draft.rejected@1.0", "draft.redraft_requested@1.0")
-    payload = await session.scalar(
-        select(col(Event.payload))
-        .where(
-            col(Event.event).in_(names),
-            col(Event.payload)["draft_id"].as_string() == draft.id,
-        )
-        .order_by(col(Event.id).desc())
-        .limit(1)
-    )
-    if not isinstance(payload, dict):
-        return None
-    name = payload.get("decided_by_name") or payload.get("requested_by_name")
-    return name if isinstance(name, str) and name else None
 
 
 async def queue_card(

@@ -10,6 +10,7 @@ from bot.settings import Settings
 from bot.telegram import callbacks, cards, lead_cards
 from bot.telegram.sender import OutboxSender
 from storage.models import Draft, Lead, Thread
+from storage.repo import inbox
 from storage.repo.draft_intake import Card
 from web.keys import TelegramStatus
 
@@ -42,7 +43,7 @@ class TelegramNotifier:
         if self._chat_id is None:
             return None
         facts = cards.Facts(
-            waiting_since=thread.waiting_since if thread else None,
+            waiting_since=inbox.waiting_since_of(draft, thread),
             job_link=thread.job_link if thread else None,
         )
         return Card(

@@ -21,7 +21,6 @@ lead to a second copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -41,6 +40,7 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 from bot.telegram.aiohttp_request import NoAnswer
 from bot.telegram.tuning import TelegramTuning
 from storage.hotpath import HotPath
+from storage.loops import Loop
 from storage.models import OutboxMessage
 from storage.repo import outbox
 from storage.types import utcnow
@@ -71,13 +71,18 @@ class OutboxSender:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.failing = False
         """The last attempt failed and something is still waiting: /health says degraded."""
-        self._wake = asyncio.Event()
         self._paused_until = 0.0
         self._waiters: dict[int, asyncio.Future[bool]] = {}
         """Requests waiting for their message: resolved True once it is sent and recorded."""
         self._sends: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.loop = Loop(
+            "outbox-sender",
+            self._step,
+            every=tuning.idle_check_s,
+            grace_s=tuning.shutdown_grace_s,
+            backoff=tuning.backoff_s,
+            on_error=self._sweep_failed,
+        )
         self._chat_free_at: dict[int, float] = {}
         """Pacing: the loop time from which each chat may get its next message."""
         self._free_at = 0.0
@@ -89,11 +94,11 @@ class OutboxSender:
         pending (decided while the card waited): that card must be brought up to date."""
 
     def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
+        self.loop.start()
 
     def kick(self) -> None:
         """Something was queued: look at the outbox now rather than at the next check."""
-        self._wake.set()
+        self.loop.kick()
 
     async def deliver(self, outbox_id: int) -> bool:
         """Have `outbox_id` sent now; True once Telegram has it (within a short wait).
@@ -101,7 +106,7 @@ class OutboxSender:
         The message stays queued after the wait ends; the sender sends it all the same.
         """
         self.kick()
-        if self._paused() or self._stopping:
+        if self._paused() or self.loop.stopping:
             return False
         waiter = self._waiters.setdefault(outbox_id, asyncio.get_running_loop().create_future())
         try:
@@ -115,17 +120,9 @@ class OutboxSender:
                 del self._waiters[outbox_id]
 
     async def stop(self) -> None:
-        """Stop sweeping; let sends in flight finish briefly; hand back unfinished claims.
-
-        The sweep is asked to stop, not cancelled: a task cancelled inside a transaction can
-        leave SQLite's write lock held, and the shutdown would then hang on it.
-        """
-        self._stopping = True
-        self._wake.set()
-        if self._loop_task is not None:
-            await asyncio.wait({self._loop_task}, timeout=self._tuning.shutdown_grace_s)
-            self._loop_task.cancel()  # only if the sweep is still stuck after the grace
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        """Stop sweeping (storage/loops.py's rule); let sends in flight finish briefly; hand
+        back unfinished claims."""
+        await self.loop.stop()
         if self._sends:
             await asyncio.wait(set(self._sends), timeout=self._tuning.shutdown_grace_s)
             for task in self._sends:
@@ -139,27 +136,17 @@ class OutboxSender:
 
     # --- the sweep ---
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            # Cleared before the sweep, so a kick during the sweep leads to another one.
-            self._wake.clear()
-            try:
-                await self._sweep()
-                wait = await self._idle_wait()
-                failures = 0
-            except Exception as error:
-                failures += 1
-                wait = self._tuning.backoff_s(failures)
-                self.failing = True
-                log.warning("outbox sweep failed (%s); next try in %.1fs", error, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+    async def _step(self) -> float:
+        await self._sweep()
+        return await self._idle_wait()
+
+    def _sweep_failed(self, _error: Exception) -> None:
+        self.failing = True
 
     async def _sweep(self) -> None:
         """Claim due messages and send them, each chat's in order, until none is due."""
         loop = asyncio.get_running_loop()
-        while not self._paused() and not self._stopping:
+        while not self._paused() and not self.loop.stopping:
             # Rows may be sent only while their lease outlasts the longest send: the lease
             # starts within the claim, so the window is counted from before it.
             send_by = loop.time() + self._tuning.claim_window_s
@@ -211,7 +198,7 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         for position, row in enumerate(run):
             slot = self._pace(row.chat_id)
-            if self._stopping or self._paused() or max(slot, loop.time()) > send_by:
+            if self.loop.stopping or self._paused() or max(slot, loop.time()) > send_by:
                 await self._release(run[position:])
                 return
             if slot > loop.time():

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import InputMediaPhoto, Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot.charts import KINDS, chart_png
+from bot.charts import KINDS, draw
 from bot.telegram.deps import deps
 from bot.telegram.render import esc
 from storage.repo import stats
@@ -33,18 +31,13 @@ async def send_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     async with bot.db() as session:
         numbers = await stats.compute(session=session, days=days, tz=bot.settings.tz, now=utcnow())
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
-    pngs = await asyncio.to_thread(render_all, numbers)
+    pngs = {kind: await draw(kind, numbers) for kind in KINDS}
     caption = summary(numbers, bot.settings.timezone)
     media = [
         InputMediaPhoto(png, filename=f"{kind}.png", caption=caption if n == 0 else None)
         for n, (kind, png) in enumerate(pngs.items())
     ]
     await context.bot.send_media_group(chat.id, media)
-
-
-def render_all(numbers: Stats) -> dict[str, bytes]:
-    """Every chart, in KINDS order (slow: seconds of CPU; run it in a thread)."""
-    return {kind: chart_png(kind, numbers) for kind in KINDS}
 
 
 def summary(numbers: Stats, timezone: str) -> str:

@@ -57,9 +57,7 @@ async def decide(
     """Approve or reject a pending draft; of many concurrent decisions exactly one changes it
     and writes `draft.<status>@1.0`. An approval also queues the reply's delivery when the
     process delivers (`deliver`: the delivery worker's wake; None: deliveries are off)."""
-    decided = await drafts.decide(
-        session=session, draft_id=draft_id, status=status, decided_by=actor.user_id
-    )
+    decided = await _move(session, draft_id, "pending", status, decided_by=actor)
     if decided is None:
         return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
     await events.append(
@@ -141,9 +139,7 @@ async def redraft(
     """Turn a pending draft down with an instruction: it becomes `superseded`
     (`draft.redraft_requested@1.0`, feedback `redraft`), and a session of its citizen is
     queued on its thread with the prompt `prompt` writes."""
-    changed = await _move(
-        session, draft_id, "pending", "superseded", decided_by=actor.user_id, decided=True
-    )
+    changed = await _move(session, draft_id, "pending", "superseded", decided_by=actor)
     if changed is None:
         return Outcome(await drafts.get(session=session, draft_id=draft_id), changed=False)
     queued = await citizen_queue.enqueue(
@@ -233,16 +229,22 @@ async def _move(
     before: str,
     after: str,
     *,
-    decided_by: int | None = None,
-    decided: bool = False,
+    decided_by: Actor | None = None,
     sent_at: datetime | None = None,
 ) -> Draft | None:
     """Move the draft from `before` to `after` if it is still there (one of many concurrent
-    callers wins); the draft as it is now, or None when it was not in `before`."""
+    callers wins); the draft as it is now, or None when it was not in `before`.
+
+    The status test is in the UPDATE itself, so of many concurrent decisions exactly one
+    changes the row: the caller writes its event only when a draft comes back."""
     now = utcnow()
     values: dict[str, object] = {"status": after, "updated_at": now}
-    if decided:
-        values |= {"decided_by": decided_by, "decided_at": now}
+    if decided_by is not None:
+        values |= {
+            "decided_by": decided_by.user_id,
+            "decided_by_name": decided_by.name,
+            "decided_at": now,
+        }
     if sent_at is not None:
         values["sent_at"] = sent_at
     result = await session.scalars(

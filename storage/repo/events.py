@@ -16,20 +16,20 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import Select, Text, bindparam, cast, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.hotpath import HotPath, HotStatement
+from storage.hotpath import Fetch, HotPath, HotStatement
 from storage.models import Event
 from storage.types import utcnow
 
 _LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 EVENTS = Event.__table__
-_INSERT = (
+INSERT = (
     insert(EVENTS)
     .values(
         event=bindparam("event"), timestamp=bindparam("timestamp"), payload=bindparam("payload")
     )
     .returning(EVENTS.c.id)
 )
-_HOT_INSERT = HotStatement(_INSERT)
+_HOT_INSERT = HotStatement(INSERT)
 
 Match = Literal["exact", "prefix"] | None
 
@@ -89,8 +89,13 @@ async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) 
     payload = _fitted(payload)
     timestamp = utcnow()
     values = {"event": event, "timestamp": timestamp, "payload": payload}
-    event_id = (await session.execute(_INSERT, values)).scalar_one()
+    event_id = (await session.execute(INSERT, values)).scalar_one()
     return EventRow(event_id, event, timestamp, payload)
+
+
+async def append_with(fetch: Fetch, *, event: str, payload: dict[str, Any], now: datetime) -> None:
+    """`append`, as a statement of a `HotPath.transaction()` (payloads bounded by the caller)."""
+    await fetch(_HOT_INSERT, {"event": event, "timestamp": now, "payload": payload})
 
 
 async def log(*, hot: HotPath, event: str, payload: dict[str, Any]) -> EventRow:

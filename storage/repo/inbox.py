@@ -1,15 +1,21 @@
-"""What waits for the operator: pending drafts, oldest first, with how long each client waits."""
+"""What waits for the operator: pending drafts, the longest-waiting client first.
+
+The one definition of how long a draft's client has waited, for every place that shows or
+acts on it (the Mini App, cards, reminders, the digest): since its thread's `waiting_since`,
+the client's oldest message not yet answered (CONTRACT §9), or since the draft was created
+when it has no thread or nothing of its thread waits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.models import Draft, ThreadMessage
+from storage.models import Draft, Thread
 
 MAX_PENDING = 200
 
@@ -18,42 +24,39 @@ MAX_PENDING = 200
 class Waiting:
     draft: Draft
     waiting_since: datetime
-    """The thread's last client message, else the draft's creation (contract §5)."""
+    """See the module's definition."""
+
+
+def waiting_since_of(draft: Draft, thread: Thread | None) -> datetime:
+    """When the draft's client began waiting (the module's definition), `thread` being the
+    draft's thread, when it has one."""
+    if thread is not None and thread.waiting_since is not None:
+        return thread.waiting_since
+    return draft.created_at
+
+
+def waiting_since_column() -> ColumnElement[datetime]:
+    """The same as `waiting_since_of`, in SQL, for a query over drafts."""
+    thread_waits = (
+        select(col(Thread.waiting_since))
+        .where(col(Thread.id) == col(Draft.thread_id))
+        .scalar_subquery()
+    )
+    return func.coalesce(thread_waits, col(Draft.created_at))
 
 
 async def pending(*, session: AsyncSession, limit: int = MAX_PENDING) -> list[Waiting]:
-    rows: Sequence[Draft] = (
-        await session.scalars(
-            select(Draft)
-            .where(Draft.status == "pending")  # type: ignore[arg-type]
-            .order_by(Draft.created_at, Draft.id)  # type: ignore[arg-type]
-            .limit(limit)
-        )
-    ).all()
-    last_in = await last_client_messages(
-        session=session, thread_ids={d.thread_id for d in rows if d.thread_id}
+    """Pending drafts, the longest-waiting client first, with when each began waiting."""
+    since = waiting_since_column()
+    rows = await session.execute(
+        select(Draft, since)
+        .where(col(Draft.status) == "pending")
+        .order_by(since, col(Draft.created_at), col(Draft.id))
+        .limit(limit)
     )
-    return [Waiting(d, last_in.get(d.thread_id or "", d.created_at)) for d in rows]
+    return [Waiting(draft, moment) for draft, moment in rows.all()]
 
 
 async def waiting_since(*, session: AsyncSession, draft: Draft) -> datetime:
-    if draft.thread_id is None:
-        return draft.created_at
-    found = await last_client_messages(session=session, thread_ids={draft.thread_id})
-    return found.get(draft.thread_id, draft.created_at)
-
-
-async def last_client_messages(
-    *, session: AsyncSession, thread_ids: set[str]
-) -> dict[str, datetime]:
-    if not thread_ids:
-        return {}
-    rows = await session.execute(
-        select(ThreadMessage.thread_id, func.max(ThreadMessage.at))  # type: ignore[call-overload]
-        .where(
-            ThreadMessage.thread_id.in_(thread_ids),  # type: ignore[attr-defined]
-            ThreadMessage.direction == "in",
-        )
-        .group_by(ThreadMessage.thread_id)
-    )
-    return {thread_id: at for thread_id, at in rows.all() if at is not None}
+    thread = None if draft.thread_id is None else await session.get(Thread, draft.thread_id)
+    return waiting_since_of(draft, thread)

@@ -9,27 +9,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Draft, Thread
+from storage.repo import inbox
 
 
 @dataclass(frozen=True)
 class Due:
     draft: Draft
     waiting_since: datetime
-    """The client's oldest unanswered message (the draft's creation without a thread)."""
-
-
-def _waiting_since() -> ColumnElement[datetime]:
-    thread_waits = (
-        select(col(Thread.waiting_since))
-        .where(col(Thread.id) == col(Draft.thread_id))
-        .scalar_subquery()
-    )
-    return func.coalesce(thread_waits, col(Draft.created_at))
+    """storage/repo/inbox.py's definition."""
 
 
 async def claim_due(
@@ -37,7 +29,7 @@ async def claim_due(
 ) -> Sequence[Due]:
     """Mark reminded, and return, pending drafts with a card whose client has waited since
     before `waited_before` and that were never reminded."""
-    waiting = _waiting_since()
+    waiting = inbox.waiting_since_column()
     due_ids = (
         select(col(Draft.id))
         .where(
@@ -64,10 +56,6 @@ async def claim_due(
     ).all()
     found = []
     for draft in claimed:
-        since = draft.created_at
-        if draft.thread_id is not None:
-            thread = await session.get(Thread, draft.thread_id)
-            if thread is not None and thread.waiting_since is not None:
-                since = thread.waiting_since
-        found.append(Due(draft, since))
+        thread = None if draft.thread_id is None else await session.get(Thread, draft.thread_id)
+        found.append(Due(draft, inbox.waiting_since_of(draft, thread)))
     return found

@@ -4,7 +4,8 @@
   be edited);
 - idempotency keys after `IDEMPOTENCY_KEPT` (a client retries within minutes, not days);
 - webhook deliveries after the 24 h window in which a replayed body is recognised (a signed
-  id outlives its 300 s timestamp tolerance long before that).
+  id outlives its 300 s timestamp tolerance long before that), except those whose signature
+  had no timestamp: nothing else tells their replay from a new delivery.
 
 Each kind is deleted in batches of `batch` rows, each batch a transaction of its own, so no
 pass holds locks for long. The events table is never touched: it is append-only.
@@ -56,7 +57,13 @@ async def prune(
             db, keys.key, [keys.created_at < now - IDEMPOTENCY_KEPT], batch
         ),
         webhook_deliveries=await _in_batches(
-            db, deliveries.id, [deliveries.received_at < now - WEBHOOK_DELIVERIES_KEPT], batch
+            db,
+            deliveries.id,
+            [
+                deliveries.received_at < now - WEBHOOK_DELIVERIES_KEPT,
+                deliveries.timestamped.is_(True),
+            ],
+            batch,
         ),
     )
 

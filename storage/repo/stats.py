@@ -28,7 +28,7 @@ A "day" below is [local midnight, next local midnight) in TIMEZONE; the window i
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
@@ -140,6 +140,14 @@ async def compute(*, session: AsyncSession, days: int, tz: ZoneInfo, now: dateti
         "cost_per_day": _cost_per_day(sessions),
         "leads": await _leads(session, window.start, window.end),
     }
+
+
+async def of_day(*, session: AsyncSession, day: date, tz: ZoneInfo) -> Stats:
+    """The numbers of local day `day` alone (the digest's day before): `compute` over a
+    window of that one day, as GET /api/stats would answer on its last instant."""
+    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    last_instant = next_midnight.astimezone(UTC) - timedelta(microseconds=1)
+    return await compute(session=session, days=1, tz=tz, now=last_instant)
 
 
 async def _cached_decisions(

@@ -1,59 +1,86 @@
-"""Signed webhook deliveries already acted on, so a replayed delivery launches nothing.
+"""Signed webhook deliveries already acted on, so a replayed delivery launches nothing
+(CONTRACT §4), as statements of a caller's `HotPath.transaction()`.
 
 A delivery is recorded in the same transaction as the session it queues: when that
 transaction fails, the delivery stays unseen and a retry (Zapier's auto-replay) goes through.
+
+"Seen": the same signed id ever, or else the same signed bytes within 24 h. A signature
+without a timestamp never goes stale, so nothing tells its replay on day two from the first
+delivery but its bytes: such a delivery is remembered for good (`timestamped` false, which
+retention keeps), and the same bytes stay a duplicate after the 24 h too. A timestamped
+signature is refused 300 s after its time, so 24 h of memory covers it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy import bindparam, insert, or_, select
 
+from storage.hotpath import Fetch, HotStatement
+from storage.locks import hold
 from storage.models import WebhookDelivery
-from storage.types import utcnow
 
 BODY_DEDUP_WINDOW = timedelta(hours=24)
+_W = WebhookDelivery.__table__
 
 
-async def seen(*, session: AsyncSession, webhook_id: str | None, body_hash: str) -> bool:
-    """Was this delivery acted on: the same signed id ever, or (without one) the same signed
-    bytes in 24 h? `body_hash` hashes exactly what the signature covers (CONTRACT §4).
+@dataclass(frozen=True)
+class Delivery:
+    """What identifies a delivery: its signed id (Standard Webhooks), else the hash of exactly
+    the bytes its signature covers, and whether those include a timestamp."""
 
-    Call it in the transaction that will `record` the delivery. Without an id it serializes
-    on the body hash (a transaction-level advisory lock on PostgreSQL; SQLite's BEGIN
-    IMMEDIATE already serializes writers), so two identical concurrent deliveries launch once.
-    With an id, the unique constraint settles the race at `record`.
-    """
-    if webhook_id is not None:
-        query = select(col(WebhookDelivery.id)).where(
-            col(WebhookDelivery.webhook_id) == webhook_id
-        )
-        return (await session.scalar(query.limit(1))) is not None
-    if session.get_bind().dialect.name == "postgresql":
-        lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
-    query = select(col(WebhookDelivery.id)).where(
-        col(WebhookDelivery.body_hash) == body_hash,
-        col(WebhookDelivery.received_at) >= utcnow() - BODY_DEDUP_WINDOW,
+    webhook_id: str | None
+    body_hash: str
+    timestamped: bool
+    route: str
+
+
+_SEEN_ID = HotStatement(select(_W.c.id).where(_W.c.webhook_id == bindparam("webhook_id")).limit(1))
+_SEEN_BODY = HotStatement(
+    select(_W.c.id)
+    .where(
+        _W.c.body_hash == bindparam("body_hash"),
+        or_(_W.c.received_at >= bindparam("since"), _W.c.timestamped.is_(False)),
     )
-    return (await session.scalar(query.limit(1))) is not None
+    .limit(1)
+)
+_RECORD = HotStatement(
+    insert(_W).values(
+        webhook_id=bindparam("webhook_id"),
+        body_hash=bindparam("body_hash"),
+        timestamped=bindparam("timestamped"),
+        route=bindparam("route"),
+        session_id=bindparam("session_id"),
+        received_at=bindparam("now"),
+    )
+)
 
 
-async def record(
-    *,
-    session: AsyncSession,
-    webhook_id: str | None,
-    body_hash: str,
-    route: str,
-    session_id: str | None,
-) -> None:
+async def seen(fetch: Fetch, *, on_postgres: bool, delivery: Delivery, now: datetime) -> bool:
+    """Was this delivery acted on? Call it in the transaction that will `record` it.
+
+    Without an id it serializes on the body hash (a lock, storage/locks.py), so two identical
+    concurrent deliveries launch once. With an id, the unique constraint settles the race at
+    `record` (IntegrityError)."""
+    if delivery.webhook_id is not None:
+        return bool(await fetch(_SEEN_ID, {"webhook_id": delivery.webhook_id}))
+    await hold(fetch, on_postgres, ("webhook-body", delivery.body_hash))
+    since = now - BODY_DEDUP_WINDOW
+    return bool(await fetch(_SEEN_BODY, {"body_hash": delivery.body_hash, "since": since}))
+
+
+async def record(fetch: Fetch, *, delivery: Delivery, session_id: str, now: datetime) -> None:
     """Remember the delivery; a concurrent twin with the same id fails with IntegrityError."""
-    session.add(
-        WebhookDelivery(
-            webhook_id=webhook_id, body_hash=body_hash, route=route, session_id=session_id
-        )
+    await fetch(
+        _RECORD,
+        {
+            "webhook_id": delivery.webhook_id,
+            "body_hash": delivery.body_hash,
+            "timestamped": delivery.timestamped,
+            "route": delivery.route,
+            "session_id": session_id,
+            "now": now,
+        },
     )
-    await session.flush()

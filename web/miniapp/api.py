@@ -8,7 +8,6 @@ that changed since the page loaded it (`updated_at`), answers 409 and changes no
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -24,12 +23,12 @@ from storage.repo.draft_actions import Actor, Outcome
 from storage.types import utcnow
 from web.endpoints import json_response, parse_body, parse_query, read_json_body
 from web.errors import ApiError
-from web.keys import CHARTS, DB, DELIVER, HOT, NOTIFIER, RUNNER, SETTINGS
+from web.keys import CHARTS, DB, DELIVER, NOTIFIER, RUNNER, SETTINGS
 from web.miniapp.auth import authenticate
 from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
 from web.schemas import is_storable
 from web.stats import StatsQuery
-from web.threads import thread_json
+from web.threads import thread_out
 
 SUMMARY_FIELDS = {
     "id", "client", "job_title", "citizen", "confidence", "note", "thread_id", "created_at",
@@ -110,7 +109,7 @@ async def get_chart(request: web.Request) -> web.Response:
         numbers = await stats.compute(
             session=session, days=query.days, tz=settings.tz, now=utcnow()
         )
-    png = await asyncio.to_thread(charts.png, kind, numbers)
+    png = await charts.png(kind, numbers)
     return web.Response(body=png, content_type="image/png")
 
 
@@ -180,14 +179,8 @@ async def _view(request: web.Request, session: AsyncSession, draft: Draft) -> Mi
 
 async def get_thread(request: web.Request) -> web.Response:
     _actor(request)
-    thread_id = request.match_info["thread_id"]
-    found = None
-    if is_storable(thread_id):
-        found = await threads.view_rows(hot=request.app[HOT], thread_id=thread_id)
-    if found is None:
-        raise ApiError(404, "thread_not_found", f"No thread has id {thread_id!r}.")
-    # The same document as GET /api/thread/{id}, written by the same code.
-    return web.Response(body=thread_json(found), content_type="application/json")
+    # The same document as GET /api/thread/{id}, from the same code.
+    return json_response(await thread_out(request, request.match_info["thread_id"]))
 
 
 def add_routes(app: web.Application) -> None:
