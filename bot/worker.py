@@ -13,7 +13,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-from bot.service import with_operator_chat
+from bot.service import follow_pairing, with_operator_chat
 from bot.settings import Settings
 from citizens.notices import SessionNotices
 from citizens.runner import WORKER_STOPPED, SessionRunner
@@ -40,9 +40,11 @@ async def work(
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
-        # Notices are addressed here and sent by the web process (a pairing made after this
-        # start reaches the worker's notices at its next start).
+        # Notices are addressed here and sent by the web process; a pairing the web process
+        # makes later is followed.
         settings = await with_operator_chat(settings, session_factory(engine))
+        following = asyncio.create_task(follow_pairing(settings, session_factory(engine)))
+        stack.callback(following.cancel)
         notices = SessionNotices(
             enabled=settings.telegram_enabled, operator_chat=lambda: settings.telegram_chat_id
         )

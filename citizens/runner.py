@@ -37,6 +37,7 @@ from citizens.mcp_config import write_mcp_config
 from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
 from citizens.results import Parsed
+from storage.loops import Loop
 from storage.models import CitizenSession
 from storage.repo import (
     citizen_queue,
@@ -94,13 +95,13 @@ class SessionRunner:
         self._transcript_max_bytes = transcript_max_bytes
         self._host = socket.gethostname()[:60]  # claimed_by holds 100 characters
         self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
+        # Two loops on the shared helper: claiming (stopped first on shutdown) and leases
+        # (kept until every session has ended, so a drain never loses its leases).
+        self._claiming = Loop("citizen-runner", self._round, every=poll_interval_s)
+        self._leasing = Loop("citizen-leases", self._lease_round, every=self._heartbeat_interval_s)
         self._running: dict[str, asyncio.Task[None]] = {}  # citizen -> its session task
         self._kills: dict[str, asyncio.Event] = {}  # session id -> set to kill its CLI
         self._killing = False
-        self._loop_task: asyncio.Task[None] | None = None
-        self._lease_task: asyncio.Task[None] | None = None
 
     @property
     def _running_ids(self) -> set[str]:
@@ -112,21 +113,17 @@ class SessionRunner:
         await self.reap(STARTED_AGAIN)
         if self._claims:
             await self._beat()  # counted as a worker from the start
-        self._loop_task = asyncio.create_task(self._loop(), name="citizen-runner")
-        self._lease_task = asyncio.create_task(self._lease_loop(), name="citizen-leases")
+        self._claiming.start()
+        self._leasing.start()
 
     def wake(self) -> None:
         """A session was queued: look at the queue now instead of at the next poll."""
-        self._wake.set()
+        self._claiming.kick()
 
     async def stop(self, drain_s: float = 0.0) -> None:
         """Stop claiming at once; let running sessions finish within `drain_s`; then kill
         those left (each recorded as failed with `stopped_reason`)."""
-        self._stop.set()
-        self._wake.set()
-        if self._loop_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await self._claiming.stop()
         tasks = list(self._running.values())
         if tasks and drain_s > 0:
             log.info("waiting up to %g s for %d running session(s)", drain_s, len(tasks))
@@ -136,10 +133,7 @@ class SessionRunner:
             kill.set()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
+        await self._leasing.stop()
         if self._claims:
             with contextlib.suppress(Exception):
                 async with self._db() as session, session.begin():
@@ -185,29 +179,17 @@ class SessionRunner:
                 return True
         return citizen_queue.is_stale(row, older_than=older_than)
 
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            # Cleared before the work, so a wake during it leads to another round at once.
-            self._wake.clear()
-            try:
-                await self._announce_queued()
-                if self._claims:
-                    await self._claim_all()
-            except Exception:
-                # The database may be down for a while; the queue waits in it meanwhile.
-                log.exception("citizen runner: cycle failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+    async def _round(self) -> None:
+        """Announce queued sessions and claim what this process has room for. A failure (the
+        database down for a while) is retried by the loop; the queue waits in the database."""
+        await self._announce_queued()
+        if self._claims:
+            await self._claim_all()
 
-    async def _lease_loop(self) -> None:
-        """Renew leases and look for lapsed ones, until `stop()` has ended every session."""
-        while True:
-            await asyncio.sleep(self._heartbeat_interval_s)
-            try:
-                await self._beat()
-                await self.reap(WORKER_LOST)
-            except Exception:
-                log.exception("citizen runner: lease round failed; retrying")
+    async def _lease_round(self) -> None:
+        """Renew this process's leases, then fail the sessions whose lease lapsed."""
+        await self._beat()
+        await self.reap(WORKER_LOST)
 
     async def _announce_queued(self) -> None:
         async with self._db() as session, session.begin():
@@ -242,7 +224,7 @@ class SessionRunner:
         async with self._db() as session:
             waiting = await citizen_queue.citizens_waiting(session=session)
         for citizen in waiting:
-            if self._stop.is_set() or len(self._running) >= self._concurrency:
+            if self._claiming.stopping or len(self._running) >= self._concurrency:
                 return
             if citizen not in self._running:
                 await self._claim(citizen)
@@ -306,7 +288,7 @@ class SessionRunner:
         finally:
             self._running.pop(row.citizen, None)
             self._kills.pop(row.id, None)
-            self._wake.set()
+            self._claiming.kick()
 
     async def _execute(
         self, row: CitizenSession, token: str
