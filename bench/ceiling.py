@@ -27,6 +27,7 @@ from aiohttp import web
 
 from citizens import prompts
 from storage.engine import POOL_SIZE
+from storage.locks import lock_keys
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ TELEGRAM = web.AppKey("telegram", Telegram | None)  # type: ignore[arg-type]
 
 INSERT_EVENT = "INSERT INTO events (event, timestamp, payload) VALUES ($1, $2, $3) RETURNING id"
 INSERT_DRAFT = """
-    INSERT INTO drafts (id, client, job_title, message, draft_text, confidence, context,
-                        citizen, status, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)
+    INSERT INTO drafts (id, client, client_key, job_title, message, draft_text, confidence,
+                        context, citizen, status, created_at, updated_at)
+    VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)
 """
 INSERT_OUTBOX = """
     INSERT INTO outbox (chat_id, text, reply_markup, draft_id, status, attempts,
@@ -114,13 +115,13 @@ FIND_THREAD_BY_LINK = """
 """
 FIND_THREAD_BY_CLIENT = """
     SELECT id, platform FROM threads
-    WHERE lower(client) = lower($1) AND lower(job_title) = lower($2)
+    WHERE client_key = $1 AND job_title_key = $2
     ORDER BY last_message_at DESC, id DESC LIMIT 1 FOR UPDATE
 """
 INSERT_THREAD = """
-    INSERT INTO threads (id, platform, client, job_title, job_link, external_key, created_at,
-                         last_message_at, waiting_since)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+    INSERT INTO threads (id, platform, client, client_key, job_title, job_title_key, job_link,
+                         external_key, created_at, last_message_at, waiting_since)
+    VALUES ($1, $2, $3, $8, $4, $9, $5, $6, $7, $7, $7)
 """
 UPDATE_THREAD = """
     UPDATE threads SET job_title = coalesce(job_title, $2), job_link = coalesce(job_link, $3),
@@ -132,7 +133,7 @@ INSERT_MESSAGE = """
     INSERT INTO thread_messages (thread_id, direction, text, at) VALUES ($1, 'in', $2, $3)
 """
 SUPERSEDE = """
-    UPDATE drafts SET status = 'superseded', updated_at = $2
+    UPDATE drafts SET status = 'superseded', updated_at = $2, decided_at = $2
     WHERE thread_id = $1 AND status = 'pending' RETURNING id
 """
 INSERT_SESSION = """
@@ -140,13 +141,14 @@ INSERT_SESSION = """
                           notice_outbox_id)
     VALUES ($1, 'rafael', 'upwork-response', $2, 'queued', $3, $4, $5)
 """
-LOCK_BODY = "SELECT pg_advisory_xact_lock($1)"
+# The delivery's body and the names of the reply's thread, locked in one round trip.
+LOCK_NAMES = "SELECT pg_advisory_xact_lock(key) FROM unnest($1::bigint[]) AS key"
 SEEN_BODY = """
     SELECT id FROM webhook_deliveries WHERE body_hash = $1 AND received_at >= $2 LIMIT 1
 """
 INSERT_DELIVERY = """
-    INSERT INTO webhook_deliveries (body_hash, route, session_id, received_at)
-    VALUES ($1, $2, $3, $4)
+    INSERT INTO webhook_deliveries (body_hash, timestamped, route, session_id, received_at)
+    VALUES ($1, false, $2, $3, $4)
 """
 DEDUP_WINDOW = timedelta(hours=24)
 
@@ -189,6 +191,7 @@ async def create_draft(request: web.Request) -> web.Response:
             body.get("context") or {},
             citizen,
             now,
+            body["client"].casefold(),
         )
         payload = {
             "draft_id": draft_id,
@@ -379,12 +382,20 @@ async def upwork_response(request: web.Request) -> web.Response:
     )
     session_id = str(uuid.uuid4())
     telegram = request.app[TELEGRAM]
+    client_key = client.casefold()
+    names = [
+        ("webhook-body", body_hash),
+        ("thread-client", client_key, (job_title or "").casefold()),
+    ]
+    if key is not None:
+        names.append(("thread-key", key))
+    if job_link is not None:
+        names.append(("thread-link", job_link))
 
     async def store() -> tuple[str, int | None] | None:
         """The transaction; None when the delivery was seen before."""
         async with request.app[POOL].acquire() as connection, connection.transaction():
-            lock_key = int.from_bytes(bytes.fromhex(body_hash[:16]), "big", signed=True)
-            await connection.execute(LOCK_BODY, lock_key)
+            await connection.execute(LOCK_NAMES, lock_keys(names))
             if await connection.fetchval(SEEN_BODY, body_hash, now - DEDUP_WINDOW) is not None:
                 return None
             thread = None
@@ -393,11 +404,22 @@ async def upwork_response(request: web.Request) -> web.Response:
             if thread is None and job_link is not None:
                 thread = await connection.fetchrow(FIND_THREAD_BY_LINK, job_link)
             if thread is None and job_title is not None:
-                thread = await connection.fetchrow(FIND_THREAD_BY_CLIENT, client, job_title)
+                thread = await connection.fetchrow(
+                    FIND_THREAD_BY_CLIENT, client_key, job_title.casefold()
+                )
             if thread is None:
                 thread_id, platform = str(uuid.uuid4()), body.get("platform") or "upwork"
                 await connection.execute(
-                    INSERT_THREAD, thread_id, platform, client, job_title, job_link, key, now
+                    INSERT_THREAD,
+                    thread_id,
+                    platform,
+                    client,
+                    job_title,
+                    job_link,
+                    key,
+                    now,
+                    client_key,
+                    None if job_title is None else job_title.casefold(),
                 )
             else:
                 thread_id, platform = thread[0], thread[1]

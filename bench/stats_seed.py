@@ -38,7 +38,7 @@ async def seed_stats(url: str, *, drafts: int = DRAFTS, now: datetime | None = N
         for _ in range(-(-drafts // 3)):
             thread_id = str(uuid.uuid4())
             start = now - YEAR * rng.random()
-            threads.append((thread_id, "upwork", "Client", start, start))
+            threads.append((thread_id, "upwork", "Client", "client", start, start))
             for n in range(2):
                 messages.append(
                     (thread_id, "in" if n == 0 else "out", "…", start + timedelta(hours=n * 3))
@@ -64,7 +64,7 @@ async def seed_stats(url: str, *, drafts: int = DRAFTS, now: datetime | None = N
         await connection.copy_records_to_table(
             "threads",
             records=threads,
-            columns=["id", "platform", "client", "created_at", "last_message_at"],
+            columns=["id", "platform", "client", "client_key", "created_at", "last_message_at"],
         )
         await connection.copy_records_to_table(
             "thread_messages", records=messages, columns=["thread_id", "direction", "text", "at"]
@@ -74,7 +74,7 @@ async def seed_stats(url: str, *, drafts: int = DRAFTS, now: datetime | None = N
             records=rows,
             columns=["id", "client", "job_title", "message", "draft_text", "confidence",
                      "context", "citizen", "status", "created_at", "updated_at", "decided_at",
-                     "thread_id", "lead_id", "sent_at"],
+                     "thread_id", "lead_id", "sent_at", "client_key"],
         )  # fmt: skip
         await connection.copy_records_to_table(
             "draft_feedback", records=feedback, columns=["draft_id", "kind", "text", "at"]
@@ -117,5 +117,5 @@ def _draft(
     return (
         str(uuid.uuid4()), "Client", "A job", "Hi", "Hello", 80, json.dumps({}),
         rng.choice(CITIZENS), status, created, decided or created, decided, thread_id,
-        lead_id if rng.random() < 0.1 else None, sent,
+        lead_id if rng.random() < 0.1 else None, sent, "client",
     )  # fmt: skip

@@ -44,6 +44,8 @@ async def seed_threads(url: str) -> list[str]:
                 at,
                 last,
                 last if t % 2 else None,
+                f"bench client {t}",
+                "telegram approval bot",
             )
         )
         draft_ids = []
@@ -70,6 +72,7 @@ async def seed_threads(url: str) -> list[str]:
                     created if status == "sent" else None,
                     "The client asked about the price twice." if d % 3 == 0 else None,
                     thread_id,
+                    f"bench client {t}",
                 )
             )
             if d % 2 == 0:
@@ -116,14 +119,16 @@ async def seed_threads(url: str) -> list[str]:
                     "created_at",
                     "last_message_at",
                     "waiting_since",
+                    "client_key",
+                    "job_title_key",
                 ],
             )
             await connection.executemany(
                 """INSERT INTO drafts (id, client, job_title, message, draft_text, confidence,
                        context, citizen, status, created_at, updated_at, decided_at, sent_at,
-                       note, thread_id)
+                       note, thread_id, client_key)
                    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14,
-                           $15)""",
+                           $15, $16)""",
                 drafts,
             )
             await connection.copy_records_to_table(

@@ -17,6 +17,7 @@ from bot.delivery.tuning import DeliveryTuning
 from bot.delivery.worker import DeliveryWorker
 from bot.retention import retention_loop
 from bot.settings import Settings
+from bot.telegram import lead_cards
 from bot.telegram.tuning import TelegramTuning
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
@@ -163,6 +164,7 @@ def citizen_runner(
         enabled=telegram is not None,
         operator_chat=lambda: settings.telegram_chat_id,
         kick=telegram.notifier.kick if telegram is not None else lambda: None,
+        on_finished=lead_cards.session_finished,
     )
     # SESSIONS_IN_PROCESS=false: `scopelock worker` processes run them; this one only queues.
     runner = SessionRunner(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,10 @@ SHOWN_FAILURE_CHARS = 300
 ANNOUNCED_PER_ROUND = 20
 
 
+class FinishedHook(Protocol):
+    async def __call__(self, *, session: AsyncSession, row: CitizenSession) -> None: ...
+
+
 class SessionNotices:
     """Writes session notices to the outbox; `kick` wakes the bot's sender after a commit.
 
@@ -40,11 +44,15 @@ class SessionNotices:
         enabled: bool,
         operator_chat: Callable[[], int | None],
         kick: Callable[[], None] = lambda: None,
+        on_finished: FinishedHook | None = None,
     ) -> None:
-        """`operator_chat` answers the operator's chat now (a pairing may set it later)."""
+        """`operator_chat` answers the operator's chat now (a pairing may set it later).
+        `on_finished` is told of every session that ended, in its transaction (the bot
+        updates what else shows it, such as the card of the lead it proposes for)."""
         self._enabled = enabled
         self._operator_chat = operator_chat
         self._kick = kick
+        self._on_finished = on_finished
 
     def chat_of(self, row: CitizenSession) -> int | None:
         return (row.notify_chat_id or self._operator_chat()) if self._enabled else None
@@ -77,6 +85,8 @@ class SessionNotices:
 
     async def finished(self, *, session: AsyncSession, row: CitizenSession) -> None:
         await self._show(session, row)
+        if self._enabled and self._on_finished is not None:
+            await self._on_finished(session=session, row=row)
         chat_id = self.chat_of(row)
         if row.status == "failed" and chat_id is not None:
             await outbox.enqueue(

@@ -363,6 +363,9 @@ class Lead(SQLModel, table=True):
     pain: int | None = None
     link: str | None = Field(default=None, max_length=2000)
     sent: bool = False
+    card_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    card_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """Where the lead's card is, once the operator tapped it: it is edited as its proposal goes."""
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

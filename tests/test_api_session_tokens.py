@@ -102,10 +102,13 @@ async def test_a_session_token_does_what_a_citizen_needs(client: TestClient, db:
     ):
         response = await client.get(path, headers=headers)
         assert response.status == 200, (path, await response.text())
-    # The notes routes are a session's too (served where the notes feature is built).
-    for method in ("GET", "POST"):
-        response = await client.request(method, "/api/notes", json={}, headers=headers)
-        assert response.status not in (401, 403)
+    # The notes are a session's too: written as its citizen, and read back.
+    note = await client.post("/api/notes", json={"text": "Prefers mornings."}, headers=headers)
+    assert note.status == 201, await note.text()
+    assert (await note.json())["citizen"] == "rafael"
+    listed = await client.get("/api/notes", headers=headers)
+    assert listed.status == 200, await listed.text()
+    assert [n["text"] for n in (await listed.json())["notes"]] == ["Prefers mornings."]
 
 
 async def test_a_session_token_is_refused_everything_else(client: TestClient, db: Db) -> None:

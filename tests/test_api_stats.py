@@ -185,7 +185,6 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> Seed:
     async with hot.transaction() as fetch:
         joined = await thread_intake.receive(
             fetch,
-            on_postgres=hot.on_asyncpg,
             incoming=ClientMessage(client="Acme", message="Any news?", key="gmail-t3"),
             now=utcnow(),
         )

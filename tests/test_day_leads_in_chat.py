@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.settings import Settings
 from storage.models import CitizenSession, Lead
+from tests.citizens_support import FakeClaude
 from tests.factories import lead_body
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import Service, free_port, running_service
@@ -23,6 +25,11 @@ async def post_lead(service: Service, **fields: Any) -> int:
 
 def lead_cards(fake: FakeTelegram) -> list[dict[str, Any]]:
     return [m for m in fake.messages.values() if "GO lead" in m["text"]]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return [b["callback_data"] for row in rows for b in row]
 
 
 async def tap(service: Service, data: str, message_id: int) -> None:
@@ -74,13 +81,35 @@ async def test_sent_propose_and_skip_do_what_they_say(
 
         def settled() -> bool:
             shown = [fake_telegram.message(OPERATOR_ID, card_of[i]) for i in ids]
-            return all("reply_markup" not in m for m in shown)
+            return all(
+                "GO lead" in m["text"] and "\n\n" in m["text"].split("lead ")[-1] for m in shown
+            )
 
-        await fake_telegram.wait_for(settled, what="every card without buttons")
-        texts = {i: fake_telegram.message(OPERATOR_ID, card_of[i])["text"] for i in ids}
-        assert "Proposal sent" in texts[sent]
-        assert "Proposal asked of Emma" in texts[proposed]
-        assert "Skipped" in texts[skipped]
+        await fake_telegram.wait_for(settled, what="every card saying what was done")
+        shown = {i: fake_telegram.message(OPERATOR_ID, card_of[i]) for i in ids}
+        assert "Proposal sent" in shown[sent]["text"] and "reply_markup" not in shown[sent]
+        assert "Skipped" in shown[skipped]["text"] and "reply_markup" not in shown[skipped]
+        # Asked for a proposal: Sent and Skip stay, Propose waits for the outcome (here a
+        # failure: this service has no citizens folder; the card then says so).
+        first_edit = next(
+            c.params
+            for c in fake_telegram.calls_to("editMessageText")
+            if c.params["message_id"] == card_of[proposed]
+        )
+        assert "Emma is writing a proposal" in first_edit["text"]
+        assert buttons(first_edit) == [f"lead_sent:{proposed}", f"lead_skip:{proposed}"]
+        failed = await fake_telegram.wait_for(
+            lambda: (
+                "failed" in (m := fake_telegram.message(OPERATOR_ID, card_of[proposed]))["text"]
+                and m
+            )
+        )
+        assert "no citizen 'emma'" in failed["text"] and "writing" not in failed["text"]
+        assert buttons(failed) == [
+            f"propose:{proposed}",
+            f"lead_sent:{proposed}",
+            f"lead_skip:{proposed}",
+        ]
         async with service.db() as session:
             leads = {lead.id: lead for lead in (await session.scalars(select(Lead))).all()}
             [emma] = (await session.scalars(select(CitizenSession))).all()
@@ -88,3 +117,43 @@ async def test_sent_propose_and_skip_do_what_they_say(
         assert (emma.citizen, emma.lead_id) == ("emma", proposed)
         assert f"lead_id {proposed}" in emma.prompt
         assert [e.payload["lead_id"] for e in await service.events("lead.sent")] == [sent]
+
+
+@pytest.mark.usefixtures("citizens_home")
+async def test_the_card_follows_the_proposal_through_failure_and_sending(
+    telegram_settings: Callable[..., Settings],
+    fake_telegram: FakeTelegram,
+    fake_claude: FakeClaude,
+) -> None:
+    """After ✍️ Propose the card says Emma is writing; when her session fails it says why and
+    offers Propose again; once her proposal is marked sent on its own card, it says sent."""
+    settings = telegram_settings(port=free_port(), claude_bin=str(fake_claude.bin))
+    async with running_service(settings, fake_telegram) as service:
+        # The fake CLI follows FAKE: lines of its prompt; the lead's reason is in Emma's.
+        lead = await post_lead(service, reason="Good fit.\nFAKE:stderr=Not logged in\nFAKE:exit=1")
+        [card] = await fake_telegram.wait_for(lambda: lead_cards(fake_telegram), what="a card")
+        card_id = next(k[1] for k, m in fake_telegram.messages.items() if m is card)
+
+        def card_now() -> dict[str, Any]:
+            return fake_telegram.message(OPERATOR_ID, card_id)
+
+        await tap(service, f"propose:{lead}", card_id)
+        failed = await fake_telegram.wait_for(
+            lambda: "proposal failed" in card_now()["text"] and card_now(), timeout=30
+        )
+        assert "Not logged in" in failed["text"] and "writing" not in failed["text"]
+        assert buttons(failed) == [f"propose:{lead}", f"lead_sent:{lead}", f"lead_skip:{lead}"]
+
+        # Emma's proposal (as she posts it, with the lead's id), approved and sent on its card.
+        draft_id = (await service.post_draft(citizen="emma", lead_id=lead))["draft_id"]
+        await fake_telegram.wait_for(lambda: service.card(draft_id), what="the proposal's card")
+        await service.answered(await service.tap("approve", draft_id))
+        await fake_telegram.wait_for(lambda: "Approved" in service.card(draft_id)["text"])
+        await service.answered(await service.tap("sent", draft_id))
+        sent = await fake_telegram.wait_for(
+            lambda: "Proposal sent" in card_now()["text"] and card_now(), what="the lead sent"
+        )
+        assert "reply_markup" not in sent and "failed" not in sent["text"]
+        async with service.db() as session:
+            stored = await session.get(Lead, lead)
+            assert stored is not None and stored.sent

@@ -24,7 +24,6 @@ async def new_draft(db: DB, **fields: object) -> tuple[str, str]:
     async with hot.transaction() as fetch:
         joined = await thread_intake.receive(
             fetch,
-            on_postgres=hot.on_asyncpg,
             incoming=thread_intake.ClientMessage(client="Acme", message="Monday?"),
             now=utcnow(),
         )

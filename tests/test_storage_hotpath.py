@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -124,14 +124,36 @@ async def test_a_draft_its_event_and_its_card_are_written_together(
 
 
 async def test_a_failing_write_leaves_nothing_behind(
-    engine: AsyncEngine, db: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine, db: async_sessionmaker[AsyncSession], backend: str
 ) -> None:
+    """The draft and its event are written before its card: when the card's insert fails,
+    the two before it must be undone (one statement on PostgreSQL, a transaction on SQLite)."""
     hot = HotPath(engine)
+    async with engine.begin() as connection:
+        for statement in _failing_outbox_trigger(backend):
+            await connection.execute(text(statement))
     draft = _new_draft()
-    assert await draft_intake.store(hot=hot, draft=draft, card=None) is None
-    # The same id again: the draft's insert fails, so its event must not be written either.
     with pytest.raises(IntegrityError):
         await draft_intake.store(hot=hot, draft=draft, card=Card(chat_id=1, text="x"))
     async with db() as session:
-        assert await session.scalar(select(func.count()).select_from(Event)) == 1
+        assert await session.scalar(select(func.count()).select_from(Draft)) == 0
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    # Without a card the same draft goes in whole: nothing of the failed write was left.
+    assert await draft_intake.store(hot=hot, draft=draft, card=None) is None
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+def _failing_outbox_trigger(backend: str) -> list[str]:
+    if backend == "sqlite":
+        return [
+            "CREATE TRIGGER fail_outbox_insert BEFORE INSERT ON outbox "
+            "BEGIN SELECT RAISE(ABORT, 'disk full, say'); END"
+        ]
+    return [
+        "CREATE FUNCTION fail_outbox_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk full, say' USING ERRCODE = 'check_violation'; END $$",
+        "CREATE TRIGGER fail_outbox_insert BEFORE INSERT ON outbox "
+        "FOR EACH ROW EXECUTE FUNCTION fail_outbox_insert()",
+    ]

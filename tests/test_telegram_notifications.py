@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 
@@ -52,22 +53,25 @@ async def test_a_10000_character_draft_is_shortened_in_its_card_and_sent_whole_o
 
         card = fake_telegram.message(OPERATOR_ID, draft.telegram_message_id or 0)
         assert len(card["text"].encode("utf-16-le")) // 2 <= 4096
-        assert f"/draft {draft.id}" in card["text"]
+        assert f"/draft {draft.id[:8]}" in card["text"]
         assert long_text[:1000] in card["text"]
 
         before = len(fake_telegram.sent_messages())
-        service.say(f"/draft {draft.id}")
+        service.say(f"/draft {draft.id[:8]}")
 
         def full_text() -> list[str]:
-            texts = [m["text"] for m in fake_telegram.delivered()[before:]]
-            done = any(re.match(r"Draft \((\d+)/\1\):", text) for text in texts)
+            texts = [m["text"] for m in fake_telegram.sent_messages()[before:]]
+            done = any(re.search(r"part (\d+) of \1\n<pre>", text) for text in texts)
             return texts if done else []
 
         texts = await fake_telegram.wait_for(full_text, what="the full draft")
-    assert texts[0].startswith("📄 Full draft for Acme")
-    assert "Client's message:\n" + "<" * 999 + "…" in texts[0]  # the API has it whole
-    draft_parts = [t.split(":\n", 1)[1] for t in texts if t.startswith("Draft (")]
-    assert len(draft_parts) == 3
-    # Parts are cut at spaces; the text is whole once they are put back together.
-    assert " ".join(draft_parts).split("\n\n✂️")[0].split() == long_text.split()
-    assert f"GET /api/draft/{draft.id}" in texts[-1]
+    assert texts[0].startswith("📄 <b>Draft</b> for Acme")
+    assert "<blockquote>" + "&lt;" * 999 + "…</blockquote>" in texts[0]
+    assert "the client's message is 3,000 characters; cut here" in texts[0]
+    # The draft text whole, in blocks cut between words: joined, exactly the text.
+    blocks = [
+        html.unescape(b) for t in texts[1:] for b in re.findall(r"<pre>(.*?)</pre>", t, re.S)
+    ]
+    assert len(blocks) == 3 and "".join(blocks) == long_text
+    assert all(block.endswith(" ") for block in blocks[:-1])
+    assert not any("Shortened" in text for text in texts)

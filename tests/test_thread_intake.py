@@ -73,7 +73,10 @@ async def test_messages_find_their_thread_by_key_link_or_client_and_title(
         keyed = await client_writes(service, thread="gmail-7", job_title="SSO")
         by_key = await client_writes(service, thread="gmail-7", client="someone else")
         linked = await client_writes(service, job_link=JOB_LINK, client="Beta LLC")
-        by_link = await client_writes(service, job_link=JOB_LINK, client="Beta LLC", thread="new")
+        # Another sender's name and a key of its own: only the link can find the thread.
+        by_link = await client_writes(
+            service, job_link=JOB_LINK, client="Ann at Beta", job_title="Bot", thread="new"
+        )
         titled = await client_writes(service, client="Gamma", job_title="Chat Widget")
         by_title = await client_writes(service, client="GAMMA", job_title="chat widget")
         other_job = await client_writes(service, client="Gamma", job_title="Another job")

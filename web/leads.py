@@ -26,7 +26,7 @@ async def create_lead(request: web.Request, body: LeadCreate) -> web.Response:
     async with request.app[DB]() as session, session.begin():
         if body.link is not None:
             # Concurrent requests with one link take turns: the first stores the lead.
-            await locks.hold_in(session, "lead-link", body.link)
+            await locks.hold_in(session, ("lead-link", body.link))
             known = await leads.by_link(session=session, link=body.link)
             if known is not None:
                 assert known.id is not None

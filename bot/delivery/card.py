@@ -13,6 +13,7 @@ from bot.telegram import render
 from storage.models import Delivery
 
 REDELIVER = "redeliver"
+REASON_SHOWN = 200
 REDELIVER_PATTERN = rf"^{REDELIVER}:[0-9a-f-]{{36}}$"
 
 
@@ -20,7 +21,7 @@ def delivery_status_line(delivery: Delivery) -> str:
     """One line of Telegram HTML: delivering, delivered, retrying (why, when) or given up."""
     if delivery.status == "succeeded":
         return f"✅ <b>Delivered</b> {render.when(delivery.finished_at)}"
-    reason = render.esc(failure_reason(delivery))
+    reason = render.esc(render.cut(failure_reason(delivery), REASON_SHOWN))
     if delivery.status == "failed":
         return f"❌ <b>Not delivered</b>: {reason}"
     if delivery.attempts == 0:

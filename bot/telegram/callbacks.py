@@ -125,11 +125,12 @@ def more_drafts_markup(last_draft_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button]])
 
 
-def lead_keyboard(lead_id: int) -> dict[str, Any]:
-    """A GO lead's buttons, in the Bot API's JSON form."""
+def lead_keyboard(lead_id: int, *, propose: bool = True) -> dict[str, Any]:
+    """A GO lead's buttons, in the Bot API's JSON form; `propose`: with ✍️ Propose (not while
+    a proposal is being written or waits on its card)."""
     buttons = [
         InlineKeyboardButton("✍️ Propose", callback_data=build(Action.PROPOSE, lead_id)),
         InlineKeyboardButton("📨 Sent", callback_data=build(Action.LEAD_SENT, lead_id)),
         InlineKeyboardButton("⏭ Skip", callback_data=build(Action.LEAD_SKIP, lead_id)),
     ]
-    return InlineKeyboardMarkup([buttons]).to_dict()
+    return InlineKeyboardMarkup([buttons if propose else buttons[1:]]).to_dict()

@@ -25,7 +25,7 @@ from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 from bot.day.clock import waited
 from bot.delivery.card import delivery_status_line, redeliver_button
 from bot.settings import Settings
-from bot.telegram import callbacks, render
+from bot.telegram import callbacks, lead_cards, render
 from storage.models import Delivery, Draft, DraftFeedback, Thread
 from storage.repo import deliveries, draft_messages, inbox, outbox, threads
 
@@ -50,6 +50,18 @@ class Facts:
 
 def text(draft: Draft, facts: Facts, settings: Settings, *, title: str | None = None) -> str:
     """The card's HTML for the draft's current state."""
+    return _layout(draft, facts, settings, title=title)[0]
+
+
+def holds_whole_text(draft: Draft, facts: Facts, settings: Settings) -> bool:
+    """Does the card show the whole text? If not, an approved draft's text follows in blocks
+    (bot/telegram/whole_text.py)."""
+    return _layout(draft, facts, settings)[1]
+
+
+def _layout(
+    draft: Draft, facts: Facts, settings: Settings, *, title: str | None = None
+) -> tuple[str, bool]:
     pending = draft.status == "pending"
     top = []
     if draft.note:
@@ -60,11 +72,11 @@ def text(draft: Draft, facts: Facts, settings: Settings, *, title: str | None = 
             "read it closely."
         )
     if render.job_link(draft) is None and facts.job_link is not None:
-        top.append(f"🔗 {render.esc(facts.job_link)}")
+        top.append(render.link_line(facts.job_link))
     if pending:
         since = facts.waiting_since or draft.created_at
         top.append(f"⏳ The client has waited {waited(since)}")
-    return render.draft_card(
+    return render.card_layout(
         draft,
         title=title or ("New draft" if pending else "Draft"),
         top=top,
@@ -74,7 +86,8 @@ def text(draft: Draft, facts: Facts, settings: Settings, *, title: str | None = 
 
 
 def footer(draft: Draft, facts: Facts) -> str:
-    who = render.esc(facts.decided_by_name or f"user {draft.decided_by}")
+    name = facts.decided_by_name or f"user {draft.decided_by}"
+    who = render.esc(render.cut(name, render.NAME_SHOWN))
     decided = f"by {who} · {render.when(draft.decided_at)}"
     last = {item.kind: item for item in facts.feedback}
     if facts.delivery is not None and draft.status in ("approved", "sent"):
@@ -178,6 +191,8 @@ async def queue_refresh(
     """Queue the edits that bring every message showing the draft to its state now; returns
     how many. `only`: just that message, and only if it is not a recorded copy (a late tap on
     an old card repairs it). Call the sender's `kick()` after the commit."""
+    if draft.lead_id is not None and draft.status == "sent" and only is None:
+        await lead_cards.queue_refresh(session=session, lead_id=draft.lead_id)  # proposal sent
     shown = await draft_messages.of_draft(session=session, draft_id=draft.id)
     if draft.telegram_message_id is not None and settings.telegram_chat_id is not None:
         # A card sent before copies were recorded is still the draft's card.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from telegram import BotCommand, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, render
+from bot.telegram import callbacks, cards, render, whole_text
 from bot.telegram.deps import deps
+from storage.models import Draft
 from storage.repo import drafts, events, leads, outbox
 from storage.repo.events import EventFilter
 
@@ -22,7 +24,7 @@ COMMANDS = [
     BotCommand("threads", "Conversations with clients, the latest first, and what waits"),
     BotCommand("leads", "Recent leads: /leads, /leads GO or /leads NO-GO"),
     BotCommand("events", "Recent events, optionally by name prefix: /events draft."),
-    BotCommand("draft", "The full text of one draft: /draft <id>"),
+    BotCommand("draft", "The whole text of one draft: /draft <id or its first 8 characters>"),
     BotCommand("trigger", "Start a citizen session: /trigger <citizen> <message>"),
     BotCommand("stats", "Charts of the last days: /stats [days]"),
     BotCommand("schedule", "Scheduled sessions: /schedule, /schedule add …, /schedule rm <id>"),
@@ -96,29 +98,61 @@ async def _send_drafts_page(
     deps(context).sender.kick()
 
 
-DRAFT_USAGE = "Usage: /draft &lt;id&gt;, with the id shown under a draft."
+DRAFT_USAGE = (
+    "Usage: /draft &lt;id&gt;, with the id shown under a draft (its first 8 characters do)."
+)
+DRAFT_ID = re.compile(r"^[0-9a-f]{8}[0-9a-f-]{0,28}$")
+AMBIGUOUS_SHOWN = 5
 
 
 async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/draft <id>: the draft in a few messages (the API has it whole, however long)."""
+    """/draft <id or its first 8 characters>: the draft, its text whole in blocks to copy."""
     assert update.effective_chat is not None
     chat_id = update.effective_chat.id
     args = context.args or []
-    draft_id = args[0].strip().lower() if len(args) == 1 else ""
-    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", draft_id):
+    given = args[0].strip().lower() if len(args) == 1 else ""
+    if not DRAFT_ID.match(given):
         await context.bot.send_message(chat_id, DRAFT_USAGE)
         return
     async with deps(context).db() as session:
-        draft = await drafts.get(session=session, draft_id=draft_id)
-    if draft is None:
-        await context.bot.send_message(
-            chat_id, f"There is no draft <code>{render.esc(draft_id)}</code>.\n{DRAFT_USAGE}"
+        found = await drafts.starting_with(
+            session=session, prefix=given, limit=AMBIGUOUS_SHOWN + 1
         )
+    if len(found) != 1:
+        await context.bot.send_message(chat_id, _not_one_draft(given, found))
         return
     async with deps(context).db() as session, session.begin():
-        for text in render.full_text_messages(draft):
-            await outbox.enqueue(session=session, chat_id=update.effective_chat.id, text=text)
+        for text in full_draft(found[0]):
+            await outbox.enqueue(session=session, chat_id=chat_id, text=text)
     deps(context).sender.kick()
+
+
+def _not_one_draft(given: str, found: Sequence[Draft]) -> str:
+    if not found:
+        return f"There is no draft <code>{render.esc(given)}</code>.\n{DRAFT_USAGE}"
+    many = f"more than {AMBIGUOUS_SHOWN}" if len(found) > AMBIGUOUS_SHOWN else str(len(found))
+    lines = [f"{many} drafts have an id starting with <code>{render.esc(given)}</code>:"]
+    for draft in found[:AMBIGUOUS_SHOWN]:
+        lines.append(
+            f"<code>{render.esc(draft.id)}</code> · {render.esc(render.cut(draft.client, 60))}"
+        )
+    lines.append("Send /draft with more of the id.")
+    return "\n".join(lines)
+
+
+def full_draft(draft: Draft) -> list[str]:
+    """What /draft answers: who and what, then the text whole, in blocks to copy in order."""
+    message = render.cut(draft.message, render.CLIENT_MESSAGE_MAX)
+    head = (
+        f"📄 <b>Draft</b> for {render.esc(render.cut(draft.client, render.NAME_SHOWN))} · "
+        f"<b>{render.esc(render.cut(draft.job_title, render.TITLE_SHOWN))}</b>\n"
+        f"<code>{render.esc(draft.id)}</code> · status <b>{render.esc(draft.status)}</b>\n\n"
+        f"<b>Client's message:</b>\n<blockquote>{render.esc(message)}</blockquote>"
+    )
+    if message != draft.message:
+        head += f"\n<i>(the client's message is {len(draft.message):,} characters; cut here)</i>"
+    texts = whole_text.messages(draft.draft_text, whole_text.reply_heading(draft))
+    return [head, *texts]
 
 
 async def list_leads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram import Update
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, Defaults
@@ -210,7 +210,13 @@ def build_application(settings: Settings, tuning: TelegramTuning) -> Application
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
-        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        # No link previews: a card's job link must not grow a preview of the job's page.
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
         .request(request(CONCURRENT_UPDATES + 8, tuning.read_timeout_s))
         # getUpdates adds its long-poll duration to this read timeout.
         .get_updates_request(request(256, tuning.connect_timeout_s))

@@ -15,7 +15,7 @@ import uuid
 from telegram import CallbackQuery, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, steps
+from bot.telegram import callbacks, cards, steps, whole_text
 from bot.telegram.deps import deps
 from storage.repo import draft_actions
 
@@ -72,6 +72,10 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                 if outcome.changed or only is not None:
                     await cards.queue_refresh(
                         session=session, settings=bot.settings, draft=current, only=only
+                    )
+                if outcome.changed and status == "approved":
+                    await whole_text.queue_follow_up(
+                        session=session, settings=bot.settings, draft=current
                     )
     except Exception:
         await query.answer(NOT_SAVED)

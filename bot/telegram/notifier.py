@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from bot.telegram import callbacks, cards, lead_cards
+from bot.telegram import callbacks, cards, lead_cards, whole_text
 from bot.telegram.sender import OutboxSender
 from storage.models import Draft, Lead, Thread
 from storage.repo import inbox
@@ -73,5 +73,8 @@ class TelegramNotifier:
 
     async def draft_changed(self, *, session: AsyncSession, draft: Draft) -> None:
         """Queue, in the caller's transaction, the edits that show the draft's new state on
-        every message showing it (buttons only while it is pending); `kick()` after commit."""
+        every message showing it (buttons only while it is pending); `kick()` after commit.
+        A draft just approved whose text its card cannot hold gets it whole, in blocks."""
         await cards.queue_refresh(session=session, settings=self._settings, draft=draft)
+        if draft.status == "approved":
+            await whole_text.queue_follow_up(session=session, settings=self._settings, draft=draft)

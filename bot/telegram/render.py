@@ -1,15 +1,16 @@
 """The operator's view of a draft, in Telegram HTML: every outside text escaped, always fits.
 
-Telegram refuses a message whose text (after HTML parsing) is over 4096 UTF-16 code units, so
-a long draft is shortened in its card; the full text stays in the database, `/draft <id>`
-sends up to four messages of it, and `GET /api/draft/{id}` answers it whole.
+Telegram refuses a message whose text (after HTML parsing) is over 4096 UTF-16 code units.
+Every outside field of a card (client, job title, link, note, reasons) is cut to a share of
+that, so a card always fits; a draft text that does not fit is shortened on the card and never
+offered for copying cut: bot/telegram/whole_text.py sends it whole, in as many blocks as needed.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,11 +21,16 @@ from storage.types import utcnow
 
 MAX_MESSAGE_UTF16 = 4096
 CLIENT_MESSAGE_MAX = 1000
-FULL_TEXT_MESSAGES = 4
-"""`/draft <id>` sends at most this many messages (about 11,000 characters of draft text);
-the API has the rest."""
-FOOTER_ROOM = 300
-"""Room kept free in every card for the decision line added when it is decided."""
+NAME_SHOWN = 100
+"""A client's name on a card (the API takes 200)."""
+TITLE_SHOWN = 200
+"""A job title on a card (the API takes 500)."""
+LINK_SHOWN = 80
+"""What a link shows of itself; the whole link is its target."""
+TEXT_ROOM_MIN = 1000
+"""Below this much room for the draft text, the client's message is cut further."""
+SHORT_ID = 8
+"""`/draft` takes the first 8 characters of an id."""
 LINK_KEYS = ("job_link", "link", "job_url", "url")
 
 _TAG = re.compile(r"<[^>]*>")
@@ -66,6 +72,18 @@ def job_link(draft: Draft) -> str | None:
     return None
 
 
+def link_line(url: str) -> str:
+    """`🔗 <link>`: a web link shows its start and opens whole; anything else is cut text."""
+    shown = esc(cut(url, LINK_SHOWN))
+    if url.startswith(("https://", "http://")):
+        return f'🔗 <a href="{html.escape(url, quote=True)}">{shown}</a>'
+    return f"🔗 {shown}"
+
+
+def short_id(draft_id: str) -> str:
+    return draft_id[:SHORT_ID]
+
+
 def draft_card(
     draft: Draft,
     *,
@@ -76,17 +94,49 @@ def draft_card(
     pre: bool = False,
 ) -> str:
     """The card of `draft` (or of its older `text`); `top` lines go under the heading (they
-    are HTML), `footer` is a state line; `pre` shows the text in a block that one tap copies."""
+    are HTML, kept short by the caller), `footer` is a state line; `pre` shows the text in a
+    block that one tap copies, only when the whole text fits (see `card_layout`)."""
+    return card_layout(draft, title=title, footer=footer, text=text, top=top, pre=pre)[0]
+
+
+def card_layout(
+    draft: Draft,
+    *,
+    title: str = "New draft",
+    footer: str = "",
+    text: str | None = None,
+    top: Sequence[str] = (),
+    pre: bool = False,
+) -> tuple[str, bool]:
+    """The card and whether it holds the whole text. A text that does not fit is shortened,
+    shown as plain text (never in a copy block), and the card says where the rest is."""
     text = draft.draft_text if text is None else text
-    message = cut(draft.message, CLIENT_MESSAGE_MAX)
     parts = _Parts(title, top, footer, pre)
+    message = cut(draft.message, CLIENT_MESSAGE_MAX)
     card = _card(draft, parts, message, text, "")
-    if message == draft.message and visible_length(card) <= MAX_MESSAGE_UTF16 - FOOTER_ROOM:
-        return card
-    note = f"✂️ Shortened here ({len(text):,} characters in all). Full text: /draft {draft.id}"
-    skeleton = visible_length(_card(draft, parts, message, "", note))
-    room = MAX_MESSAGE_UTF16 - FOOTER_ROOM - skeleton
-    return _card(draft, parts, message, cut(text, room), note)
+    if message == draft.message and visible_length(card) <= MAX_MESSAGE_UTF16:
+        return card, True
+    if pre:
+        note = (
+            f"✂️ Too long for this card ({len(text):,} characters): the whole reply follows "
+            f"in blocks to copy in order (again: /draft {short_id(draft.id)})."
+        )
+    else:
+        note = (
+            f"✂️ Shortened here ({len(text):,} characters in all). "
+            f"Full text: /draft {short_id(draft.id)}"
+        )
+
+    def room(message: str) -> int:
+        skeleton = _card(draft, parts, message, "", note, shortened=True)
+        return MAX_MESSAGE_UTF16 - visible_length(skeleton)
+
+    if room(message) < TEXT_ROOM_MIN:
+        message = cut(draft.message, TEXT_ROOM_MIN // 3)
+    if utf16_len(text) <= room(message):  # only the client's message had to be cut
+        return _card(draft, parts, message, text, ""), True
+    shown = cut(text, max(room(message), 1))
+    return _card(draft, parts, message, shown, note, shortened=True), False
 
 
 @dataclass(frozen=True)
@@ -97,18 +147,21 @@ class _Parts:
     pre: bool
 
 
-def _card(draft: Draft, parts: _Parts, message: str, text: str, note: str) -> str:
+def _card(
+    draft: Draft, parts: _Parts, message: str, text: str, note: str, *, shortened: bool = False
+) -> str:
+    """`shortened`: `text` is not whole: shown as plain text, not offered for copying."""
     lines = [
         f"📝 <b>{esc(parts.title)}</b> by {esc(draft.citizen)} · confidence {draft.confidence}%",
         *parts.top,
-        f"👤 <b>Client:</b> {esc(draft.client)}",
-        f"💼 <b>Job:</b> {esc(draft.job_title)}",
+        f"👤 <b>Client:</b> {esc(cut(draft.client, NAME_SHOWN))}",
+        f"💼 <b>Job:</b> {esc(cut(draft.job_title, TITLE_SHOWN))}",
     ]
     link = job_link(draft)
     if link:
-        lines.append(f"🔗 {esc(link)}")
+        lines.append(link_line(link))
     lines += ["", "<b>Client's message:</b>", f"<blockquote>{esc(message)}</blockquote>"]
-    body = f"<pre>{esc(text)}</pre>" if parts.pre else esc(text)
+    body = f"<pre>{esc(text)}</pre>" if parts.pre and not shortened else esc(text)
     lines += ["", "<b>Draft:</b>", body]
     if note:
         lines += ["", f"<i>{esc(note)}</i>"]
@@ -124,7 +177,7 @@ def who(user: User | None, user_id: int | None = None) -> str:
     name = user.full_name if user is not None else f"user {uid}"
     if user is not None and user.username:
         name += f" (@{user.username})"
-    return f'<a href="tg://user?id={uid}">{esc(name)}</a>'
+    return f'<a href="tg://user?id={uid}">{esc(cut(name, NAME_SHOWN))}</a>'
 
 
 def when(moment: datetime | None = None) -> str:
@@ -134,34 +187,3 @@ def when(moment: datetime | None = None) -> str:
 def decision_footer(status: str, actor: str, moment: datetime | None) -> str:
     mark = "✅ <b>Approved</b>" if status == "approved" else "❌ <b>Rejected</b>"
     return f"{mark} by {actor} · {when(moment)}"
-
-
-def full_text_messages(draft: Draft, size: int = 3900) -> list[str]:
-    """The draft in at most FULL_TEXT_MESSAGES messages that each fit: a heading with the
-    client's message, then the draft text. What does not fit is left to the API."""
-    message = cut(draft.message, CLIENT_MESSAGE_MAX)
-    texts = [
-        f"📄 <b>Full draft</b> for {esc(draft.client)} · <b>{esc(draft.job_title)}</b>\n"
-        f"<code>{esc(draft.id)}</code> · status <b>{esc(draft.status)}</b>\n\n"
-        f"<b>Client's message:</b>\n<blockquote>{esc(message)}</blockquote>"
-    ]
-    pieces = list(_split(draft.draft_text, size))
-    shown = pieces[: FULL_TEXT_MESSAGES - 1]
-    for number, piece in enumerate(shown, 1):
-        part = f" ({number}/{len(pieces)})" if len(pieces) > 1 else ""
-        texts.append(f"<b>Draft{part}:</b>\n{esc(piece)}")
-    if len(shown) < len(pieces) or message != draft.message:
-        texts[-1] += (
-            f"\n\n<i>✂️ Shortened ({len(draft.draft_text):,} characters of draft in all): the "
-            f"full text is in the API, GET /api/draft/{esc(draft.id)}</i>"
-        )
-    return texts
-
-
-def _split(text: str, size: int) -> Iterator[str]:
-    while utf16_len(text) > size:
-        piece = cut(text, size + 1)[:-1]
-        yield piece
-        text = text[len(piece) :].lstrip()
-    if text:
-        yield text

@@ -20,7 +20,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, render
+from bot.telegram import callbacks, cards, render, whole_text
 from bot.telegram.deps import BotDeps, deps
 from bot.telegram.trigger import RUNNER_KEY
 from citizens import prompts
@@ -62,13 +62,19 @@ async def ask(
     context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int, kind: str, draft: Draft
 ) -> None:
     """Send the step's question, and remember it so that its end can close it."""
-    client = render.esc(draft.client)
+    client = render.esc(render.cut(draft.client, render.NAME_SHOWN))
     if kind == EDIT:
-        current = render.cut(draft.draft_text, PRE_ROOM)
+        if render.utf16_len(draft.draft_text) <= PRE_ROOM:
+            shown = render.esc(draft.draft_text)
+            current = f"The current text (tap it to copy):\n<pre>{shown}</pre>"
+        else:  # offered whole, never cut: in blocks above the question
+            heading = "📋 <b>The current text</b>, to copy"
+            for block in whole_text.messages(draft.draft_text, heading):
+                await context.bot.send_message(chat_id, block)
+            current = "The current text is in the blocks above."
         text = (
             f"✏️ Send the new text of the draft for <b>{client}</b> as your next message, or "
-            f"/cancel to leave it as it is. The current text (tap it to copy):\n"
-            f"<pre>{render.esc(current)}</pre>"
+            f"/cancel to leave it as it is. {current}"
         )
         markup: ForceReply | InlineKeyboardMarkup = ForceReply(
             selective=True, input_field_placeholder="The new draft text"

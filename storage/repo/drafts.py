@@ -47,6 +47,19 @@ async def get(*, session: AsyncSession, draft_id: str) -> Draft | None:
     return await session.get(Draft, draft_id)
 
 
+async def starting_with(*, session: AsyncSession, prefix: str, limit: int) -> Sequence[Draft]:
+    """Drafts whose id starts with `prefix` (lower-case hex digits and dashes), the newest
+    first, at most `limit`."""
+    assert all(c in "0123456789abcdef-" for c in prefix), "an id prefix is hex digits and dashes"
+    found = await session.scalars(
+        select(Draft)
+        .where(col(Draft.id).startswith(prefix, autoescape=True))
+        .order_by(col(Draft.created_at).desc())
+        .limit(limit)
+    )
+    return found.all()
+
+
 async def read(*, hot: HotPath, draft_id: str) -> dict[str, Any] | None:
     """One draft's columns and its `feedback` (oldest first), as the API shows them."""
     rows = await hot.fetch(_READ_WITH_FEEDBACK, {"draft_id": draft_id})

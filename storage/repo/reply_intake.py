@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert
 
 from storage.hotpath import HotPath, HotStatement
+from storage.locks import hold
 from storage.models import CitizenSession
 from storage.repo import events, thread_intake, webhook_deliveries
 from storage.repo.thread_intake import ClientMessage
@@ -66,15 +67,16 @@ async def receive(
     now = utcnow()
     session_id = str(uuid.uuid4())
     async with hot.transaction() as fetch:
-        if await webhook_deliveries.seen(
-            fetch, on_postgres=hot.on_asyncpg, delivery=delivery, now=now
-        ):
+        # Every lock in one round trip: the delivery's, and the names of the reply's thread.
+        names = webhook_deliveries.lock_names(delivery)
+        if reply is not None:
+            names += thread_intake.lock_names(reply)
+        await hold(fetch, hot.on_asyncpg, names)
+        if await webhook_deliveries.seen(fetch, delivery=delivery, now=now):
             return None
         joined = None
         if reply is not None:
-            joined = await thread_intake.receive(
-                fetch, on_postgres=hot.on_asyncpg, incoming=reply, now=now
-            )
+            joined = await thread_intake.receive(fetch, incoming=reply, now=now)
         thread_id = None if joined is None else joined.thread_id
         await fetch(
             _SESSION,
@@ -114,6 +116,4 @@ async def receive(
 async def seen_before(*, hot: HotPath, delivery: Delivery) -> bool:
     """Was the delivery stored by now (by a concurrent twin that won the race)?"""
     async with hot.transaction() as fetch:
-        return await webhook_deliveries.seen(
-            fetch, on_postgres=hot.on_asyncpg, delivery=delivery, now=utcnow()
-        )
+        return await webhook_deliveries.seen(fetch, delivery=delivery, now=utcnow())

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from storage.folding import fold
 from storage.hotpath import Fetch, HotStatement
-from storage.locks import hold
+from storage.locks import Name
 from storage.models import Draft, Thread, ThreadMessage
 from storage.repo import events
 
@@ -104,11 +104,21 @@ _SUPERSEDE = HotStatement(
 )
 
 
-async def receive(
-    fetch: Fetch, *, on_postgres: bool, incoming: ClientMessage, now: datetime
-) -> Joined:
+def lock_names(incoming: ClientMessage) -> list[Name]:
+    """What to hold (storage/locks.py) before `receive`: every name by which the message may
+    find the thread it would begin, so that two messages of one new thread open one."""
+    names: list[Name] = [("thread-client", fold(incoming.client), fold(incoming.job_title) or "")]
+    if incoming.key is not None:
+        names.append(("thread-key", incoming.key))
+    if incoming.job_link is not None:
+        names.append(("thread-link", incoming.job_link))
+    return names
+
+
+async def receive(fetch: Fetch, *, incoming: ClientMessage, now: datetime) -> Joined:
     """Store the message in its thread, with `thread.message.received@1.0` and a
-    `draft.superseded@1.0` per pending draft of that thread; in the caller's transaction."""
+    `draft.superseded@1.0` per pending draft of that thread; in the caller's transaction,
+    holding the message's `lock_names`."""
     params: dict[str, Any] = {
         "client": incoming.client,
         "client_key": fold(incoming.client),
@@ -118,14 +128,6 @@ async def receive(
         "key": incoming.key,
         "now": now,
     }
-    names: list[tuple[str, ...]] = [
-        ("thread-client", params["client_key"], params["job_title_key"] or "")
-    ]
-    if incoming.key is not None:
-        names.append(("thread-key", incoming.key))
-    if incoming.job_link is not None:
-        names.append(("thread-link", incoming.job_link))
-    await hold(fetch, on_postgres, *names)
     found = await _find(fetch, incoming, params)
     superseded: Sequence[str] = []
     if found is None:

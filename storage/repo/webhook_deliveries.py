@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, or_, select
 
 from storage.hotpath import Fetch, HotStatement
-from storage.locks import hold
+from storage.locks import Name
 from storage.models import WebhookDelivery
 
 BODY_DEDUP_WINDOW = timedelta(hours=24)
@@ -58,15 +58,18 @@ _RECORD = HotStatement(
 )
 
 
-async def seen(fetch: Fetch, *, on_postgres: bool, delivery: Delivery, now: datetime) -> bool:
-    """Was this delivery acted on? Call it in the transaction that will `record` it.
+def lock_names(delivery: Delivery) -> list[Name]:
+    """What to hold (storage/locks.py) before `seen`: without an id, the body hash, so two
+    identical concurrent deliveries launch once. With an id, the unique constraint settles
+    the race at `record` (IntegrityError)."""
+    return [] if delivery.webhook_id is not None else [("webhook-body", delivery.body_hash)]
 
-    Without an id it serializes on the body hash (a lock, storage/locks.py), so two identical
-    concurrent deliveries launch once. With an id, the unique constraint settles the race at
-    `record` (IntegrityError)."""
+
+async def seen(fetch: Fetch, *, delivery: Delivery, now: datetime) -> bool:
+    """Was this delivery acted on? Call it in the transaction that will `record` it, holding
+    its `lock_names`."""
     if delivery.webhook_id is not None:
         return bool(await fetch(_SEEN_ID, {"webhook_id": delivery.webhook_id}))
-    await hold(fetch, on_postgres, ("webhook-body", delivery.body_hash))
     since = now - BODY_DEDUP_WINDOW
     return bool(await fetch(_SEEN_BODY, {"body_hash": delivery.body_hash, "since": since}))
 

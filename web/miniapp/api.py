@@ -28,7 +28,7 @@ from web.miniapp.auth import authenticate
 from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
 from web.schemas import is_storable
 from web.stats import StatsQuery
-from web.threads import thread_out
+from web.threads import thread_response, thread_view
 
 SUMMARY_FIELDS = {
     "id", "client", "job_title", "citizen", "confidence", "note", "thread_id", "created_at",
@@ -180,7 +180,7 @@ async def _view(request: web.Request, session: AsyncSession, draft: Draft) -> Mi
 async def get_thread(request: web.Request) -> web.Response:
     _actor(request)
     # The same document as GET /api/thread/{id}, from the same code.
-    return json_response(await thread_out(request, request.match_info["thread_id"]))
+    return thread_response(await thread_view(request, request.match_info["thread_id"]))
 
 
 def add_routes(app: web.Application) -> None:
