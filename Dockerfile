@@ -23,12 +23,12 @@ COPY . .
 RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
-# The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3):
-# it owns only Daniel's folder, where he writes; the sticky bit keeps him from replacing the
-# CLAUDE.md and .claude/ that root owns there.
+# The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3).
+# It may write only its home (the CLI's ~/.claude) and Daniel's projects/ folder: the
+# citizens' CLAUDE.md and .claude/ stay root's, as shipped, whatever a session tries.
 RUN useradd --create-home --uid 10001 scopelock \
-    && chown scopelock citizens/daniel \
-    && chmod 1755 citizens/daniel
+    && mkdir -p citizens/daniel/projects \
+    && chown scopelock citizens/daniel/projects
 USER scopelock
 
 # The CLI keeps its conversations in ~/.claude, which a deploy loses: the database holds them

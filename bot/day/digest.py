@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.day.clock import waited
-from bot.telegram.render import esc
+from bot.day.clock import duration, waited
+from bot.telegram.render import esc, plural
 from storage.repo.inbox import Waiting
 from storage.repo.stats import Stats
 
@@ -40,14 +40,15 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
     median = response["median_s"]
     lines.append(
         "Median time from a client's message to the approved reply: "
-        + (waited_seconds(median) if median is not None else "no approvals")
+        + (duration(median) if median is not None else "no approvals")
     )
     sessions = [row for row in numbers["citizens"] if row["sessions"]]
     lines.append(
         "Sessions: "
         + (
             ", ".join(
-                f"{esc(row['citizen'])} {row['sessions']} (${row['cost_usd']:.2f})"
+                f"{esc(row['citizen'])}: {plural(row['sessions'], 'session')} "
+                f"(${row['cost_usd']:.2f})"
                 for row in sessions
             )
             or "none"
@@ -55,12 +56,7 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
     )
     leads = numbers["leads"]
     lines.append(
-        f"Leads: {leads['go']} GO, {leads['no_go']} NO-GO, {leads['sent']} proposals sent"
+        f"Leads: {leads['go']} GO, {leads['no_go']} NO-GO, "
+        f"{plural(leads['sent'], 'proposal')} sent"
     )
     return "\n".join(lines)
-
-
-def waited_seconds(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
