@@ -7,16 +7,35 @@ from datetime import date, datetime
 
 from bot.day.clock import duration, waited
 from bot.telegram.render import esc, plural
+from citizens import thread_notices
 from storage.repo.inbox import Waiting
 from storage.repo.stats import Stats
+from storage.repo.thread_waits import ThreadWaiting
 
 WAITING_SHOWN = 10
 
 
-def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today: date) -> str:
+def digest_text(
+    numbers: Stats,
+    waiting: Sequence[Waiting],
+    now: datetime,
+    today: date,
+    left: Sequence[ThreadWaiting] = (),
+) -> str:
     """The digest of `today`, with `numbers` of the day before: storage/repo/stats.py's
-    `of_day`, the numbers GET /api/stats gives that day (its definitions hold here)."""
+    `of_day`, the numbers GET /api/stats gives that day (its definitions hold here); `left`:
+    the clients who wait with no pending draft (CONTRACT §14)."""
     lines = [f"☀️ <b>Digest</b> · {today:%A %d %B}"]
+    if left:
+        lines += ["", f"<b>Clients waiting, no draft ({len(left)}):</b>"]
+        for thread_left in left[:WAITING_SHOWN]:
+            thread = thread_left.thread
+            job = f" · {esc(thread.job_title)}" if thread.job_title else ""
+            state = esc(thread_notices.waiting_state(thread_left.session, thread_left.draft))
+            since = thread.waiting_since or now
+            lines.append(f"• {esc(thread.client)}{job} — {waited(since, now)} ({state})")
+        if len(left) > WAITING_SHOWN:
+            lines.append(f"… and {len(left) - WAITING_SHOWN} more: /drafts")
     if waiting:
         lines += ["", f"<b>Waiting for you ({len(waiting)}):</b>"]
         for item in waiting[:WAITING_SHOWN]:
@@ -27,7 +46,7 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
             )
         if len(waiting) > WAITING_SHOWN:
             lines.append(f"… and {len(waiting) - WAITING_SHOWN} more: /drafts")
-    else:
+    elif not left:
         lines += ["", "Nothing waits for you. 🎉"]
     [drafts] = numbers["drafts_per_day"]
     [response] = numbers["response_time_per_day"]

@@ -19,13 +19,14 @@ from sqlalchemy import bindparam, insert
 
 from storage.hotpath import HotPath, HotStatement
 from storage.locks import hold
-from storage.models import CitizenSession
+from storage.models import CitizenSession, OutboxMessage
 from storage.repo import events, thread_intake, webhook_deliveries
+from storage.repo.draft_intake import Card
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from storage.types import utcnow
 
-_S = CitizenSession.__table__
+_S, _O = CitizenSession.__table__, OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,24 @@ _SESSION = HotStatement(
         status="queued",
         thread_id=bindparam("thread_id"),
         created_at=bindparam("now"),
+        notice_outbox_id=bindparam("notice_outbox_id"),
     )
 )
+_NOTICE = HotStatement(
+    insert(_O)
+    .values(
+        chat_id=bindparam("chat_id"),
+        text=bindparam("text"),
+        thread_id=bindparam("thread_id"),
+        status="pending",
+        attempts=0,
+        silent=False,
+        next_attempt_at=bindparam("now"),
+        created_at=bindparam("now"),
+    )
+    .returning(_O.c.id)
+)
+"""The operator's message about a client's message: the session's notice (CONTRACT §14)."""
 
 
 async def receive(
@@ -59,11 +76,13 @@ async def receive(
     prompt: str,
     reply: ClientMessage | None = None,
     received: dict[str, Any] | None = None,
+    notice: Card | None = None,
 ) -> Stored | None:
     """Store the delivery and queue its session in one transaction; None when it was seen
     before. With `reply`, the message joins its thread first and `received` (what the
-    webhook got) is logged as `upwork.response.received@1.0`. IntegrityError: a concurrent
-    twin with the same signed id won the race."""
+    webhook got) is logged as `upwork.response.received@1.0`, and `notice` (the operator's
+    message about it) is queued as the session's notice. IntegrityError: a concurrent twin
+    with the same signed id won the race."""
     now = utcnow()
     session_id = str(uuid.uuid4())
     async with hot.transaction() as fetch:
@@ -78,9 +97,22 @@ async def receive(
         if reply is not None:
             joined = await thread_intake.receive(fetch, incoming=reply, now=now)
         thread_id = None if joined is None else joined.thread_id
+        notice_id = None
+        if notice is not None and thread_id is not None:
+            rows = await fetch(
+                _NOTICE,
+                {
+                    "chat_id": notice.chat_id,
+                    "text": notice.text,
+                    "thread_id": thread_id,
+                    "now": now,
+                },
+            )
+            notice_id = rows[0][0]
         await fetch(
             _SESSION,
             {
+                "notice_outbox_id": notice_id,
                 "session_id": session_id,
                 "citizen": citizen,
                 "trigger": trigger,
