@@ -428,3 +428,37 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
         async with service.db() as session:
             stored = {t.client: t.topic_id for t in (await session.scalars(select(Thread))).all()}
         assert stored == {"Jane Roe": jane_topic, "Bob Stone": bob_topic}
+
+
+async def test_after_a_failed_redraft_the_client_is_still_offered_retry_and_answer(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_service(settings_for(), fake_telegram) as service:
+        accepted = await client_writes(service, "Quote?\nFAKE:draft")
+        thread_id = accepted["thread_id"]
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await service.fake.wait_for(
+            lambda: "approve:" in "".join(buttons(shown(service, notice_id))),
+            timeout=30,
+            what="the draft's card",
+        )
+        async with service.db() as session:
+            [draft] = (await session.scalars(select(Draft))).all()
+        tap(service, f"redraft:{draft.id}", notice_id)
+        await arrived(service, "What should the new version")
+        service.say(f"Shorter.\nFAKE:fail-unless={tmp_path / 'never'}")
+        await until_shows(service, notice_id, "Redrafting")
+        drafting = await service.fake.wait_for(
+            lambda: [m for m in service.fake.delivered(OPERATOR_ID) if "is drafting" in m["text"]][
+                1:
+            ],
+            what="the redraft session's message",
+        )
+        failed = await until_shows(service, drafting[0]["message_id"], "could not draft a reply")
+        assert buttons(failed) == [f"retry:{thread_id}", f"answer:{thread_id}"]
+
+        service.say("/threads")
+        threads_id = await arrived(service, "Conversations")
+        line = shown(service, threads_id)["text"]
+        assert "rafael could not draft a reply" in line
+        assert "being written" not in line
