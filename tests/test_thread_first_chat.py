@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
-from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread
+from citizens import thread_notices
+from citizens.notices import SessionNotices
+from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread, ThreadMessage
+from storage.repo import citizen_queue, outbox
 from storage.types import utcnow
 from tests.citizens_support import FakeClaude
 from tests.conftest import TELEGRAM_TOKEN
@@ -462,3 +465,40 @@ async def test_after_a_failed_redraft_the_client_is_still_offered_retry_and_answ
         line = shown(service, threads_id)["text"]
         assert "rafael could not draft a reply" in line
         assert "being written" not in line
+
+
+async def test_a_thread_session_failed_as_worker_lost_offers_retry_and_answer(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """The reaper's failure (`worker lost`) goes through the same notices as any other."""
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(Thread(id=thread_id, platform="upwork", client="Ada", job_title="Engine"))
+        await session.flush()
+        session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Any news?"))
+        notice = await outbox.enqueue(
+            session=session, chat_id=OPERATOR_ID, text="💬 Ada wrote", thread_id=thread_id
+        )
+        row = await citizen_queue.enqueue(
+            session=session, citizen="rafael", trigger="upwork-response", prompt="p",
+            thread_id=thread_id,
+        )  # fmt: skip
+        row.notice_outbox_id, row.status = notice, "running"
+    notices = SessionNotices(enabled=True, operator_chat=lambda: OPERATOR_ID)
+    async with db() as session, session.begin():
+        ended = await citizen_queue.finish(
+            session=session, session_id=row.id, status="failed", error="worker lost"
+        )
+        assert ended is not None
+        await notices.finished(session=session, row=ended)
+    async with db() as session:
+        queued = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id > notice)  # type: ignore[arg-type,operator]
+            )
+        ).all()
+    edit, reply = queued
+    assert edit.edit_outbox_id == notice and "could not draft a reply: worker lost" in edit.text
+    assert edit.reply_markup == thread_notices.markup(thread_id)
+    assert reply.reply_to_outbox_id == notice and not reply.silent
+    assert "<b>Ada</b> (Engine) is waiting" in reply.text and reply.thread_id == thread_id
