@@ -10,22 +10,16 @@ The events' payloads are bounded by the webhook's field limits, far under the lo
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert
-
-from storage.hotpath import HotPath, HotStatement
+from storage.hotpath import HotPath
 from storage.locks import hold
-from storage.models import CitizenSession
-from storage.repo import events, thread_intake, webhook_deliveries
+from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from storage.types import utcnow
-
-_S = CitizenSession.__table__
 
 
 @dataclass(frozen=True)
@@ -34,19 +28,6 @@ class Stored:
     thread_id: str | None = None
     superseded: Sequence[str] = field(default_factory=tuple)
     """Drafts the reply superseded: their cards must be brought up to date."""
-
-
-_SESSION = HotStatement(
-    insert(_S).values(
-        id=bindparam("session_id"),
-        citizen=bindparam("citizen"),
-        trigger=bindparam("trigger"),
-        prompt=bindparam("prompt"),
-        status="queued",
-        thread_id=bindparam("thread_id"),
-        created_at=bindparam("now"),
-    )
-)
 
 
 async def receive(
@@ -65,7 +46,6 @@ async def receive(
     webhook got) is logged as `upwork.response.received@1.0`. IntegrityError: a concurrent
     twin with the same signed id won the race."""
     now = utcnow()
-    session_id = str(uuid.uuid4())
     async with hot.transaction() as fetch:
         # Every lock in one round trip: the delivery's, and the names of the reply's thread.
         names = webhook_deliveries.lock_names(delivery)
@@ -78,23 +58,12 @@ async def receive(
         if reply is not None:
             joined = await thread_intake.receive(fetch, incoming=reply, now=now)
         thread_id = None if joined is None else joined.thread_id
-        await fetch(
-            _SESSION,
-            {
-                "session_id": session_id,
-                "citizen": citizen,
-                "trigger": trigger,
-                "prompt": prompt,
-                "thread_id": thread_id,
-                "now": now,
-            },
+        params, payload = citizen_queue.queued(
+            citizen=citizen, trigger=trigger, prompt=prompt, now=now, thread_id=thread_id
         )
-        await events.append_with(
-            fetch,
-            event="citizen.session.queued@1.0",
-            now=now,
-            payload={"session_id": session_id, "citizen": citizen, "trigger": trigger},
-        )
+        session_id = params["session_id"]
+        await fetch(citizen_queue.QUEUE, params)
+        await events.append_with(fetch, event=citizen_queue.QUEUED_EVENT, now=now, payload=payload)
         if received is not None:
             await events.append_with(
                 fetch,
