@@ -23,13 +23,12 @@ COPY . .
 RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
-# The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3):
-# it owns only its own data and Daniel's folder, where he writes; the sticky bit keeps him from
-# replacing the CLAUDE.md and .claude/ that root owns there.
+# The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3).
+# It may write only its own data and Daniel's projects/ folder: the citizens' CLAUDE.md and
+# .claude/ stay root's, as shipped, whatever a session tries.
 RUN useradd --create-home --uid 10001 scopelock \
-    && mkdir -p /var/data/claude \
-    && chown scopelock /var/data/claude citizens/daniel \
-    && chmod 1755 citizens/daniel
+    && mkdir -p /var/data/claude citizens/daniel/projects \
+    && chown scopelock /var/data/claude citizens/daniel/projects
 USER scopelock
 
 # The CLI keeps its conversations here: on the persistent disk, so `--resume` survives deploys.

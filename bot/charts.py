@@ -17,6 +17,7 @@ from datetime import date
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any, cast
 
+from bot.telegram.render import plural
 from storage.repo.stats import Stats
 from web.config import Charts
 
@@ -237,10 +238,13 @@ def _citizens(axes: Axes, stats: Stats) -> None:
         _empty(axes, "No drafts were decided in this period.")
         return
     rows.reverse()  # the first citizen on top
-    names = [f"{r['citizen'].capitalize()}\n{sum(r[k] for k in keys)} drafts" for r in rows]  # type: ignore[literal-required]
+    totals = [sum(r[k] for k in keys) for r in rows]  # type: ignore[literal-required]
+    names = [
+        f"{r['citizen'].capitalize()}\n{plural(t, 'draft')}"
+        for r, t in zip(rows, totals, strict=True)
+    ]
     left = [0.0] * len(rows)
     for label, key in zip(parts, keys, strict=True):
-        totals = [sum(r[k] for k in keys) for r in rows]  # type: ignore[literal-required]
         shares = [100 * r[key] / t for r, t in zip(rows, totals, strict=True)]  # type: ignore[literal-required]
         bars = axes.barh(names, shares, 0.6, left=left, label=label, color=OUTCOME_COLORS[label])
         for bar, share in zip(bars, shares, strict=True):

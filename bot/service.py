@@ -22,6 +22,7 @@ from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
 from citizens.scheduler import Scheduler
 from storage.engine import create_engine, session_factory
+from storage.loops import Loop
 from storage.migrate import upgrade_to_head
 from storage.repo import operator_pairing
 from web import webhooks
@@ -135,18 +136,22 @@ async def follow_pairing(
     settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
 ) -> None:
     """Until an operator chat is known, look for the pairing another process makes (a worker's
-    notices then reach the chat the service paired, without a restart); then return."""
-    while settings.telegram_enabled and settings.telegram_chat_id is None:
-        await asyncio.sleep(every_s)
-        try:
+    notices then reach the chat the service paired, without a restart); then return.
+    Cancelled meanwhile, it stops by storage/loops.py's rule."""
+    known = asyncio.Event()
+
+    async def look() -> None:
+        if settings.telegram_enabled and settings.telegram_chat_id is None:
             async with db() as session:
                 chat_id = await operator_pairing.paired_chat_id(session=session)
-        except Exception as error:  # the database may be down for a while
-            log.warning("could not look for a pairing: %r", error)
-            continue
-        if chat_id is not None:
+            if chat_id is None:
+                return
             settings.telegram_chat_id = chat_id
             log.info("operator chat: %s (paired)", chat_id)
+        known.set()
+
+    async with Loop("follow-pairing", look, every=every_s).running_until_exit():
+        await known.wait()
 
 
 def citizen_runner(

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     timezone: str = "UTC"
     remind_after_s: float = Field(default=3600, ge=0)
+    step_timeout_s: float = Field(default=900, gt=0)
+    """An Edit / Reject / Redraft / Answer step not answered within this ends quietly."""
     digest_at: str | None = None
     quiet_hours: str | None = None
     low_confidence: int = Field(default=50, ge=0, le=101)

@@ -6,6 +6,11 @@ cost. A failure is also announced by a short reply to the notice, which does not
 message is written to the durable outbox in the same transaction as the change it reports,
 then the sender is kicked; so a notice is never lost and never sent for a change that rolled
 back.
+
+A session on a client's thread has no notice of its own: the message about the client's
+message (citizens/thread_notices.py) is its notice, edited as the session goes; when the
+session leaves the client with nothing to approve, that message offers Retry and Answer and
+the reply names the client.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import CitizenSession
-from storage.repo import outbox
+from citizens import thread_notices
+from storage.models import CitizenSession, Thread
+from storage.repo import outbox, thread_waits
 from storage.repo.citizen_queue import duration_s
 
 SHOWN_OUTPUT_CHARS = 1500
@@ -77,13 +83,19 @@ class SessionNotices:
             )
         ).all()
         for row in rows:
-            await queue_notice(session=session, row=row, chat_id=self.chat_of(row))
+            if row.thread_id is None:
+                await queue_notice(session=session, row=row, chat_id=self.chat_of(row))
+            else:
+                await self._show(session, row)
         return len(rows)
 
     async def started(self, *, session: AsyncSession, row: CitizenSession) -> None:
         await self._show(session, row)
 
     async def finished(self, *, session: AsyncSession, row: CitizenSession) -> None:
+        if row.thread_id is not None:
+            await self._thread_finished(session, row)
+            return
         await self._show(session, row)
         if self._enabled and self._on_finished is not None:
             await self._on_finished(session=session, row=row)
@@ -117,9 +129,74 @@ class SessionNotices:
     def kick(self) -> None:
         self._kick()
 
+    async def show(self, *, session: AsyncSession, row: CitizenSession) -> None:
+        """Bring the session's notice to its state now (a retry queued it again)."""
+        await self._show(session, row)
+
+    async def _thread_finished(self, session: AsyncSession, row: CitizenSession) -> None:
+        """A thread session ended: its draft's card has taken the message over; or, with no
+        draft, the message offers Retry / Answer and a reply naming the client notifies."""
+        chat_id = self.chat_of(row)
+        thread = await session.get(Thread, row.thread_id)
+        if chat_id is None or thread is None:
+            return
+        drafted = await thread_waits.has_draft(session=session, session_id=row.id)
+        if not thread_notices.needs_operator(row, drafted=drafted):
+            return
+        if not drafted:
+            await self._show(session, row)
+        await outbox.enqueue(
+            session=session,
+            chat_id=chat_id,
+            text=thread_notices.stopped_reply(row, thread),
+            reply_to_outbox_id=row.notice_outbox_id,
+            thread_id=thread.id,
+        )
+
+    async def _thread_text(
+        self, session: AsyncSession, row: CitizenSession
+    ) -> tuple[str, dict[str, Any] | None] | None:
+        thread = await session.get(Thread, row.thread_id)
+        if thread is None:
+            return None
+        message = await thread_waits.message_answered_by(session=session, row=row)
+        drafted = row.status != "queued" and await thread_waits.has_draft(
+            session=session, session_id=row.id
+        )
+        text = thread_notices.session_text(
+            row, thread, message.text if message else "", drafted=drafted
+        )
+        stopped = thread_notices.needs_operator(row, drafted=drafted)
+        return text, thread_notices.markup(thread.id) if stopped else None
+
     async def _show(self, session: AsyncSession, row: CitizenSession) -> None:
         chat_id = self.chat_of(row)
         if chat_id is None:
+            return
+        if row.thread_id is not None:
+            shown = await self._thread_text(session, row)
+            if shown is None:
+                return
+            text, markup = shown
+            if row.notice_outbox_id is None:
+                row.notice_outbox_id = await outbox.enqueue(
+                    session=session,
+                    chat_id=chat_id,
+                    text=text,
+                    reply_markup=markup,
+                    silent=True,
+                    thread_id=row.thread_id,
+                )
+                session.add(row)
+                await session.flush()
+            elif not await self._card_took_over(session, row):
+                await outbox.enqueue(
+                    session=session,
+                    chat_id=chat_id,
+                    text=text,
+                    reply_markup=markup,
+                    edit_outbox_id=row.notice_outbox_id,
+                )
             return
         if row.notice_outbox_id is None:
             await queue_notice(session=session, row=row, chat_id=chat_id)
@@ -130,6 +207,13 @@ class SessionNotices:
                 text=notice_text(row),
                 edit_outbox_id=row.notice_outbox_id,
             )
+
+    @staticmethod
+    async def _card_took_over(session: AsyncSession, row: CitizenSession) -> bool:
+        """The session posted a draft: its card is the message now, not to be overwritten."""
+        return row.status != "queued" and await thread_waits.has_draft(
+            session=session, session_id=row.id
+        )
 
 
 BUDGET_RUN = "budget_run"

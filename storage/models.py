@@ -152,6 +152,10 @@ class Thread(SQLModel, table=True):
     last_message_at: datetime = _now_field()
     waiting_since: datetime | None = _optional_time_field()
     """The client's oldest message not yet answered; None when nothing waits."""
+    topic_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """The forum topic of the operator chat that holds this thread's messages (§14)."""
+    reminded_at: datetime | None = _optional_time_field()
+    """When the operator was last reminded that this thread's client waits with no draft."""
 
 
 class ThreadMessage(SQLModel, table=True):
@@ -256,6 +260,8 @@ class OutboxMessage(SQLModel, table=True):
     """Edit the message that outbox row became (queued earlier to the same chat)."""
     reply_to_outbox_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     """Reply to the message that outbox row became."""
+    thread_id: str | None = Field(default=None, max_length=36)
+    """The client thread the message is about: in a forum chat it goes to that thread's topic."""
 
 
 class DraftMessage(SQLModel, table=True):
@@ -312,12 +318,13 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = _optional_time_field()
 
 
-STEP_KINDS = ("edit", "reject_reason", "redraft")
+STEP_KINDS = ("edit", "reject_reason", "redraft", "answer")
 
 
 class PendingStep(SQLModel, table=True):
     """A conversation step waiting for one user's next text in one chat: the new text after
-    Edit, the reason after Reject, the instruction after Redraft."""
+    Edit, the reason after Reject, the instruction after Redraft, the operator's own reply to
+    a thread after Answer (`thread_id`, no draft yet)."""
 
     if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
         __table__: ClassVar[Table]
@@ -328,10 +335,11 @@ class PendingStep(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     kind: str = Field(max_length=20)
-    draft_id: str = Field(foreign_key="drafts.id", max_length=36)
+    draft_id: str | None = Field(default=None, foreign_key="drafts.id", max_length=36)
     prompt_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     """The bot's question (edited once the step ends), when it is known."""
     created_at: datetime = _now_field()
+    thread_id: str | None = Field(default=None, foreign_key="threads.id", max_length=36)
 
 
 class Lead(SQLModel, table=True):

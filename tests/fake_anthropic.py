@@ -20,10 +20,14 @@ Facts about the pinned CLI (2.1.332) it relies on, measured: the CLI calls
 `POST /v1/messages?beta=true` and always streams (SSE: `message_start`, `content_block_start`
 / `content_block_delta` (`text_delta`, `input_json_delta`) / `content_block_stop`,
 `message_delta` with the usage, `message_stop`). A conversation's turns are the requests that
-carry `tools`; the CLI's side requests (titles, summaries) carry none and get a short text
-answer without consuming the script. MCP tools are deferred: a realistic model first calls
-`ToolSearch` with `select:mcp__scopelock__NAME`, but calling the tool directly works too.
-`CLAUDE.md` arrives as a `<system-reminder>` inside the first user message.
+carry `tools`; a side request (none carries tools: titles, summaries) would get a short text
+answer without consuming the script. Measured in print mode: with
+`CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (set by `cli_env`) the turns are the only requests;
+without it the CLI also calls `GET /api/hello`, answered `{}` like any other path; no
+`count_tokens` call was seen (it would be answered with a token estimate). MCP tools are
+deferred: a realistic model first calls `ToolSearch` with `select:mcp__scopelock__NAME`, but
+calling the tool directly works too. `CLAUDE.md` arrives as a `<system-reminder>` inside the
+first user message.
 
 The fake never answers with an HTTP error unless a step asks for it (`fail(status)`): the CLI
 retries errors and dropped connections for minutes. When the script is used up, each further

@@ -33,6 +33,8 @@ JSON list of `{"tool": ..., "arguments": {...}}` in the file named by $FAKE_CLAU
   FAKE:stderr=TEXT         write TEXT to stderr
   FAKE:stdout-bytes=N      write N bytes of output (to test the bounded tail)
   FAKE:exit=CODE           exit with CODE
+  FAKE:fail-unless=PATH    unless PATH exists: no tool call, and an error result
+                           `Not logged in · Please run /login` (what a logged-out CLI says)
 Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts (its argv, cwd, pid and
 whole environment) and one when it ends (its tool calls and result).
 Conversations live in $FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude.
@@ -356,6 +358,10 @@ def main() -> int:
         time.sleep(float(todo["sleep"]))
     tool_results: list[dict[str, Any]] = []
     calls = scripted_calls(prompt)
+    if "fail-unless" in todo and not Path(todo["fail-unless"]).exists():
+        todo |= {"is-error": "", "result": "Not logged in · Please run /login"}
+        todo.pop("draft", None)
+        calls = []
     if calls and "mcp-config" in options:
         tool_results = asyncio.run(call_tools(options["mcp-config"], calls))
     elif "draft" in todo:

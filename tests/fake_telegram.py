@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.bot_api_rules import BadRequest, check_menu_button, error_response, read_params
-from tests.fake_telegram_messages import BOT_USER, MessageStore
+from tests.fake_telegram_messages import BOT_USER, MessageStore, chat
 from tests.fake_telegram_photos import PhotoStore
 
 WEBHOOK_ATTEMPTS = 5
@@ -70,6 +70,10 @@ class FakeTelegram:
         self.photos = self._photos.photos
         """Every photo sent (sendPhoto, sendMediaGroup), with its bytes, in order."""
         """The current state of every message the bot sent, by (chat id, message id)."""
+        self.forums: set[int] = set()
+        """Supergroups that are forums (getChat says `is_forum`): messages may go to topics."""
+        self.topics: dict[tuple[int, int], str] = {}
+        """Forum topics created, by (chat id, message_thread_id): their names."""
         self.commands: list[dict[str, Any]] = []
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         """setChatMenuButton's buttons by chat id (None: the default for private chats)."""
@@ -308,6 +312,28 @@ class FakeTelegram:
         limit = int(params.get("limit") or 100)
         return list(self._pending)[:limit]
 
+    def _create_forum_topic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params.get("chat_id") or 0)
+        name = str(params.get("name") or "")
+        if chat_id not in self.forums:
+            raise BadRequest("Bad Request: the chat is not a forum")
+        if not 1 <= len(name) <= 128:
+            raise BadRequest("Bad Request: TOPIC_NAME_INVALID")
+        topic_id = self._store.next_id()  # topics are numbered like messages
+        self.topics[(chat_id, topic_id)] = name
+        return {"message_thread_id": topic_id, "name": name, "icon_color": 7322096}
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params.get("chat_id") or 0)
+        topic = params.get("message_thread_id")
+        if topic is not None and (chat_id, int(topic)) not in self.topics:
+            raise BadRequest("Bad Request: message thread not found")
+        message = self._store.send(params)
+        if topic is not None:
+            message["message_thread_id"] = int(topic)
+            message["is_topic_message"] = True
+        return message
+
     def _set_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = params.get("url") or None
         self.webhook_secret = params.get("secret_token") or None
@@ -338,10 +364,15 @@ class FakeTelegram:
         return info
 
     def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat = self.chats.get(int(params.get("chat_id") or 0))
-        if chat is None:
+        """A ChatFullInfo, for chats updates came from and for forums (`self.forums`)."""
+        chat_id = int(params.get("chat_id") or 0)
+        known = self.chats.get(chat_id) or (chat(chat_id) if chat_id in self.forums else None)
+        if known is None:
             raise BadRequest("Bad Request: chat not found")
-        return chat
+        found = {"accent_color_id": 0, "max_reaction_count": 11, **known}
+        if chat_id in self.forums:
+            found["is_forum"] = True
+        return found
 
     def _set_my_commands(self, params: dict[str, Any]) -> bool:
         self.commands = list(params.get("commands") or [])
@@ -372,7 +403,8 @@ _METHODS: dict[str, Callable[[FakeTelegram, dict[str, Any]], Any]] = {
     "logOut": lambda fake, _: True,
     "close": lambda fake, _: True,
     "getUpdates": FakeTelegram._get_updates,
-    "sendMessage": lambda fake, p: fake._store.send(p),
+    "sendMessage": FakeTelegram._send_message,
+    "createForumTopic": FakeTelegram._create_forum_topic,
     "editMessageText": lambda fake, p: fake._store.edit(p, text=True),
     "editMessageReplyMarkup": lambda fake, p: fake._store.edit(p, text=False),
     "answerCallbackQuery": lambda fake, _: True,

@@ -122,8 +122,11 @@ class Service:
     async def tap(
         self, action: str, draft_id: str, *, user_id: int = OPERATOR_ID, chat_id: int | None = None
     ) -> str:
-        """Tap a button under the draft's card; returns the callback query id."""
-        message_id = self.card_message_id(draft_id)
+        """Tap a button under the draft's card, once it is there (a draft's request may
+        answer before its card reaches Telegram); returns the callback query id."""
+        message_id = await self.fake.wait_for(
+            lambda: self._card_id(draft_id), what=f"the card of draft {draft_id}"
+        )
         update = callback_query_update(
             f"{action}:{draft_id}", user_id=user_id, chat_id=chat_id, message_id=message_id
         )
@@ -131,13 +134,19 @@ class Service:
         return str(update["callback_query"]["id"])
 
     def card_message_id(self, draft_id: str) -> int:
+        found = self._card_id(draft_id)
+        if found is None:
+            raise AssertionError(f"no card for draft {draft_id}")
+        return found
+
+    def _card_id(self, draft_id: str) -> int | None:
         for (_chat, message_id), message in reversed(list(self.fake.messages.items())):
             if draft_id in message["text"] and message.get("reply_markup"):
                 return message_id
         for (_chat, message_id), message in reversed(list(self.fake.messages.items())):
             if draft_id in message["text"]:
                 return message_id
-        raise AssertionError(f"no card for draft {draft_id}")
+        return None
 
     def say(self, text: str, *, user_id: int = OPERATOR_ID, chat_id: int | None = None) -> None:
         self.fake.inject_update(message_update(text, user_id=user_id, chat_id=chat_id))

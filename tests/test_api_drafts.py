@@ -373,7 +373,9 @@ class DeliveringNotifier:
         self.carded: list[str] = []
         self.delivered: list[int | None] = []
 
-    def card(self, draft: Draft, thread: object = None) -> Card | None:
+    def card(
+        self, draft: Draft, thread: object = None, *, notice_outbox_id: int | None = None
+    ) -> Card | None:
         self.carded.append(draft.id)
         return Card(chat_id=42, text=f"card of {draft.id}")
 

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from bot.charts import KINDS, chart_png
-from bot.telegram.stats import duration, summary
+from bot.day.clock import duration
+from bot.telegram.stats import summary
 
 
 def busy_stats(days: int = 30) -> Any:
@@ -115,6 +116,32 @@ def test_the_summary_is_short_and_counts_the_period() -> None:
     assert "Citizens: 79 sessions, $35.75." in text
     assert len(text) < 1024
     assert [duration(s) for s in (None, 40, 720, 3900)] == ["–", "40 s", "12 min", "1 h 05 min"]
+    # Under ten minutes the seconds matter: a p90 of 92.5 s is not "1 min".
+    assert [duration(s) for s in (0.4, 59.6, 92.5, 599.4)] == [
+        "0 s", "1 min 00 s", "1 min 33 s", "9 min 59 s",
+    ]  # fmt: skip
+    assert [duration(s) for s in (629.4, 3599, 90_000)] == ["10 min", "1 h 00 min", "1 d 1 h"]
+
+
+def test_the_summary_counts_one_as_one() -> None:
+    numbers = empty_stats(7)
+    numbers["leads"] = {"tracked": 1, "go": 1, "no_go": 0, "proposal_drafted": 1, "sent": 1}
+    numbers["citizens"] = [
+        {
+            "citizen": "emma",
+            "approved_as_is": 1,
+            "edited": 0,
+            "rejected": 0,
+            "redrafted": 0,
+            "sessions": 1,
+            "cost_usd": 0.5,
+        }
+    ]
+    numbers["response_time_per_day"][-1] |= {"median_s": 61.0, "p90_s": 92.5}
+    text = summary(numbers, "UTC")
+    assert "1 GO → 1 proposal → 1 sent" in text
+    assert "Citizens: 1 session, $0.50." in text
+    assert "median 1 min 01 s, p90 1 min 33 s." in text
 
 
 DRAWN_ELSEWHERE = """

@@ -202,18 +202,25 @@ async def test_daniel_still_works_in_his_own_folder(
     writes and edits."""
     folder = world.citizens / "daniel"
     steps = [
-        tool_call("Write", {"file_path": str(folder / "src" / "app.py"), "content": "A = 1\n"}),
-        tool_call("Read", {"file_path": str(folder / "src" / "app.py")}),
+        tool_call(
+            "Write",
+            {"file_path": str(folder / "projects" / "widget" / "app.py"), "content": "A = 1\n"},
+        ),
+        tool_call("Read", {"file_path": str(folder / "projects" / "widget" / "app.py")}),
         tool_call(
             "Edit",
-            {"file_path": str(folder / "src" / "app.py"), "old_string": "1", "new_string": "2"},
+            {
+                "file_path": str(folder / "projects" / "widget" / "app.py"),
+                "old_string": "1",
+                "new_string": "2",
+            },
         ),
         tool_call("Read", {"file_path": "notes.txt"}),
     ]
 
     await run_session(world, fake_anthropic, "daniel", steps)
 
-    assert (folder / "src" / "app.py").read_text() == "A = 2\n"
+    assert (folder / "projects" / "widget" / "app.py").read_text() == "A = 2\n"
     assert f"{OTHER} of daniel" in fake_anthropic.tool_result_texts()[-1]
 
 

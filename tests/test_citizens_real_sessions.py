@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.day.digest import day_numbers
+from bot.day.digest import digest_text
 from bot.settings import Settings
 from citizens.notices import format_cost
 from storage.models import CitizenSession, Draft, Event, Lead
 from storage.repo import session_budget
+from storage.repo import stats as day_stats
 from tests.citizens_support import wait_finished
 from tests.fake_anthropic import Usage, reply, tool_call, tool_search
 from tests.fake_telegram import FakeTelegram
@@ -127,6 +128,11 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
     assert accepted["thread_id"] in thread_answer
     assert draft.id in draft_answer
     assert real_cli.model.steps_left == 0
+    # Every request was a streamed turn of the conversation (nothing else is sent).
+    assert {(r.path, r.query, r.body.get("stream")) for r in real_cli.model.requests} == {
+        ("/v1/messages", "beta=true", True)
+    }
+    assert len(real_cli.model.turns()) == 4
     # The notice reads as a sentence: the result's text, not the CLI's page of JSON.
     assert "Draft posted for the operator." in notice
     shown = html.unescape(notice)
@@ -245,11 +251,8 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
         async with service.db() as session:
             today = session_budget.start_of_today(settings.tz)
             spent = await session_budget.spent_since(session=session, since=today)
-            digest = await day_numbers(
-                session=session,
-                settings=settings,
-                day=datetime.now(UTC).astimezone(settings.tz).date(),
-            )
+            today_local = datetime.now(UTC).astimezone(settings.tz).date()
+            day = await day_stats.of_day(session=session, day=today_local, tz=settings.tz)
 
     assert second["thread_id"] == first["thread_id"]
     assert (first_row.status, second_row.status, third_row.status) == ("completed",) * 3
@@ -270,7 +273,11 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
     [rafael] = [c for c in stats["citizens"] if c["citizen"] == "rafael"]
     assert rafael["cost_usd"] == pytest.approx(total, abs=1e-4)  # stats round to 4 places
     assert sum(d["cost_usd"] for d in stats["cost_per_day"]) == pytest.approx(total, abs=1e-4)
-    assert digest.sessions == [("rafael", 3, pytest.approx(total))]
+    [digest_row] = [c for c in day["citizens"] if c["citizen"] == "rafael"]
+    assert (digest_row["sessions"], digest_row["cost_usd"]) == (3, pytest.approx(total, abs=1e-4))
+    digest = digest_text(day, [], datetime.now(UTC), today_local)
+    [sessions_line] = [line for line in digest.splitlines() if line.startswith("Sessions:")]
+    assert "rafael" in sessions_line and f"(${total:.2f})" in sessions_line
     assert third_row.waiting_reason is None
     assert format_cost(second_cost) in notice
 

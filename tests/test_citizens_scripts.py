@@ -174,7 +174,9 @@ async def test_a_prefixed_or_uppercase_signature_is_accepted_and_a_replay_is_a_d
     assert len(await sessions(db)) == 1
 
 
-@pytest.mark.parametrize(("skew", "code"), [(0, 0), (-301, 1), (301, 1)])
+# Past the 300 s bound by more than the seconds a loaded machine takes to run the script: a
+# timestamp 301 s ahead is only 300 s ahead once a second has passed, and then it is accepted.
+@pytest.mark.parametrize(("skew", "code"), [(0, 0), (-330, 1), (330, 1)])
 async def test_timestamped_signatures(run: Any, db: DB, skew: int, code: int) -> None:
     body = rafael_body()
     timestamp = str(int(time.time()) + skew)

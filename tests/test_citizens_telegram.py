@@ -96,14 +96,19 @@ async def test_webhook_to_session_to_draft_to_telegram(
             assert response.status == 202
             session_id = (await response.json())["session_id"]
 
-        # The fake CLI posted a draft: its card arrives with its buttons.
+        # The client's message showed at once; the fake CLI's draft then took its place:
+        # one message, edited from "drafting" to the draft's card with its buttons.
+        notice = await service.fake.wait_for(
+            lambda: service.fake.sent_messages(OPERATOR_ID), what="the client's message"
+        )
+        [notice] = service.fake.sent_messages(OPERATOR_ID)
+        assert "Jane &lt;O'Brien&gt;" in notice["text"] and "is drafting" in notice["text"]
+        [arrived] = service.fake.delivered(OPERATOR_ID)
+        key = (OPERATOR_ID, arrived["message_id"])
         card = await service.fake.wait_for(
-            lambda: next(
-                (m for m in service.fake.sent_messages(OPERATOR_ID) if m.get("reply_markup")),
-                None,
-            ),
+            lambda: service.fake.messages[key].get("reply_markup") and service.fake.messages[key],
             timeout=30,
-            what="the draft card",
+            what="the draft card in place of the client's message",
         )
         buttons = card["reply_markup"]["inline_keyboard"]
         assert [b["callback_data"].split(":")[0] for row in buttons for b in row] == [
@@ -113,10 +118,9 @@ async def test_webhook_to_session_to_draft_to_telegram(
             "reject",
         ]
         assert "A reply drafted by the fake claude." in card["text"]
-        ended = await wait_text(service, "session completed", "the end notice")
-        assert session_id in ended and "exit 0" in ended and "fake claude done" in ended
-        assert any(session_id in t and "running" in t for t in texts(service.fake))
-
+        edits = [t for t in texts(service.fake) if "is drafting" in t]
+        assert any("drafting a reply…" in t for t in edits)  # running
+        assert not any("session completed" in t for t in texts(service.fake))
         async with service.db() as session:
             [draft] = (await session.scalars(select(Draft))).all()
         # Posted with the session's token (API_TOKEN is set): attributed to that session.
@@ -193,6 +197,19 @@ async def test_a_second_trigger_of_a_busy_citizen_says_it_is_queued(
             timeout=30,
             what="both sessions to end",
         )
+
+
+async def test_trigger_accepts_a_citizen_in_any_case(
+    citizen_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with citizen_service(citizen_settings(), fake_telegram) as service:
+        service.say("/trigger Rafael check the inbox")
+        ack = await wait_text(service, "rafael</b> session", "the acknowledgement")
+        assert "There is no citizen" not in "".join(texts(service.fake))
+        assert "queued" in ack or "starting now" in ack
+    async with service.db() as session:
+        [row] = (await session.scalars(select(CitizenSession))).all()
+    assert row.citizen == "rafael"
 
 
 @pytest.mark.parametrize("command", ["/trigger nobody hello", "/trigger ../rafael hi"])

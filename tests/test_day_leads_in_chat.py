@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.settings import Settings
+from bot.telegram import lead_cards as lead_cards_module
 from storage.models import CitizenSession, Lead
 from tests.citizens_support import FakeClaude
 from tests.factories import lead_body
@@ -157,3 +159,44 @@ async def test_the_card_follows_the_proposal_through_failure_and_sending(
         async with service.db() as session:
             stored = await session.get(Lead, lead)
             assert stored is not None and stored.sent
+
+
+async def test_the_state_of_a_lead_is_read_from_its_rows(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """New, proposing, drafted, ended without a proposal, sent: what the card will say."""
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        lead_id = await post_lead(service)
+
+        async def state() -> lead_cards_module.LeadState:
+            async with service.db() as session:
+                lead = await session.get(Lead, lead_id)
+                assert lead is not None
+                return await lead_cards_module.state_of(session=session, lead=lead)
+
+        async def session_of_emma(status: str) -> None:
+            async with service.db() as session, session.begin():
+                session.add(
+                    CitizenSession(
+                        id=str(uuid.uuid4()),
+                        citizen="emma",
+                        trigger="telegram",
+                        prompt="p",
+                        status=status,
+                        lead_id=lead_id,
+                    )
+                )
+
+        assert (await state()).kind == "new"
+        await session_of_emma("running")
+        assert (await state()).kind == "proposing"
+        await session_of_emma("completed")
+        ended = await state()
+        assert (ended.kind, ended.detail) == ("failed", "Emma ended without a proposal")
+        await service.post_draft(citizen="emma", lead_id=lead_id)
+        assert (await state()).kind == "drafted"
+        async with service.db() as session, session.begin():
+            lead = await session.get(Lead, lead_id)
+            assert lead is not None
+            lead.sent = True
+        assert (await state()).kind == "sent"

@@ -183,8 +183,8 @@ async def test_the_digest_tells_what_waits_and_how_yesterday_went(
         "superseded": 0,
         "sent": 0,
     }
-    assert "rafael 1 ($0.42)" in text
-    assert "Leads: 2 GO, 1 NO-GO, 1 proposals sent" in text
+    assert "rafael: 1 session ($0.42)" in text
+    assert "Leads: 2 GO, 1 NO-GO, 1 proposal sent" in text
 
 
 def test_quiet_hours_wrap_past_midnight(make_settings: Callable[..., Settings]) -> None:

@@ -40,6 +40,7 @@ def wait(driver: Browser, timeout: float = 15) -> WebDriverWait:  # type: ignore
 
 async def thread_with_message(service: Service, text: str, hours_ago: float) -> str:
     thread_id = str(uuid.uuid4())
+    at = utcnow() - timedelta(hours=hours_ago)
     async with service.db() as session, session.begin():
         session.add(
             Thread(
@@ -48,9 +49,9 @@ async def thread_with_message(service: Service, text: str, hours_ago: float) -> 
                 client="Jane Cooper",
                 job_title="Telegram bot with payments",
                 job_link="https://www.upwork.com/jobs/~01",
+                waiting_since=at,  # as the intake sets it: the client's unanswered message
             )
         )
-        at = utcnow() - timedelta(hours=hours_ago)
         session.add(ThreadMessage(thread_id=thread_id, direction="in", text=text, at=at))
     return thread_id
 

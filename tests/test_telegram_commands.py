@@ -62,7 +62,7 @@ async def test_drafts_lists_pending_drafts_with_their_buttons_a_page_at_a_time(
 ) -> None:
     async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
         [empty] = await reply_to(service, "/drafts")
-        assert empty["text"] == "No pending drafts. 🎉"
+        assert empty["text"] == "No pending drafts, and no client waits. 🎉"
 
         ids = [(await service.post_draft(client=f"Client {n}"))["draft_id"] for n in range(7)]
         await service.answered(await service.tap("approve", ids[0]))

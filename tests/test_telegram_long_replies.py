@@ -16,6 +16,7 @@ from bot.settings import Settings
 from storage.models import Draft
 from tests.fake_telegram import FakeTelegram
 from tests.loop_support import client_writes, loop_settings
+from tests.miniapp_support import init_data
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
@@ -180,3 +181,45 @@ async def test_a_card_with_a_2000_character_link_is_delivered_without_a_preview(
     assert f"/draft {draft_id[:8]}" in card["text"]
     for call in fake_telegram.calls_to("sendMessage") + fake_telegram.calls_to("editMessageText"):
         assert call.params["link_preview_options"] == {"is_disabled": True}
+
+
+async def test_approved_in_the_mini_app_a_long_reply_follows_whole_too(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        draft_id = (await service.post_draft(client="Jane Cooper", draft_text=LONG_REPLY))[
+            "draft_id"
+        ]
+        await fake_telegram.wait_for(lambda: service.card(draft_id), what="the card")
+        before = len(fake_telegram.sent_messages(OPERATOR_ID))
+        async with service.http.post(
+            f"{service.url}/app/api/draft/{draft_id}",
+            json={"action": "approve"},
+            headers={"X-Telegram-Init-Data": init_data()},
+        ) as response:
+            assert response.status == 200, await response.text()
+        await fake_telegram.wait_for(lambda: len(sent_after(fake_telegram, before)) >= 2)
+        await fake_telegram.wait_for(lambda: all_sent(service), what="everything sent")
+        follow = [m["text"] for m in sent_after(fake_telegram, before)]
+    assert "".join(blocks(follow)) == LONG_REPLY
+
+
+async def test_edit_offers_a_long_text_whole_above_its_question(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        draft_id = (await service.post_draft(draft_text=LONG_REPLY))["draft_id"]
+        await fake_telegram.wait_for(lambda: service.card(draft_id), what="the card")
+        before = len(fake_telegram.sent_messages(OPERATOR_ID))
+        await service.answered(await service.tap("edit", draft_id))
+        question = await fake_telegram.wait_for(
+            lambda: next(
+                (m for m in sent_after(fake_telegram, before) if "Send the new text" in m["text"]),
+                None,
+            ),
+            what="the question",
+        )
+        texts = [m["text"] for m in sent_after(fake_telegram, before)]
+    assert "The current text is in the blocks above." in question["text"]
+    assert blocks([question["text"]]) == []
+    assert "".join(blocks(texts)) == LONG_REPLY

@@ -4,12 +4,14 @@ each step belongs to the user who started it, in that chat."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
 from bot.settings import Settings
-from storage.models import CitizenSession, DraftFeedback
+from storage.models import CitizenSession, DraftFeedback, PendingStep
+from storage.types import utcnow
 from tests.fake_telegram import FakeTelegram
 from tests.loop_support import api, buttons, client_writes, loop_settings, wait_shown
 from tests.telegram_support import DRAFT, Service, free_port, running_service
@@ -217,3 +219,49 @@ async def test_in_a_group_only_whoever_rejected_gives_the_reason(
         fake_telegram.inject_update(tap)
         assert (await service.answered(tap["callback_query"]["id"]))["text"] == "Noted: Too long"
         assert await feedback(service, draft_id) == [("reject_reason", "Too long")]
+
+
+async def test_a_step_not_answered_in_time_ends_and_a_later_text_is_not_its_answer(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(port=free_port(), step_timeout_s=1)
+    async with running_service(settings, fake_telegram) as service:
+        edited = (await service.post_draft())["draft_id"]
+        await wait_shown(service, edited, 1)
+        await service.answered(await service.tap("edit", edited))
+        await question(service, "Send the new text")
+        await _outlive_the_step(service, settings)
+        service.say("A new text typed much later")
+        await fake_telegram.wait_for(lambda: len(_hints(service)) == 1, what="the hint")
+        assert (await service.draft(edited)).draft_text == DRAFT["draft_text"]
+        assert [e.event for e in await service.events("draft.edited")] == []
+
+        rejected = (await service.post_draft(client="Later Ltd"))["draft_id"]
+        await wait_shown(service, rejected, 1)
+        await service.answered(await service.tap("reject", rejected))
+        await question(service, "Why?")
+        await _outlive_the_step(service, settings)
+        service.say("A reason typed much later")
+        await fake_telegram.wait_for(lambda: len(_hints(service)) == 2, what="the hint")
+        assert await feedback(service, rejected) == []
+
+
+def _hints(service: Service) -> list[dict]:
+    return [
+        m for m in service.fake.delivered(OPERATOR_ID) if "Nothing is being edited" in m["text"]
+    ]
+
+
+async def _outlive_the_step(service: Service, settings: Settings) -> None:
+    started = await _step_started(service)
+    await service.fake.wait_for(
+        lambda: (utcnow() - started).total_seconds() > settings.step_timeout_s,
+        what="the step's time to run out",
+    )
+
+
+async def _step_started(service: Service) -> datetime:
+    async with service.db() as session:
+        step = await session.scalar(select(PendingStep))
+    assert step is not None
+    return step.created_at

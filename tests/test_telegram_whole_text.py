@@ -13,10 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import User
 
+from bot.day.loop import reminder_text
 from bot.delivery.card import delivery_status_line
 from bot.settings import Settings
 from bot.telegram import cards, commands, lead_cards, render, whole_text
-from storage.models import Delivery, Draft, DraftFeedback, Lead
+from citizens.notices import failure_text, notice_text
+from storage.models import CitizenSession, Delivery, Draft, DraftFeedback, Lead
+from storage.repo.reminders import Due
 from tests.bot_api_rules import MAX_TEXT_UTF16, check_message_text, utf16_length
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -199,6 +202,23 @@ def test_every_card_fits_whatever_its_outside_fields_hold(
     delivery = facts_of(fields, "approved", "delivery").delivery
     assert delivery is not None
     check_message_text(delivery_status_line(delivery), "HTML")
+    # Notices: a reminder, a session's notice in each state and its failure.
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    due = Due(draft=draft_of(fields, "pending"), waiting_since=datetime(2026, 11, 20, tzinfo=UTC))
+    check_message_text(reminder_text(due, now), "HTML")
+    for status in ("queued", "running", "completed", "failed"):
+        row = CitizenSession(
+            id="s" * 36,
+            citizen="rafael",
+            trigger="webhook",
+            prompt="p",
+            status=status,
+            error=fields["reason"],
+            output_tail=fields["message"],
+            waiting_reason=fields["name"][:100],
+        )
+        check_message_text(notice_text(row), "HTML")
+        check_message_text(failure_text(row), "HTML")
 
 
 def test_a_card_that_fits_offers_its_whole_text(make_settings: Callable[..., Settings]) -> None:

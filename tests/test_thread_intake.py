@@ -105,4 +105,4 @@ async def test_messages_find_their_thread_by_key_link_or_client_and_title(
             what="the /threads answer",
         )
         assert text.index("Another job") < text.index("Chat Widget") < text.index("Beta LLC")
-        assert "waiting" in text and "no draft yet" in text
+        assert "waiting" in text and "rafael is drafting a reply" in text

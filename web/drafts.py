@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import Draft, Lead, Thread
-from storage.repo import draft_intake, drafts, idempotency, threads
+from storage.repo import draft_intake, drafts, idempotency, thread_waits, threads
 from storage.repo.draft_intake import Card
 from web.endpoints import Endpoint, HeaderParam, json_response, token_header
 from web.errors import ApiError
@@ -36,9 +36,19 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
         draft_fields(fields, body.model_fields_set, request[SESSION_CALLER])
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
-    card = request.app[NOTIFIER].card(draft, thread)
-    created = DraftCreated(draft_id=draft.id, status="pending", telegram_sent=False)
-    if key is None:
+    answering = await _answering(request)
+    if answering.outdated:
+        # The client wrote again since the session started: this answers an older message.
+        draft.status = "superseded"
+    card = request.app[NOTIFIER].card(
+        draft, answering.thread or thread, notice_outbox_id=answering.notice_outbox_id
+    )
+    created = DraftCreated(draft_id=draft.id, status=draft.status, telegram_sent=False)
+    if key is None and answering.outdated:
+        async with request.app[DB]() as session, session.begin():
+            outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
+            await draft_intake.superseded_at_once(session=session, draft=draft)
+    elif key is None:
         outbox_id = await draft_intake.store(hot=request.app[HOT], draft=draft, card=card)
     else:
         request_hash = _request_hash(body)
@@ -82,6 +92,8 @@ async def _store_once(
                 )
             return DraftCreated.model_validate(seen.response), None
         outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
+        if draft.status == "superseded":
+            await draft_intake.superseded_at_once(session=session, draft=draft)
         await idempotency.claim(
             session=session,
             key=key,
@@ -89,6 +101,16 @@ async def _store_once(
             response=created.model_dump(mode="json"),
         )
     return created, outbox_id
+
+
+async def _answering(request: web.Request) -> thread_waits.Answering:
+    """For a draft posted by a session on a thread: its thread, the session's notice the card
+    takes over, and whether the client wrote again since the session started."""
+    caller = request.get(SESSION_CALLER)
+    if caller is None or caller.thread_id is None:
+        return thread_waits.Answering(None, None, False)
+    async with request.app[DB]() as session:
+        return await thread_waits.answering(session=session, session_id=caller.session_id)
 
 
 async def _check_references(request: web.Request, body: DraftCreate) -> Thread | None:

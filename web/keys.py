@@ -22,12 +22,20 @@ class DraftNotifier(Protocol):
     @property
     def status(self) -> TelegramStatus: ...
 
-    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+    def card(
+        self, draft: Draft, thread: Thread | None = None, *, notice_outbox_id: int | None = None
+    ) -> Card | None:
         """The draft's card for the operator, to store with the draft; None: nobody to tell.
         `thread`: the draft's thread, when it has one."""
 
     def lead_card(self, lead: Lead) -> Card | None:
         """A new lead's card for the operator (GO leads only); None: nothing to send."""
+
+    def client_message(
+        self, *, client: str, job_title: str | None, message: str, citizen: str
+    ) -> Card | None:
+        """The operator's message about a client's message that just arrived, which the
+        citizen session answering it will edit as it goes; None: nobody to tell."""
 
     async def deliver(self, outbox_id: int | None) -> bool:
         """Try to send it now, within a short bound; True once Telegram has it."""
@@ -45,10 +53,17 @@ class DisabledNotifier:
 
     status: TelegramStatus = "disabled"
 
-    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+    def card(
+        self, draft: Draft, thread: Thread | None = None, *, notice_outbox_id: int | None = None
+    ) -> Card | None:
         return None
 
     def lead_card(self, lead: Lead) -> Card | None:
+        return None
+
+    def client_message(
+        self, *, client: str, job_title: str | None, message: str, citizen: str
+    ) -> Card | None:
         return None
 
     async def deliver(self, outbox_id: int | None) -> bool:

@@ -20,6 +20,7 @@ from citizens import prompts
 from citizens.directory import citizen_dir, citizens_root
 from storage.models import Draft
 from storage.repo import reply_intake
+from storage.repo.draft_intake import Card
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from web.endpoints import (
@@ -148,8 +149,19 @@ async def upwork_response(
         "job_link": body.job_link,
         "message_chars": len(body.message),
     }
+    # The operator sees the client's message at once: it is the session's notice (§14).
+    notice = request.app[NOTIFIER].client_message(
+        client=body.client, job_title=body.job_title, message=body.message, citizen="rafael"
+    )
     return await _launch(
-        request, signed, "rafael", "upwork-response", prompt, reply=reply, received=received
+        request,
+        signed,
+        "rafael",
+        "upwork-response",
+        prompt,
+        reply=reply,
+        received=received,
+        notice=notice,
     )
 
 
@@ -180,6 +192,7 @@ async def _launch(
     *,
     reply: ClientMessage | None = None,
     received: dict[str, Any] | None = None,
+    notice: Card | None = None,
 ) -> web.Response:
     """Unless the delivery was seen before: store it with what it brings and queue the
     session, in one transaction (storage/repo/reply_intake.py)."""
@@ -202,6 +215,7 @@ async def _launch(
             prompt=prompt,
             reply=reply,
             received=received,
+            notice=notice,
         )
     except IntegrityError:
         # A concurrent twin with the same signed id committed first: this one is its
@@ -215,6 +229,8 @@ async def _launch(
         return json_response(WebhookDuplicate(), status=200)
     if stored.superseded:
         await _show_superseded(request, stored.superseded)
+    elif notice is not None:
+        request.app[NOTIFIER].kick()
     runner = request.app.get(RUNNER)
     if runner is not None:
         runner.wake()

@@ -5,18 +5,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.day.clock import waited
-from bot.telegram.render import esc
+from bot.day.clock import duration, waited
+from bot.telegram.render import esc, plural
+from citizens import thread_notices
 from storage.repo.inbox import Waiting
 from storage.repo.stats import Stats
+from storage.repo.thread_waits import ThreadWaiting
 
 WAITING_SHOWN = 10
 
 
-def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today: date) -> str:
+def digest_text(
+    numbers: Stats,
+    waiting: Sequence[Waiting],
+    now: datetime,
+    today: date,
+    left: Sequence[ThreadWaiting] = (),
+) -> str:
     """The digest of `today`, with `numbers` of the day before: storage/repo/stats.py's
-    `of_day`, the numbers GET /api/stats gives that day (its definitions hold here)."""
+    `of_day`, the numbers GET /api/stats gives that day (its definitions hold here); `left`:
+    the clients who wait with no pending draft (CONTRACT §14)."""
     lines = [f"☀️ <b>Digest</b> · {today:%A %d %B}"]
+    if left:
+        lines += ["", f"<b>Clients waiting, no draft ({len(left)}):</b>"]
+        for thread_left in left[:WAITING_SHOWN]:
+            thread = thread_left.thread
+            job = f" · {esc(thread.job_title)}" if thread.job_title else ""
+            state = esc(thread_notices.waiting_state(thread_left.session, thread_left.draft))
+            since = thread.waiting_since or now
+            lines.append(f"• {esc(thread.client)}{job} — {waited(since, now)} ({state})")
+        if len(left) > WAITING_SHOWN:
+            lines.append(f"… and {len(left) - WAITING_SHOWN} more: /drafts")
     if waiting:
         lines += ["", f"<b>Waiting for you ({len(waiting)}):</b>"]
         for item in waiting[:WAITING_SHOWN]:
@@ -27,7 +46,7 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
             )
         if len(waiting) > WAITING_SHOWN:
             lines.append(f"… and {len(waiting) - WAITING_SHOWN} more: /drafts")
-    else:
+    elif not left:
         lines += ["", "Nothing waits for you. 🎉"]
     [drafts] = numbers["drafts_per_day"]
     [response] = numbers["response_time_per_day"]
@@ -40,14 +59,15 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
     median = response["median_s"]
     lines.append(
         "Median time from a client's message to the approved reply: "
-        + (waited_seconds(median) if median is not None else "no approvals")
+        + (duration(median) if median is not None else "no approvals")
     )
     sessions = [row for row in numbers["citizens"] if row["sessions"]]
     lines.append(
         "Sessions: "
         + (
             ", ".join(
-                f"{esc(row['citizen'])} {row['sessions']} (${row['cost_usd']:.2f})"
+                f"{esc(row['citizen'])}: {plural(row['sessions'], 'session')} "
+                f"(${row['cost_usd']:.2f})"
                 for row in sessions
             )
             or "none"
@@ -55,12 +75,7 @@ def digest_text(numbers: Stats, waiting: Sequence[Waiting], now: datetime, today
     )
     leads = numbers["leads"]
     lines.append(
-        f"Leads: {leads['go']} GO, {leads['no_go']} NO-GO, {leads['sent']} proposals sent"
+        f"Leads: {leads['go']} GO, {leads['no_go']} NO-GO, "
+        f"{plural(leads['sent'], 'proposal')} sent"
     )
     return "\n".join(lines)
-
-
-def waited_seconds(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

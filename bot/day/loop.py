@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.day.clock import local, waited
 from bot.day.digest import digest_text
 from bot.settings import Settings
+from bot.telegram import waiting
 from bot.telegram.render import esc
 from storage.loops import Loop
-from storage.repo import digests, inbox, outbox, reminders, stats
+from storage.repo import digests, inbox, outbox, reminders, stats, thread_waits
 from storage.repo.reminders import Due
 from storage.types import utcnow
 
@@ -57,7 +58,9 @@ class OperatorDay:
             self._kick()
 
     async def remind(self, now: datetime) -> bool:
-        """One reminder, a reply to its card, per pending draft whose client waits too long."""
+        """One reminder, a reply to its card, per pending draft whose client waits too long;
+        and one, a reply to the thread's latest message, per thread whose client waits that
+        long with no pending draft (once each time the client begins to wait)."""
         settings, chat_id = self._settings, self._settings.telegram_chat_id
         if settings.remind_after_s <= 0 or chat_id is None:
             return False
@@ -70,8 +73,25 @@ class OperatorDay:
                     chat_id=chat_id,
                     text=reminder_text(item, now),
                     reply_to_message_id=item.draft.telegram_message_id,
+                    thread_id=item.draft.thread_id,
                 )
-        return bool(due)
+            left = await thread_waits.claim_reminders(
+                session=session, waited_before=waited_before, now=now
+            )
+            for thread in left:
+                found = await thread_waits.waiting_one(session=session, thread=thread)
+                text, markup = waiting.reminder(found, now)
+                await outbox.enqueue(
+                    session=session,
+                    chat_id=chat_id,
+                    text=text,
+                    reply_markup=markup,
+                    reply_to_message_id=await outbox.latest_about(
+                        session=session, chat_id=chat_id, thread_id=thread.id
+                    ),
+                    thread_id=thread.id,
+                )
+        return bool(due or left)
 
     async def send_digest(self, now: datetime) -> bool:
         """Today's digest, once `DIGEST_AT` has passed, if nobody has sent it yet."""
@@ -87,7 +107,8 @@ class OperatorDay:
                 session=session, day=today.date() - timedelta(days=1), tz=settings.tz
             )
             waiting = await inbox.pending(session=session)
-            text = digest_text(numbers, waiting, now, today.date())
+            left = await thread_waits.without_draft(session=session)
+            text = digest_text(numbers, waiting, now, today.date(), left)
             await outbox.enqueue(session=session, chat_id=chat_id, text=text)
         log.info("digest of %s queued", today.date())
         return True

@@ -3,7 +3,9 @@
 The draft buttons carry `approve:<draft_id>`, `edit:<draft_id>`, `reject:<draft_id>`,
 `redraft:<draft_id>` and, once approved, `sent:<draft_id>` (the contract); a reason offered
 after a rejection carries `why:<draft_id>:<n>` (n indexes `REJECT_REASONS`); the "more
-drafts" button of `/drafts` carries `drafts:<id of the last draft shown>`. All stay within
+drafts" button of `/drafts` carries `drafts:<id of the last draft shown>`; a client left
+waiting offers `retry:<thread_id>` and `answer:<thread_id>` (built in
+citizens/thread_notices.py, which the session runner uses). All stay within
 Telegram's 64 bytes (`why:` + a uuid + `:n` is 42).
 """
 
@@ -14,6 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+
+from citizens import thread_notices
 
 
 class Action(StrEnum):
@@ -27,6 +31,8 @@ class Action(StrEnum):
     PROPOSE = "propose"
     LEAD_SENT = "lead_sent"
     LEAD_SKIP = "lead_skip"
+    RETRY = thread_notices.RETRY
+    ANSWER = thread_notices.ANSWER
 
 
 DECISIONS = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
@@ -41,6 +47,7 @@ WHY_PATTERN = rf"^{Action.WHY}:"
 REJECT_REASONS = ("Too long", "Wrong tone", "Wrong facts", "Not now")
 """The reasons offered as buttons after a rejection (any other can be typed)."""
 MORE_DRAFTS_PATTERN = rf"^{Action.MORE_DRAFTS}:[0-9a-f-]{{36}}$"
+THREAD_PATTERN = rf"^({Action.RETRY}|{Action.ANSWER}):[0-9a-f-]{{36}}$"
 LEAD_PATTERN = rf"^({Action.PROPOSE}|{Action.LEAD_SENT}|{Action.LEAD_SKIP}):[0-9]{{1,18}}$"
 
 

@@ -169,8 +169,10 @@ async def queue_card(
     draft: Draft,
     chat_id: int,
     title: str | None = None,
+    edit_outbox_id: int | None = None,
 ) -> int:
-    """Queue a new message showing the draft (recorded among its copies once sent)."""
+    """Queue a new message showing the draft (recorded among its copies once sent), or with
+    `edit_outbox_id` turn that message (a session's notice) into one."""
     facts = await facts_of(session=session, draft=draft)
     return await outbox.enqueue(
         session=session,
@@ -178,6 +180,8 @@ async def queue_card(
         text=text(draft, facts, settings, title=title),
         reply_markup=keyboard(draft, facts, chat_id=chat_id, mini_app_url=settings.mini_app_url),
         draft_id=draft.id,
+        edit_outbox_id=edit_outbox_id,
+        thread_id=draft.thread_id,
     )
 
 

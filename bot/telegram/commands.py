@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from telegram import BotCommand, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, render, whole_text
+from bot.telegram import callbacks, cards, render, waiting, whole_text
 from bot.telegram.deps import deps
 from storage.models import Draft
-from storage.repo import drafts, events, leads, outbox
+from storage.repo import drafts, events, leads, outbox, thread_waits
 from storage.repo.events import EventFilter
+from storage.types import utcnow
 
 DRAFTS_PAGE = 5
 RECENT = 10
@@ -51,7 +52,7 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def list_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/drafts: the first page of pending drafts."""
+    """/drafts: the first page of pending drafts, then the clients waiting with no draft."""
     assert update.effective_chat is not None
     await _send_drafts_page(context, update.effective_chat.id, None)
 
@@ -77,6 +78,8 @@ async def _send_drafts_page(
         page, remaining = await drafts.pending_page(
             session=session, after_id=after_id, limit=DRAFTS_PAGE
         )
+        # Clients who wait with nothing to decide come after the pending drafts (§14).
+        left = [] if after_id is not None else await thread_waits.without_draft(session=session)
         for draft in page:
             # A copy of the card: recorded once sent, so it follows the draft like the card.
             await cards.queue_card(
@@ -93,8 +96,11 @@ async def _send_drafts_page(
                 text=f"{remaining} more pending draft{'s' if remaining > 1 else ''}.",
                 reply_markup=callbacks.more_drafts_markup(page[-1].id).to_dict(),
             )
-    if not page:
-        await context.bot.send_message(chat_id, "No pending drafts. 🎉")
+        if left:
+            text, markup = waiting.listing(left, utcnow())
+            await outbox.enqueue(session=session, chat_id=chat_id, text=text, reply_markup=markup)
+    if not page and not left:
+        await context.bot.send_message(chat_id, "No pending drafts, and no client waits. 🎉")
     deps(context).sender.kick()
 
 

@@ -29,6 +29,7 @@ from bot.telegram import (
     lead_cards,
     pairing,
     steps,
+    thread_answers,
     threads,
     trigger,
 )
@@ -90,9 +91,13 @@ def register_handlers(application: Application) -> None:
     application.add_handler(
         CallbackQueryHandler(budget.run_anyway, pattern=budget.BUDGET_RUN_PATTERN)
     )
+    application.add_handler(
+        CallbackQueryHandler(thread_answers.act_on_thread, pattern=callbacks.THREAD_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(answer_unknown_button))
 
-    # Last: any other text completes its sender's step in that chat (edit, reason, redraft).
+    # Last: any other text completes its sender's step in that chat (edit, reason, redraft,
+    # the operator's own answer).
     plain_text = new & filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(plain_text, steps.receive_text))
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.settings import Settings
 from bot.telegram import callbacks, cards, lead_cards, whole_text
 from bot.telegram.sender import OutboxSender
+from citizens import thread_notices
 from storage.models import Draft, Lead, Thread
 from storage.repo import inbox
 from storage.repo.draft_intake import Card
@@ -37,9 +38,13 @@ class TelegramNotifier:
             return "degraded"
         return "pairing" if self._settings.telegram_chat_id is None else "ok"
 
-    def card(self, draft: Draft, thread: Thread | None = None) -> Card | None:
+    def card(
+        self, draft: Draft, thread: Thread | None = None, *, notice_outbox_id: int | None = None
+    ) -> Card | None:
         """The new draft's card for the operator's chat; None without one. `thread` is the
-        draft's thread, when it has one (how long the client has waited, the job link)."""
+        draft's thread, when it has one (how long the client has waited, the job link);
+        `notice_outbox_id` the notice of the session that drafted it, which the card takes
+        over (one message per client message, CONTRACT §14)."""
         if self._chat_id is None:
             return None
         facts = cards.Facts(
@@ -52,6 +57,7 @@ class TelegramNotifier:
             reply_markup=cards.keyboard(
                 draft, facts, chat_id=self._chat_id, mini_app_url=self._mini_app_url
             ),
+            edit_outbox_id=notice_outbox_id,
         )
 
     def lead_card(self, lead: Lead) -> Card | None:
@@ -63,6 +69,17 @@ class TelegramNotifier:
             text=lead_cards.lead_card(lead),
             reply_markup=callbacks.lead_keyboard(lead.id),
         )
+
+    def client_message(
+        self, *, client: str, job_title: str | None, message: str, citizen: str
+    ) -> Card | None:
+        """The operator's message about a client's message, sent at once (CONTRACT §14)."""
+        if self._chat_id is None:
+            return None
+        text = thread_notices.arrived_text(
+            client=client, job_title=job_title, message=message, citizen=citizen
+        )
+        return Card(chat_id=self._chat_id, text=text)
 
     async def deliver(self, outbox_id: int | None) -> bool:
         return outbox_id is not None and await self._sender.deliver(outbox_id)

@@ -36,6 +36,11 @@ LINK_KEYS = ("job_link", "link", "job_url", "url")
 _TAG = re.compile(r"<[^>]*>")
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 proposal`, `2 proposals`, `0 proposals` (`words`: an irregular plural)."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
 def esc(text: object) -> str:
     return html.escape(str(text), quote=False)
 

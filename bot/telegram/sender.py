@@ -15,7 +15,8 @@ up. Sends are paced
 within Telegram's flood limits (tuning: per private chat, per group, overall) rather than
 only reacting to 429s. A send is never cancelled because a caller stopped waiting: when
 Telegram answers late, the answer is still recorded, so the slow-but-delivered case does not
-lead to a second copy.
+lead to a second copy. In a forum chat, a message about a client thread goes to that
+thread's topic (bot/telegram/topics.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
 from bot.telegram.aiohttp_request import NoAnswer
+from bot.telegram.topics import ForumTopics, lost_topic
 from bot.telegram.tuning import TelegramTuning
 from storage.hotpath import HotPath
 from storage.loops import Loop
@@ -89,6 +91,7 @@ class OutboxSender:
         """Pacing: the loop time from which the next message (to any chat) may go."""
         self._strikes: dict[int, int] = {}
         """Error answers per outbox id, in this process (a restart grants a few more tries)."""
+        self._topics = ForumTopics(bot, db)
         self.on_stale_card: Callable[[str], Awaitable[None]] | None = None
         """Called with a draft's id when its card was sent after the draft stopped being
         pending (decided while the card waited): that card must be brought up to date."""
@@ -314,6 +317,24 @@ class OutboxSender:
                 if "not modified" not in str(error).lower():
                     raise
             return edit_id
+        topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+        try:
+            return await self._send_new(row, markup, reply_id, topic)
+        except BadRequest as error:
+            if topic is None or row.thread_id is None or not lost_topic(error):
+                raise
+            # The operator deleted the thread's topic: a new one takes its messages.
+            await self._topics.forget(row.thread_id)
+            topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+            return await self._send_new(row, markup, None, topic)
+
+    async def _send_new(
+        self,
+        row: OutboxMessage,
+        markup: dict[str, Any] | None,
+        reply_id: int | None,
+        topic: int | None,
+    ) -> int:
         message = await self._bot.send_message(
             chat_id=row.chat_id,
             text=row.text,
@@ -322,6 +343,7 @@ class OutboxSender:
             reply_parameters=None
             if reply_id is None
             else ReplyParameters(reply_id, allow_sending_without_reply=True),
+            message_thread_id=topic,
             api_kwargs=markup,
         )
         return message.message_id

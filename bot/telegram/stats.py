@@ -7,8 +7,9 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.charts import KINDS, draw
+from bot.day.clock import duration
 from bot.telegram.deps import deps
-from bot.telegram.render import esc
+from bot.telegram.render import esc, plural
 from storage.repo import stats
 from storage.repo.stats import Stats
 from storage.types import utcnow
@@ -61,22 +62,11 @@ def summary(numbers: Stats, timezone: str) -> str:
         )
     sessions = sum(c["sessions"] for c in numbers["citizens"])
     cost = sum(c["cost_usd"] for c in numbers["citizens"])
-    lines.append(f"Citizens: {sessions} sessions, ${cost:,.2f}.")
+    lines.append(f"Citizens: {plural(sessions, 'session')}, ${cost:,.2f}.")
     leads = numbers["leads"]
     lines.append(
         f"Leads: {leads['tracked']} tracked → {leads['go']} GO → "
-        f"{leads['proposal_drafted']} proposals → {leads['sent']} sent "
+        f"{plural(leads['proposal_drafted'], 'proposal')} → {leads['sent']} sent "
         f"({leads['no_go']} NO-GO)."
     )
     return "\n".join(lines)
-
-
-def duration(seconds: float | None) -> str:
-    """1 h 05 min, 12 min, 40 s."""
-    if seconds is None:
-        return "–"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    hours, minutes = divmod(whole // 60, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

@@ -3,7 +3,8 @@
 
 A step belongs to the user who started it, in that chat (storage/repo/steps.py keys it by
 both): another member's message never completes it. It is stored, so it survives a restart;
-`/cancel` ends it. Each completion changes the draft through storage/repo/draft_actions.py
+`/cancel` ends it, and so does STEP_TIMEOUT_S: a text after that is not its answer. Each
+completion changes the draft through storage/repo/draft_actions.py
 and queues the edits of every copy of its card in the same transaction.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, InlineKeyboardMarkup, Update
@@ -20,16 +22,17 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, render, whole_text
+from bot.telegram import callbacks, cards, render, thread_answers, whole_text
 from bot.telegram.deps import BotDeps, deps
 from bot.telegram.trigger import RUNNER_KEY
 from citizens import prompts
 from storage.models import Draft, PendingStep
 from storage.repo import draft_actions, drafts, steps
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-EDIT, REJECT_REASON, REDRAFT = "edit", "reject_reason", "redraft"
+EDIT, REJECT_REASON, REDRAFT, ANSWER = "edit", "reject_reason", "redraft", "answer"
 NOTHING_PENDING = (
     "Nothing is being edited. Tap ✏️ Edit under a draft first, or send /help for the commands."
 )
@@ -37,6 +40,7 @@ CANCELLED = {
     EDIT: "Edit cancelled; the draft is unchanged.",
     REJECT_REASON: "No reason recorded; the draft stays rejected.",
     REDRAFT: "Redraft cancelled; the draft is unchanged.",
+    ANSWER: "Answer cancelled; the client still waits (Retry or Answer stay on its message).",
 }
 PRE_ROOM = 3500
 """Of a question's 4096 characters, what the current text may take."""
@@ -138,7 +142,7 @@ async def _complete_edit(
     session: AsyncSession, bot: BotDeps, step: PendingStep, text: str, actor: draft_actions.Actor
 ) -> Done:
     outcome = await draft_actions.edit(
-        session=session, draft_id=step.draft_id, text=text, actor=actor
+        session=session, draft_id=_draft_of(step), text=text, actor=actor
     )
     if not outcome.changed or outcome.draft is None:
         status = outcome.draft.status if outcome.draft is not None else "removed"
@@ -157,7 +161,7 @@ async def _complete_edit(
 async def _complete_reason(
     session: AsyncSession, bot: BotDeps, step: PendingStep, text: str, actor: draft_actions.Actor
 ) -> Done:
-    return await record_reason(session, bot, step.draft_id, text, actor)
+    return await record_reason(session, bot, _draft_of(step), text, actor)
 
 
 async def record_reason(
@@ -180,7 +184,7 @@ async def _complete_redraft(
 ) -> Done:
     outcome = await draft_actions.redraft(
         session=session,
-        draft_id=step.draft_id,
+        draft_id=_draft_of(step),
         instruction=text,
         actor=actor,
         prompt=prompts.redraft_of,
@@ -195,11 +199,32 @@ async def _complete_redraft(
     )
 
 
+def _draft_of(step: PendingStep) -> str:
+    assert step.draft_id is not None, f"a {step.kind} step is about a draft"
+    return step.draft_id
+
+
+async def _complete_answer(
+    session: AsyncSession, bot: BotDeps, step: PendingStep, text: str, actor: draft_actions.Actor
+) -> Done:
+    assert step.thread_id is not None, "an answer step is about a thread"
+    reply = await thread_answers.store_answer(
+        session, bot, step.thread_id, step.chat_id, text, actor
+    )
+    return Done(reply)
+
+
 COMPLETIONS: dict[str, Completion] = {
     EDIT: _complete_edit,
     REJECT_REASON: _complete_reason,
     REDRAFT: _complete_redraft,
+    ANSWER: _complete_answer,
 }
+
+
+def started_after(bot: BotDeps) -> datetime:
+    """Steps started before this have ended (STEP_TIMEOUT_S): a text now is not their answer."""
+    return utcnow() - timedelta(seconds=bot.settings.step_timeout_s)
 
 
 async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -211,7 +236,9 @@ async def receive_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     bot = deps(context)
     actor = draft_actions.Actor(user.id, user.full_name)
     async with bot.db() as session, session.begin():
-        step = await steps.take(session=session, chat_id=chat.id, user_id=user.id)
+        step = await steps.take(
+            session=session, chat_id=chat.id, user_id=user.id, started_after=started_after(bot)
+        )
         done = None
         if step is not None:
             done = await COMPLETIONS[step.kind](session, bot, step, message.text, actor)
@@ -272,8 +299,11 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert chat is not None and message is not None
     step = None
     if user is not None:
-        async with deps(context).db() as session, session.begin():
-            step = await steps.take(session=session, chat_id=chat.id, user_id=user.id)
+        bot = deps(context)
+        async with bot.db() as session, session.begin():
+            step = await steps.take(
+                session=session, chat_id=chat.id, user_id=user.id, started_after=started_after(bot)
+            )
     if step is None:
         await message.reply_text("Nothing to cancel.")
         return

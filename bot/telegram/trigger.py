@@ -44,7 +44,8 @@ async def trigger_citizen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if match is None or not match.group(2).strip():
         await message.reply_text(_usage(root))
         return
-    name, task = match.group(1), match.group(2).strip()
+    # Citizens' folders are lower-case; a phone capitalises the first word typed after it.
+    name, task = match.group(1).lower(), match.group(2).strip()
     if citizen_dir(root, name) is None:
         await message.reply_text(f"⛔ There is no citizen <b>{esc(name)}</b>.\n{_known(root)}")
         return

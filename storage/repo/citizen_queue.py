@@ -44,6 +44,7 @@ QUEUE = HotStatement(
         thread_id=bindparam("thread_id"),
         lead_id=bindparam("lead_id"),
         draft_id=bindparam("draft_id"),
+        notice_outbox_id=bindparam("notice_outbox_id"),
         created_at=bindparam("now"),
     )
 )
@@ -62,6 +63,7 @@ def queued(
     thread_id: str | None = None,
     lead_id: int | None = None,
     draft_id: str | None = None,
+    notice_outbox_id: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A new session's `QUEUE` parameters, and the payload of its `QUEUED_EVENT`."""
     session_id = str(uuid.uuid4())
@@ -74,6 +76,7 @@ def queued(
         "thread_id": thread_id,
         "lead_id": lead_id,
         "draft_id": draft_id,
+        "notice_outbox_id": notice_outbox_id,
         "now": now,
     }
     return params, {"session_id": session_id, "citizen": citizen, "trigger": trigger}

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.hotpath import HotPath, HotWrite
 from storage.models import Draft, Event, OutboxMessage
+from storage.repo import events
 
 CREATED_EVENT = "draft.created@1.0"
 
@@ -37,6 +38,8 @@ _INSERT_CARD = (
         text=bindparam("card_text"),
         reply_markup=bindparam("card_reply_markup"),
         draft_id=bindparam("draft_id"),
+        edit_outbox_id=bindparam("card_edit_outbox_id"),
+        thread_id=bindparam("draft_thread_id"),
         status="pending",
         attempts=0,
         next_attempt_at=bindparam("draft_created_at"),
@@ -55,6 +58,8 @@ class Card:
     chat_id: int
     text: str
     reply_markup: dict[str, Any] | None = None
+    edit_outbox_id: int | None = None
+    """The card takes the place of that message (the notice of the session that drafted)."""
 
 
 async def store(*, hot: HotPath, draft: Draft, card: Card | None) -> int | None:
@@ -67,6 +72,16 @@ async def store_in(*, session: AsyncSession, draft: Draft, card: Card | None) ->
     """`store`, inside the caller's transaction."""
     write = _WITHOUT_CARD if card is None else _WITH_CARD
     return _outbox_id(await write.run_in(session, _params(draft, card)))
+
+
+async def superseded_at_once(*, session: AsyncSession, draft: Draft) -> None:
+    """A draft stored `superseded` because its session started before the thread's newest
+    client message (CONTRACT §14): the session queued by that message answers it."""
+    await events.append(
+        session=session,
+        event="draft.superseded@1.0",
+        payload={"draft_id": draft.id, "thread_id": draft.thread_id, "reason": "client_wrote"},
+    )
 
 
 def _params(draft: Draft, card: Card | None) -> dict[str, Any]:
@@ -83,6 +98,7 @@ def _params(draft: Draft, card: Card | None) -> dict[str, Any]:
             "card_chat_id": card.chat_id,
             "card_text": card.text,
             "card_reply_markup": card.reply_markup,
+            "card_edit_outbox_id": card.edit_outbox_id,
         }
     return params
 

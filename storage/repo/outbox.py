@@ -172,6 +172,7 @@ async def enqueue(
     silent: bool = False,
     edit_outbox_id: int | None = None,
     reply_to_outbox_id: int | None = None,
+    thread_id: str | None = None,
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -184,7 +185,8 @@ async def enqueue(
     `reply_to_message_id` sends it as a reply; `silent` sends it without a notification.
     `edit_outbox_id` / `reply_to_outbox_id` name the message by the outbox row queued for it
     earlier (to the same chat, so sent before this one); if that row was never sent, this one
-    is sent as a new message.
+    is sent as a new message. `thread_id`: the client thread the message is about (in a forum
+    chat, sent in that thread's topic).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
     now = utcnow()
@@ -200,6 +202,7 @@ async def enqueue(
             silent=silent,
             edit_outbox_id=edit_outbox_id,
             reply_to_outbox_id=reply_to_outbox_id,
+            thread_id=thread_id,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -208,6 +211,20 @@ async def enqueue(
         .returning(OUTBOX.c.id)
     )
     return int(result.scalar_one())
+
+
+async def latest_about(*, session: AsyncSession, chat_id: int, thread_id: str) -> int | None:
+    """The Telegram message id of the latest message sent to `chat_id` about a thread."""
+    return await session.scalar(
+        select(OUTBOX.c.message_id)
+        .where(
+            OUTBOX.c.chat_id == chat_id,
+            OUTBOX.c.thread_id == thread_id,
+            OUTBOX.c.status == "sent",
+        )
+        .order_by(OUTBOX.c.id.desc())
+        .limit(1)
+    )
 
 
 async def sent_message_id(*, session: AsyncSession, outbox_id: int) -> int | None:

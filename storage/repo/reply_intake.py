@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.hotpath import HotPath
+from sqlalchemy import bindparam, insert
+
+from storage.hotpath import HotPath, HotStatement
 from storage.locks import hold
+from storage.models import OutboxMessage
 from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
+from storage.repo.draft_intake import Card
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from storage.types import utcnow
+
+_O = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,23 @@ class Stored:
     thread_id: str | None = None
     superseded: Sequence[str] = field(default_factory=tuple)
     """Drafts the reply superseded: their cards must be brought up to date."""
+
+
+_NOTICE = HotStatement(
+    insert(_O)
+    .values(
+        chat_id=bindparam("chat_id"),
+        text=bindparam("text"),
+        thread_id=bindparam("thread_id"),
+        status="pending",
+        attempts=0,
+        silent=False,
+        next_attempt_at=bindparam("now"),
+        created_at=bindparam("now"),
+    )
+    .returning(_O.c.id)
+)
+"""The operator's message about a client's message: the session's notice (CONTRACT §14)."""
 
 
 async def receive(
@@ -40,11 +63,13 @@ async def receive(
     prompt: str,
     reply: ClientMessage | None = None,
     received: dict[str, Any] | None = None,
+    notice: Card | None = None,
 ) -> Stored | None:
     """Store the delivery and queue its session in one transaction; None when it was seen
     before. With `reply`, the message joins its thread first and `received` (what the
-    webhook got) is logged as `upwork.response.received@1.0`. IntegrityError: a concurrent
-    twin with the same signed id won the race."""
+    webhook got) is logged as `upwork.response.received@1.0`, and `notice` (the operator's
+    message about it) is queued as the session's notice. IntegrityError: a concurrent twin
+    with the same signed id won the race."""
     now = utcnow()
     async with hot.transaction() as fetch:
         # Every lock in one round trip: the delivery's, and the names of the reply's thread.
@@ -58,8 +83,25 @@ async def receive(
         if reply is not None:
             joined = await thread_intake.receive(fetch, incoming=reply, now=now)
         thread_id = None if joined is None else joined.thread_id
+        notice_id = None
+        if notice is not None and thread_id is not None:
+            rows = await fetch(
+                _NOTICE,
+                {
+                    "chat_id": notice.chat_id,
+                    "text": notice.text,
+                    "thread_id": thread_id,
+                    "now": now,
+                },
+            )
+            notice_id = rows[0][0]
         params, payload = citizen_queue.queued(
-            citizen=citizen, trigger=trigger, prompt=prompt, now=now, thread_id=thread_id
+            citizen=citizen,
+            trigger=trigger,
+            prompt=prompt,
+            now=now,
+            thread_id=thread_id,
+            notice_outbox_id=notice_id,
         )
         session_id = params["session_id"]
         await fetch(citizen_queue.QUEUE, params)

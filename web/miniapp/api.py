@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from citizens import prompts
+from citizens import prompts, thread_notices
 from storage.models import Draft
-from storage.repo import draft_actions, inbox, stats, threads
+from storage.repo import draft_actions, inbox, stats, thread_waits, threads
 from storage.repo.deliveries import Wake
 from storage.repo.draft_actions import Actor, Outcome
 from storage.types import utcnow
@@ -25,7 +25,14 @@ from web.endpoints import json_response, parse_body, parse_query, read_json_body
 from web.errors import ApiError
 from web.keys import CHARTS, DB, DELIVER, NOTIFIER, RUNNER, SETTINGS
 from web.miniapp.auth import authenticate
-from web.miniapp.schemas import EXCERPT_CHARS, DraftAction, MiniDraft, PendingDraft, PendingPage
+from web.miniapp.schemas import (
+    EXCERPT_CHARS,
+    DraftAction,
+    MiniDraft,
+    PendingDraft,
+    PendingPage,
+    WaitingThread,
+)
 from web.schemas import is_storable
 from web.stats import StatsQuery
 from web.threads import thread_response, thread_view
@@ -46,6 +53,17 @@ async def list_pending(request: web.Request) -> web.Response:
     low = request.app[SETTINGS].low_confidence
     async with request.app[DB]() as session:
         waiting = await inbox.pending(session=session)
+        left = await thread_waits.without_draft(session=session)
+    threads_left = [
+        WaitingThread(
+            thread_id=item.thread.id,
+            client=item.thread.client,
+            job_title=item.thread.job_title,
+            waiting_since=item.thread.waiting_since or utcnow(),
+            state=thread_notices.waiting_state(item.session, item.draft),
+        )
+        for item in left
+    ]
     drafts = [
         PendingDraft(
             **w.draft.model_dump(include=SUMMARY_FIELDS),
@@ -55,7 +73,7 @@ async def list_pending(request: web.Request) -> web.Response:
         )
         for w in waiting
     ]
-    return json_response(PendingPage(drafts=drafts, now=utcnow()))
+    return json_response(PendingPage(drafts=drafts, waiting=threads_left, now=utcnow()))
 
 
 async def get_draft(request: web.Request) -> web.Response:

@@ -59,6 +59,19 @@ class PendingDraft(BaseModel):
     excerpt: str
 
 
+class WaitingThread(BaseModel):
+    """A client who waits with no pending draft (CONTRACT §14)."""
+
+    thread_id: str
+    client: str
+    job_title: str | None
+    waiting_since: datetime
+    state: str = Field(description="What is happening for this client, in a few words.")
+
+
 class PendingPage(BaseModel):
     drafts: list[PendingDraft] = Field(description="Oldest first.")
+    waiting: list[WaitingThread] = Field(
+        default_factory=list, description="Clients waiting with no draft, the longest first."
+    )
     now: datetime = Field(description="The server's clock, to show waiting times against.")

@@ -1,0 +1,92 @@
+"""Forum topics: one per client thread when the operator chat is a forum (CONTRACT §14).
+
+When a chat is a forum supergroup (`getChat` says `is_forum`), every message about a thread
+(an outbox row with `thread_id`) is sent in that thread's topic, created the first time with
+`createForumTopic` and named after the client and the job; messages about no thread go to
+the general topic. The sender sends one chat's messages one after another, whichever process
+holds the chat's claim, so a thread's topic is created once; its id is kept on the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden
+
+from storage.models import Thread
+
+log = logging.getLogger(__name__)
+
+TOPIC_NAME_CHARS = 128
+
+
+def topic_name(thread: Thread) -> str:
+    """The topic's name (Telegram allows 1-128 characters): client · job."""
+    name = " · ".join(part for part in (thread.client, thread.job_title) if part)
+    return name if len(name) <= TOPIC_NAME_CHARS else name[: TOPIC_NAME_CHARS - 1] + "…"
+
+
+def lost_topic(error: BadRequest) -> bool:
+    """Telegram refuses a message for a topic that was deleted (or closed)."""
+    text = str(error).lower()
+    return "thread not found" in text or "topic_deleted" in text or "topic_closed" in text
+
+
+class ForumTopics:
+    def __init__(self, bot: Bot, db: async_sessionmaker[AsyncSession]) -> None:
+        self._bot = bot
+        self._db = db
+        self._forums: dict[int, bool] = {}
+        """Whether each chat is a forum, as getChat said (asked once per chat)."""
+
+    async def is_forum(self, chat_id: int) -> bool:
+        if chat_id > 0:
+            return False  # a private chat is never a forum
+        known = self._forums.get(chat_id)
+        if known is None:
+            try:
+                chat = await self._bot.get_chat(chat_id)
+            except (BadRequest, Forbidden) as error:
+                # Refused (not a network failure): send as to any group, in its one stream.
+                log.warning("getChat %s refused (%s): topics are off for it", chat_id, error)
+                known = False
+            else:
+                known = bool(chat.is_forum)
+            self._forums[chat_id] = known
+        return known
+
+    async def topic_of(self, chat_id: int, thread_id: str | None) -> int | None:
+        """The topic to send a message about `thread_id` in (None: the general topic)."""
+        if thread_id is None or not await self.is_forum(chat_id):
+            return None
+        async with self._db() as session:
+            thread = await session.get(Thread, thread_id)
+        if thread is None:
+            return None
+        if thread.topic_id is not None:
+            return thread.topic_id
+        try:
+            topic = await self._bot.create_forum_topic(chat_id, topic_name(thread))
+        except (BadRequest, Forbidden) as error:
+            # Not allowed to manage topics: the thread's messages go to the general topic.
+            log.warning("could not create a topic for thread %s: %s", thread_id, error)
+            return None
+        async with self._db() as session, session.begin():
+            await session.execute(
+                update(Thread)
+                .where(col(Thread.id) == thread_id, col(Thread.topic_id).is_(None))
+                .values(topic_id=topic.message_thread_id)
+            )
+            stored = await session.get(Thread, thread_id, populate_existing=True)
+        return stored.topic_id if stored is not None else topic.message_thread_id
+
+    async def forget(self, thread_id: str) -> None:
+        """The thread's topic is gone (deleted in Telegram): the next message opens a new one."""
+        async with self._db() as session, session.begin():
+            await session.execute(
+                update(Thread).where(col(Thread.id) == thread_id).values(topic_id=None)
+            )
