@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import wakeups
 from storage.hotpath import HotStatement
 from storage.models import CitizenSession
 from storage.repo import events
@@ -107,6 +108,7 @@ async def enqueue(
     )
     await session.execute(QUEUE.core, QUEUE.own(params))
     await events.append(session=session, event=QUEUED_EVENT, payload=payload)
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)
     row = await session.get(Row, params["session_id"])
     assert row is not None
     return row
@@ -178,7 +180,10 @@ async def claim_next(
     query = select(Row).where(col(Row.citizen) == citizen, col(Row.status) == "queued")
     if only_run_anyway:
         query = query.where(col(Row.run_anyway).is_(True))
-    query = query.order_by(col(Row.created_at), col(Row.id)).limit(1).with_for_update()
+    # Another process claiming the same row skips it rather than waiting for it (PostgreSQL);
+    # SQLite has one writer at a time, and the unique index settles the rest.
+    query = query.order_by(col(Row.created_at), col(Row.id)).limit(1)
+    query = query.with_for_update(skip_locked=True)
     row = await session.scalar(query)
     if row is None:
         return None
@@ -192,6 +197,7 @@ async def claim_next(
         event="citizen.session.started@1.0",
         payload={"session_id": row.id, "citizen": citizen, "trigger": row.trigger},
     )
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)  # its notice is queued
     return row
 
 
@@ -204,13 +210,31 @@ async def set_process(*, session: AsyncSession, session_id: str, pid: int, pgid:
     )
 
 
-async def heartbeat(*, session: AsyncSession, session_ids: Sequence[str]) -> None:
-    if session_ids:
-        await session.execute(
-            update(Row)
-            .where(col(Row.id).in_(session_ids), col(Row.status) == "running")
-            .values(heartbeat_at=utcnow())
+async def renew_leases(
+    *, session: AsyncSession, claimed_by: str, session_ids: Sequence[str]
+) -> set[str]:
+    """Renew the lease of the given sessions this process runs; returns those renewed.
+
+    A session missing from the answer is no longer this process's: it was failed meanwhile
+    (its lease had lapsed), so its CLI must stop."""
+    if not session_ids:
+        return set()
+    renewed = await session.scalars(
+        update(Row)
+        .where(
+            col(Row.id).in_(session_ids),
+            col(Row.status) == "running",
+            col(Row.claimed_by) == claimed_by,
         )
+        .values(heartbeat_at=utcnow())
+        .returning(col(Row.id))
+    )
+    return set(renewed.all())
+
+
+async def count_queued(*, session: AsyncSession) -> int:
+    query = select(func.count()).where(col(Row.status) == "queued")
+    return int((await session.execute(query)).scalar_one())
 
 
 async def finish(
@@ -226,7 +250,9 @@ async def finish(
     """Record how a running session ended; None when it is no longer running (reaped).
 
     Its token stops working here: it is valid only while the session runs."""
-    row = await session.get(Row, session_id, with_for_update=True)
+    # Locked and read afresh: a copy loaded earlier in this transaction (the reaper's scan)
+    # may predate another process failing the same session, which must be seen as ended.
+    row = await session.get(Row, session_id, with_for_update=True, populate_existing=True)
     if row is None or row.status != "running":
         return None
     row.status, row.exit_code, row.finished_at = status, exit_code, utcnow()
@@ -247,6 +273,8 @@ async def finish(
     if status == "failed":
         payload["error"] = (error or "")[:500]
     await events.append(session=session, event=f"citizen.session.{status}@1.0", payload=payload)
+    # The citizen is free: a process with capacity may start its next session now.
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)
     return row
 
 
