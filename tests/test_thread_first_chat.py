@@ -127,14 +127,20 @@ async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
 ) -> None:
     login = tmp_path / "logged-in"
     async with running_service(settings_for(), fake_telegram) as service:
+        long_tail = " and more details" * 1500  # 25,500 characters: the quote is cut to fit
         accepted = await client_writes(
-            service, f"Can we add SSO <b>too</b>?\nFAKE:fail-unless={login}\nFAKE:draft"
+            service,
+            f"Can we add SSO <b>too</b>?{long_tail}\nFAKE:fail-unless={login}\nFAKE:draft",
         )
         thread_id = accepted["thread_id"]
         notice_id = await arrived(service, "Jane Roe wrote")
         first = shown(service, notice_id)["text"]
-        assert "💼 Chat widget" in first and "Can we add SSO <b>too</b>?" in first
+        assert "💼 Chat widget" in first and "Can we add SSO <b>too</b>? and more" in first
         assert "rafael is drafting a reply" in first
+        assert "and more…" in first or "more details…" in first  # cut between words
+        assert len(first) < 1000
+        async with service.db() as session:
+            assert (await session.scalars(select(Draft))).all() == []  # before any draft
 
         # No login: the same message now says so, with Retry and Answer.
         failed = await until_shows(service, notice_id, "could not draft a reply")
