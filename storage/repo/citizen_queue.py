@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import wakeups
+from storage.hotpath import HotStatement
 from storage.models import CitizenSession
 from storage.repo import events
 from storage.types import utcnow
@@ -33,6 +34,55 @@ class CliResult:
     text: str | None = None
 
 
+QUEUE = HotStatement(
+    insert(Row.__table__).values(
+        id=bindparam("session_id"),
+        citizen=bindparam("citizen"),
+        trigger=bindparam("trigger"),
+        prompt=bindparam("prompt"),
+        status="queued",
+        notify_chat_id=bindparam("notify_chat_id"),
+        thread_id=bindparam("thread_id"),
+        lead_id=bindparam("lead_id"),
+        draft_id=bindparam("draft_id"),
+        notice_outbox_id=bindparam("notice_outbox_id"),
+        created_at=bindparam("now"),
+    )
+)
+"""Queueing a session, the one statement: `enqueue` runs it in a session, the webhooks' hot
+path (storage/repo/reply_intake.py) on the driver; `queued` gives both its parameters."""
+QUEUED_EVENT = "citizen.session.queued@1.0"
+
+
+def queued(
+    *,
+    citizen: str,
+    trigger: str,
+    prompt: str,
+    now: datetime,
+    notify_chat_id: int | None = None,
+    thread_id: str | None = None,
+    lead_id: int | None = None,
+    draft_id: str | None = None,
+    notice_outbox_id: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new session's `QUEUE` parameters, and the payload of its `QUEUED_EVENT`."""
+    session_id = str(uuid.uuid4())
+    params = {
+        "session_id": session_id,
+        "citizen": citizen,
+        "trigger": trigger,
+        "prompt": prompt,
+        "notify_chat_id": notify_chat_id,
+        "thread_id": thread_id,
+        "lead_id": lead_id,
+        "draft_id": draft_id,
+        "notice_outbox_id": notice_outbox_id,
+        "now": now,
+    }
+    return params, {"session_id": session_id, "citizen": citizen, "trigger": trigger}
+
+
 async def enqueue(
     *,
     session: AsyncSession,
@@ -46,26 +96,21 @@ async def enqueue(
 ) -> CitizenSession:
     """Queue a session. With `thread_id` it continues that thread's conversation of the
     citizen; `lead_id` is given to its drafts; `draft_id` is the draft it redrafts."""
-    row = CitizenSession(
-        id=str(uuid.uuid4()),
+    params, payload = queued(
         citizen=citizen,
         trigger=trigger,
         prompt=prompt,
-        status="queued",
+        now=utcnow(),
         notify_chat_id=notify_chat_id,
         thread_id=thread_id,
         lead_id=lead_id,
         draft_id=draft_id,
-        created_at=utcnow(),
     )
-    session.add(row)
-    await session.flush()
-    await events.append(
-        session=session,
-        event="citizen.session.queued@1.0",
-        payload={"session_id": row.id, "citizen": citizen, "trigger": trigger},
-    )
+    await session.execute(QUEUE.core, QUEUE.own(params))
+    await events.append(session=session, event=QUEUED_EVENT, payload=payload)
     await wakeups.notify(session=session, channel=wakeups.SESSIONS)
+    row = await session.get(Row, params["session_id"])
+    assert row is not None
     return row
 
 
