@@ -395,7 +395,7 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
     settings = settings_for(telegram_chat_id=FORUM, remind_after_s=1)
     async with running_service(settings, fake_telegram, tuning=TICKING) as service:
         jane = await client_writes(service, "About the widget?\nFAKE:draft", thread="t-jane")
-        await client_writes(
+        bob = await client_writes(
             service,
             f"And my app?\nFAKE:fail-unless={tmp_path / 'no'}",
             client="Bob Stone",
@@ -423,6 +423,20 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
         for needle in ("Bob Stone wrote", "⏰ Bob Stone", "Bob Stone (Mobile app) is waiting"):
             [message] = sent_about(needle)
             assert message["message_thread_id"] == bob_topic, needle
+
+        # Answer tapped in Bob's topic: the question is asked there too.
+        [bob_notice] = sent_about("Bob Stone wrote")
+        update = callback_query_update(
+            f"answer:{bob['thread_id']}", chat_id=FORUM, message_id=bob_notice["message_id"]
+        )
+        update["callback_query"]["message"] |= {
+            "message_thread_id": bob_topic,
+            "is_topic_message": True,
+        }
+        service.fake.inject_update(update)
+        await service.fake.wait_for(lambda: sent_about("Type your reply"), what="the question")
+        [question] = sent_about("Type your reply")
+        assert question["message_thread_id"] == bob_topic
 
         # A message about no thread goes to the general topic.
         service.say("/trigger emma rank the posts", chat_id=FORUM)

@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import callbacks, cards, steps, whole_text
 from bot.telegram.deps import deps
+from bot.telegram.topics import tapped_topic
 from storage.repo import draft_actions
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,13 @@ async def decide_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if outcome.changed:
         await query.answer("✅ Approved" if status == "approved" else "❌ Rejected")
         if status == "rejected" and query.message is not None:
-            await steps.ask_why(context, query.message.chat.id, query.from_user.id, current)
+            await steps.ask_why(
+                context,
+                query.message.chat.id,
+                query.from_user.id,
+                current,
+                tapped_topic(query.message),
+            )
     elif current.status == status:
         await query.answer(f"Already {status}.")
     else:

@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import steps
 from bot.telegram.decisions import UNKNOWN_DRAFT, draft_id_of
+from bot.telegram.topics import tapped_topic
 
 
 async def ask_for_new_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,4 +38,4 @@ async def _begin(
         await query.answer(f"Already {draft.status}: it can no longer be {verb}.", show_alert=True)
         return
     await query.answer(prompt)
-    await steps.ask(context, chat.id, user_id, kind, draft)
+    await steps.ask(context, chat.id, user_id, kind, draft, tapped_topic(query.message))

@@ -63,9 +63,15 @@ async def start(
 
 
 async def ask(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int, kind: str, draft: Draft
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    user_id: int,
+    kind: str,
+    draft: Draft,
+    topic: int | None = None,
 ) -> None:
-    """Send the step's question, and remember it so that its end can close it."""
+    """Send the step's question (in the forum `topic` of the card tapped, if any), and
+    remember it so that its end can close it."""
     client = render.esc(render.cut(draft.client, render.NAME_SHOWN))
     if kind == EDIT:
         if render.utf16_len(draft.draft_text) <= PRE_ROOM:
@@ -96,7 +102,9 @@ async def ask(
         )
         markup = callbacks.reason_markup(draft.id)
     # A reply reaches the bot even in a group where it only sees commands and replies.
-    message = await context.bot.send_message(chat_id, text, reply_markup=markup)
+    message = await context.bot.send_message(
+        chat_id, text, reply_markup=markup, message_thread_id=topic
+    )
     async with deps(context).db() as session, session.begin():
         await steps.set_prompt(
             session=session,
@@ -108,7 +116,11 @@ async def ask(
 
 
 async def ask_why(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int, draft: Draft
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    user_id: int,
+    draft: Draft,
+    topic: int | None = None,
 ) -> None:
     """After a rejection (already stored): offer reasons, and wait for a typed one."""
     async with deps(context).db() as session, session.begin():
@@ -119,7 +131,7 @@ async def ask_why(
             kind=REJECT_REASON,
             draft_id=draft.id,
         )
-    await ask(context, chat_id, user_id, REJECT_REASON, draft)
+    await ask(context, chat_id, user_id, REJECT_REASON, draft, topic)
 
 
 # --- completing ---

@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import callbacks, cards, render
 from bot.telegram.deps import BotDeps, deps
+from bot.telegram.topics import tapped_topic
 from bot.telegram.trigger import RUNNER_KEY
 from citizens.notices import SessionNotices
 from storage.models import Thread
@@ -105,7 +106,9 @@ async def _ask_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, thread
         f"<b>They wrote:</b>\n<blockquote>{quote}</blockquote>"
     )
     markup = ForceReply(selective=True, input_field_placeholder="Your reply to the client")
-    sent = await context.bot.send_message(chat.id, text, reply_markup=markup)
+    sent = await context.bot.send_message(
+        chat.id, text, reply_markup=markup, message_thread_id=tapped_topic(query.message)
+    )
     async with bot.db() as session, session.begin():
         await steps.set_prompt(
             session=session,

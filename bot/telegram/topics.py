@@ -30,6 +30,14 @@ def topic_name(thread: Thread) -> str:
     return name if len(name) <= TOPIC_NAME_CHARS else name[: TOPIC_NAME_CHARS - 1] + "…"
 
 
+def tapped_topic(message: object) -> int | None:
+    """The forum topic a tapped message is in (a step's question goes there too)."""
+    if getattr(message, "is_topic_message", False):
+        topic = getattr(message, "message_thread_id", None)
+        return topic if isinstance(topic, int) else None
+    return None
+
+
 def lost_topic(error: BadRequest) -> bool:
     """Telegram refuses a message for a topic that was deleted (or closed)."""
     text = str(error).lower()
