@@ -257,6 +257,11 @@ async def test_a_draft_answering_an_older_message_is_superseded_at_once(
             ).all()
         assert [d.status for d in drafts] == ["superseded", "pending"]
         assert [e.payload["draft_id"] for e in superseded] == [drafts[0].id]
+        # Counted in /api/stats by when it was superseded (its creation), like every supersede.
+        assert drafts[0].decided_at == drafts[0].created_at
+        async with service.http.get(f"{service.url}/api/stats?days=1") as response:
+            [today] = (await response.json())["drafts_per_day"]
+        assert today["superseded"] == 1
         assert drafts[1].id in fresh["text"] and drafts[0].id in stale["text"]
 
 
