@@ -24,13 +24,13 @@ RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
 # The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3).
-# It may write only its own data and Daniel's projects/ folder: the citizens' CLAUDE.md and
-# .claude/ stay root's, as shipped, whatever a session tries.
+# It may write only its home (the CLI's ~/.claude) and Daniel's projects/ folder: the
+# citizens' CLAUDE.md and .claude/ stay root's, as shipped, whatever a session tries.
 RUN useradd --create-home --uid 10001 scopelock \
-    && mkdir -p /var/data/claude citizens/daniel/projects \
-    && chown scopelock /var/data/claude citizens/daniel/projects
+    && mkdir -p citizens/daniel/projects \
+    && chown scopelock citizens/daniel/projects
 USER scopelock
 
-# The CLI keeps its conversations here: on the persistent disk, so `--resume` survives deploys.
-ENV CLAUDE_CONFIG_DIR=/var/data/claude
+# The CLI keeps its conversations in ~/.claude, which a deploy loses: the database holds them
+# between sessions (citizens/transcripts.py). `scopelock worker` runs them (render.yaml).
 CMD ["scopelock", "run"]

@@ -6,6 +6,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 
 from bench.load import Run
+from bench.workers import MAX_CLAIM_P99_MS, MIN_EFFICIENCY, WorkersResult
 
 MIN_RATIO = 0.60
 MAX_P99_GROWTH = 1.5
@@ -75,6 +76,8 @@ class Report:
     peak_rss_mb: float | None = None
     unsent_cards: dict[str, int] = field(default_factory=lambda: {"service": 0, "ceiling": 0})
     """Cards a draft round left unsent when its wait for them ran out, by side."""
+    workers: list[WorkersResult] = field(default_factory=list)
+    """Sessions per minute and claim latency by number of `scopelock worker` processes."""
 
     @property
     def errors(self) -> int:
@@ -113,9 +116,23 @@ class Report:
             lines.append("draft created → notification received: not measured")
         if self.peak_rss_mb is not None:
             lines.append(f"service peak RSS: {self.peak_rss_mb:.0f} MB")
+        if self.workers:
+            lines.append(self.workers_table())
         for side, unsent in self.unsent_cards.items():
             if unsent:
                 lines.append(f"{side}: {unsent} cards were still unsent when a round's wait ended")
+        return "\n".join(lines)
+
+    def workers_table(self) -> str:
+        lines = [
+            "| workers | sessions | sessions/min | of linear | claim p50 ms | claim p99 ms |",
+            "|---------|----------|--------------|-----------|--------------|--------------|",
+        ]
+        for w in self.workers:
+            lines.append(
+                f"| {w.workers:>7} | {w.sessions:>8} | {w.per_minute:>12.0f} "
+                f"| {w.efficiency:>8.0%} | {w.claim_p50_ms:>12.1f} | {w.claim_p99_ms:>12.1f} |"
+            )
         return "\n".join(lines)
 
     def targets(self) -> list[tuple[str, bool | None]]:
@@ -151,6 +168,22 @@ class Report:
                     self.notify_p50_ms < MAX_NOTIFY_P50_MS,
                 )
             )
+        for w in self.workers:
+            if w.workers > 1:
+                checks.append(
+                    (
+                        f"{w.workers} workers: {w.efficiency:.0%} of linear "
+                        f"≥ {MIN_EFFICIENCY:.0%}",
+                        w.efficiency >= MIN_EFFICIENCY,
+                    )
+                )
+            checks.append(
+                (
+                    f"{w.workers} worker(s): claim p99 {w.claim_p99_ms:.0f} ms "
+                    f"< {MAX_CLAIM_P99_MS:.0f} ms",
+                    w.claim_p99_ms < MAX_CLAIM_P99_MS,
+                )
+            )
         if self.peak_rss_mb is not None:
             checks.append(
                 (
@@ -182,5 +215,6 @@ class Report:
             "ceiling_notify_p99_ms": self.ceiling_notify_p99_ms,
             "peak_rss_mb": self.peak_rss_mb,
             "unsent_cards": self.unsent_cards,
+            "workers": [asdict(w) for w in self.workers],
             "targets": [{"what": what, "met": met} for what, met in self.targets()],
         }

@@ -47,6 +47,7 @@ from bench.scenarios import (
 from bench.stats_seed import seed_stats
 from bench.threads_seed import hold_citizen_runner, seed_threads
 from bench.webhook import new_secret
+from bench.workers import WORKERS, measure_workers
 
 TOKEN = "bench-api-token-3c1d0e"
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -279,6 +280,8 @@ async def run(options: Options) -> Report:
             await bench.writes_and_reads()
             await bench.threads()
             await bench.stats()
+            if bench.selected(WORKERS):
+                report.workers = await measure_workers(options.admin_url, workdir, log)
             if bench.selected(NOTIFICATION):
                 count = options.notifications
                 # A card waits behind its chat's earlier ones: time it on an empty queue.

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the service (the default)")
     sub.add_parser("migrate", help="bring the database schema up to date, then exit")
+    sub.add_parser("worker", help="run citizen sessions from the database, and nothing else")
     sub.add_parser("mcp", help="the citizens' tools: an MCP server on stdio (for Claude Code)")
     operator_tools.add_commands(sub)
     doctor.add_command(sub)
@@ -53,6 +54,12 @@ def _run(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.service import serve
 
     return _run_until_done(serve(settings), "run")
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.worker import work
+
+    return _run_until_done(work(settings), "worker")
 
 
 def _run_until_done(work: Coroutine[Any, Any, object], what: str) -> int:
@@ -93,4 +100,4 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return status
 
 
-_COMMANDS = {"run": _run, "migrate": _migrate, **operator_tools.COMMANDS}
+_COMMANDS = {"run": _run, "worker": _worker, "migrate": _migrate, **operator_tools.COMMANDS}

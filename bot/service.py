@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from storage.engine import create_engine, session_factory
 from storage.loops import Loop
 from storage.migrate import upgrade_to_head
 from storage.repo import operator_pairing
+from storage.wakeups import SESSIONS, listening
 from web import webhooks
 from web.app import create_app
 from web.keys import RUNNER
@@ -111,6 +113,11 @@ async def serve(
         # and recorded as failed while the database and the outbox are still there.
         await citizens.start()
         stack.push_async_callback(citizens.stop)
+        # Workers' changes (a session queued elsewhere, a notice written by a worker) are seen
+        # at once on PostgreSQL rather than at the next poll.
+        await stack.enter_async_context(
+            listening(engine, SESSIONS, _on_sessions_changed(citizens, telegram))
+        )
         scheduler = Scheduler(settings, session_factory(engine), wake=citizens.wake)
         # Its first tick fires what was missed less than an hour ago.
         await stack.enter_async_context(scheduler.loop.running_until_exit())
@@ -164,9 +171,23 @@ def citizen_runner(
         kick=telegram.notifier.kick if telegram is not None else lambda: None,
         on_finished=lead_cards.session_finished,
     )
-    runner = SessionRunner(settings, session_factory(engine), notices)
+    # SESSIONS_IN_PROCESS=false: `scopelock worker` processes run them; this one only queues.
+    runner = SessionRunner(
+        settings, session_factory(engine), notices, claims=settings.sessions_in_process
+    )
     if telegram is not None:
         from bot.telegram.trigger import attach_runner
 
         attach_runner(telegram.application, runner)
     return runner
+
+
+def _on_sessions_changed(
+    citizens: SessionRunner, telegram: TelegramComponent | None
+) -> Callable[[], None]:
+    def wake() -> None:
+        citizens.wake()
+        if telegram is not None:
+            telegram.notifier.kick()
+
+    return wake

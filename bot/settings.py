@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     citizens_daily_budget_usd: float | None = Field(default=None, gt=0)
     anthropic_api_key: SecretStr | None = None
     claude_code_oauth_token: SecretStr | None = None
+    sessions_in_process: bool = True
+    """False: `scopelock run` only queues sessions; `scopelock worker` processes run them."""
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    session_lease_s: float = Field(default=60, ge=5)
+    """A running session whose process has not renewed its lease for this long is lost."""
+    worker_drain_s: float = Field(default=300, ge=0)
 
     public_url: str | None = None
     timezone: str = "UTC"
@@ -146,6 +152,16 @@ class Settings(BaseSettings):
                 raise ValueError("must be a window of the day as HH:MM-HH:MM")
             _clock_time(start)
             _clock_time(end)
+        return value
+
+    @field_validator("backend_api_url")
+    @classmethod
+    def backend_url_scheme(cls, value: str | None) -> str | None:
+        """`host:port` (what Render gives a worker for its web service) means http://host:port."""
+        if value is not None and "://" not in value:
+            value = f"http://{value}"
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL, or host:port")
         return value
 
     @field_validator("public_url", "delivery_webhook_url")

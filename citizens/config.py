@@ -47,3 +47,9 @@ class CitizenSettings(Protocol):
 
     @property
     def claude_code_oauth_token(self) -> SecretStr | None: ...
+
+    @property
+    def worker_concurrency(self) -> int: ...
+
+    @property
+    def session_lease_s(self) -> float: ...

@@ -1,8 +1,15 @@
 """The session runner: claims queued sessions from the database and runs them in background.
 
 One session per citizen runs at a time (the database enforces it, across processes); different
-citizens run side by side. The queue lives in the database, so it survives a restart; this
-task only needs a `wake()` after an enqueue, and polls anyway for other processes' work.
+citizens run side by side, up to WORKER_CONCURRENCY in one process. The queue lives in the
+database, so it survives a restart; this task only needs a `wake()` after an enqueue, and polls
+anyway for other processes' work.
+
+Each running session holds a lease (`heartbeat_at`) that its process renews while the CLI
+runs; a session whose lease lapsed is failed as `worker lost` by whichever process sees it
+first. The conversation's transcript is kept in the database (citizens/transcripts.py), so the
+thread's next session may resume it in any process. Two loops: claiming (stops first on
+shutdown) and leases (kept until the last session has ended).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from citizens import orphans, prompts, results
+from citizens import orphans, prompts, results, transcripts
 from citizens.argv import build_argv
 from citizens.config import CitizenSettings
 from citizens.directory import citizen_dir, citizens_root
@@ -30,14 +37,28 @@ from citizens.mcp_config import write_mcp_config
 from citizens.notices import SessionNotices
 from citizens.process import ProcessResult, run_cli
 from citizens.results import Parsed
+from storage.loops import Loop
 from storage.models import CitizenSession
-from storage.repo import citizen_queue, conversation_costs, session_budget, session_tokens
+from storage.repo import (
+    citizen_queue,
+    conversation_costs,
+    conversations,
+    session_budget,
+    session_tokens,
+    workers,
+)
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_CHARS = 4000
 RECORD_RETRY_S = 60
+STARTED_AGAIN = "the process running it stopped before it finished"
+WORKER_LOST = "worker lost"
+SERVICE_STOPPED = "the service shut down while it ran; its processes were killed"
+WORKER_STOPPED = "worker stopped"
+# A worker row not renewed for this long is forgotten (/health counts only the recent ones).
+FORGET_WORKERS_AFTER = timedelta(days=1)
 # Runner tokens alive in this process: with several runners in one process (tests), a claim
 # carrying this host and pid is dead only when its token is not among them.
 _LIVE_TOKENS: set[str] = set()
@@ -51,48 +72,77 @@ class SessionRunner:
         notices: SessionNotices,
         *,
         poll_interval_s: float = 5.0,
-        heartbeat_interval_s: float = 15.0,
-        stale_after_s: float = 90.0,
+        heartbeat_interval_s: float | None = None,
+        stale_after_s: float | None = None,
+        claims: bool = True,
+        stopped_reason: str = SERVICE_STOPPED,
+        transcript_max_bytes: int = transcripts.MAX_TRANSCRIPT_BYTES,
     ) -> None:
+        """`claims=False`: run no session (the web process when SESSIONS_IN_PROCESS=false);
+        it still announces queued sessions and fails those whose lease lapsed.
+        `stopped_reason`: the error of a session killed by `stop()`."""
         self._settings = settings
         self._db = db
         self._notices = notices
         self._poll_interval_s = poll_interval_s
-        self._heartbeat_interval_s = heartbeat_interval_s
-        self._stale_after = timedelta(seconds=stale_after_s)
+        lease_s = settings.session_lease_s if stale_after_s is None else stale_after_s
+        self._lease = timedelta(seconds=lease_s)
+        # Renewed several times per lease, so one slow round does not lose it.
+        self._heartbeat_interval_s = heartbeat_interval_s or min(15.0, lease_s / 4)
+        self._claims = claims
+        self._concurrency = settings.worker_concurrency
+        self._stopped_reason = stopped_reason
+        self._transcript_max_bytes = transcript_max_bytes
         self._host = socket.gethostname()[:60]  # claimed_by holds 100 characters
         self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
+        # Two loops on the shared helper: claiming (stopped first on shutdown) and leases
+        # (kept until every session has ended, so a drain never loses its leases).
+        self._claiming = Loop("citizen-runner", self._round, every=poll_interval_s)
+        self._leasing = Loop("citizen-leases", self._lease_round, every=self._heartbeat_interval_s)
         self._running: dict[str, asyncio.Task[None]] = {}  # citizen -> its session task
-        self._running_ids: set[str] = set()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._kills: dict[str, asyncio.Event] = {}  # session id -> set to kill its CLI
+        self._killing = False
+
+    @property
+    def _running_ids(self) -> set[str]:
+        return set(self._kills)
 
     async def start(self) -> None:
         """Fail what a crashed process left running, then start claiming."""
         _LIVE_TOKENS.add(self.token)
-        await self.reap("the process running it stopped before it finished")
-        self._loop_task = asyncio.create_task(self._loop(), name="citizen-runner")
+        await self.reap(STARTED_AGAIN)
+        if self._claims:
+            await self._beat()  # counted as a worker from the start
+        self._claiming.start()
+        self._leasing.start()
 
     def wake(self) -> None:
         """A session was queued: look at the queue now instead of at the next poll."""
-        self._wake.set()
+        self._claiming.kick()
 
-    async def stop(self) -> None:
-        """Kill running sessions (each is recorded as failed), then stop claiming."""
-        self._stop.set()
-        self._wake.set()
-        if self._loop_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop claiming at once; let running sessions finish within `drain_s`; then kill
+        those left (each recorded as failed with `stopped_reason`)."""
+        await self._claiming.stop()
         tasks = list(self._running.values())
+        if tasks and drain_s > 0:
+            log.info("waiting up to %g s for %d running session(s)", drain_s, len(tasks))
+            await asyncio.wait(tasks, timeout=drain_s)
+        self._killing = True
+        for kill in self._kills.values():
+            kill.set()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._leasing.stop()
+        if self._claims:
+            with contextlib.suppress(Exception):
+                async with self._db() as session, session.begin():
+                    await workers.leave(session=session, worker_id=self.token)
         _LIVE_TOKENS.discard(self.token)
 
     async def reap(self, reason: str) -> list[CitizenSession]:
         """Fail running sessions whose runner is gone; returns them."""
-        older_than = utcnow() - self._stale_after
+        older_than = utcnow() - self._lease
         async with self._db() as session, session.begin():
             failed = await citizen_queue.fail_abandoned(
                 session=session,
@@ -129,23 +179,17 @@ class SessionRunner:
                 return True
         return citizen_queue.is_stale(row, older_than=older_than)
 
-    async def _loop(self) -> None:
-        last_beat = asyncio.get_running_loop().time()
-        while not self._stop.is_set():
-            # Cleared before the work, so a wake during it leads to another round at once.
-            self._wake.clear()
-            try:
-                await self._announce_queued()
-                await self._claim_all()
-                now = asyncio.get_running_loop().time()
-                if now - last_beat >= self._heartbeat_interval_s:
-                    last_beat = now
-                    await self._beat()
-            except Exception:
-                # The database may be down for a while; the queue waits in it meanwhile.
-                log.exception("citizen runner: cycle failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+    async def _round(self) -> None:
+        """Announce queued sessions and claim what this process has room for. A failure (the
+        database down for a while) is retried by the loop; the queue waits in the database."""
+        await self._announce_queued()
+        if self._claims:
+            await self._claim_all()
+
+    async def _lease_round(self) -> None:
+        """Renew this process's leases, then fail the sessions whose lease lapsed."""
+        await self._beat()
+        await self.reap(WORKER_LOST)
 
     async def _announce_queued(self) -> None:
         async with self._db() as session, session.begin():
@@ -154,15 +198,33 @@ class SessionRunner:
             self._kick()
 
     async def _beat(self) -> None:
+        """Renew this process's leases and its sign of life. A session whose lease was taken
+        meanwhile (failed as lost by another process) is no longer ours to run: its CLI stops."""
+        if not self._claims:
+            return
+        mine = self._running_ids
         async with self._db() as session, session.begin():
-            await citizen_queue.heartbeat(session=session, session_ids=list(self._running_ids))
-        await self.reap("its runner stopped answering (crashed or cut off)")
+            renewed = await citizen_queue.renew_leases(
+                session=session, claimed_by=self.token, session_ids=sorted(mine)
+            )
+            await workers.beat(
+                session=session,
+                worker_id=self.token,
+                forget_before=utcnow() - FORGET_WORKERS_AFTER,
+            )
+        for session_id in mine - renewed:
+            kill = self._kills.get(session_id)
+            if kill is not None and not kill.is_set():
+                log.warning("session %s: its lease was lost; stopping its CLI", session_id)
+                kill.set()
 
     async def _claim_all(self) -> None:
+        if len(self._running) >= self._concurrency:
+            return
         async with self._db() as session:
             waiting = await citizen_queue.citizens_waiting(session=session)
         for citizen in waiting:
-            if self._stop.is_set():
+            if self._claiming.stopping or len(self._running) >= self._concurrency:
                 return
             if citizen not in self._running:
                 await self._claim(citizen)
@@ -189,7 +251,9 @@ class SessionRunner:
             return
         self._kick()
         log.info("session %s of %s started", row.id, citizen)
-        self._running_ids.add(row.id)
+        self._kills[row.id] = asyncio.Event()
+        if self._killing:
+            self._kills[row.id].set()
         self._running[citizen] = asyncio.create_task(
             self._run(row, token), name=f"session-{row.id}"
         )
@@ -217,24 +281,24 @@ class SessionRunner:
 
     async def _run(self, row: CitizenSession, token: str) -> None:
         try:
-            result = await self._execute(row, token)
-            await self._record(row, *result)
+            process, parsed, transcript = await self._execute(row, token)
+            await self._record(row, process, parsed, transcript)
         except Exception:
             log.exception("session %s of %s: could not record its end", row.id, row.citizen)
         finally:
             self._running.pop(row.citizen, None)
-            self._running_ids.discard(row.id)
-            self._wake.set()
+            self._kills.pop(row.id, None)
+            self._claiming.kick()
 
-    async def _execute(self, row: CitizenSession, token: str) -> tuple[ProcessResult, Parsed]:
+    async def _execute(
+        self, row: CitizenSession, token: str
+    ) -> tuple[ProcessResult, Parsed, bytes | None]:
         """Run the CLI: resuming the thread's conversation when it has one, and once more as
-        a new conversation if that one is gone."""
+        a new conversation if that one is gone. Returns the transcript it left, if any."""
         folder = citizen_dir(citizens_root(self._settings), row.citizen)
         if folder is None:
             missing = f"no citizen {row.citizen!r} in CITIZENS_DIR"
-            return ProcessResult(None, "", "", launch_error=missing), results.parse("")
-        async with self._db() as session:
-            resume_id = await citizen_queue.previous_conversation(session=session, row=row)
+            return ProcessResult(None, "", "", launch_error=missing), results.parse(""), None
         env = citizen_environment(
             os.environ,
             self._settings,
@@ -242,17 +306,41 @@ class SessionRunner:
             session_token=token,
             thread_id=row.thread_id,
         )
+        resume_id, prompt = await self._conversation(row, folder, env)
         # The config names the session's variables by reference; it is removed with its folder.
         with tempfile.TemporaryDirectory(prefix="scopelock-session-") as scratch:
             config = write_mcp_config(Path(scratch) / "mcp.json")
-            process, parsed = await self._attempt(row, folder, config, env, row.prompt, resume_id)
+            process, parsed = await self._attempt(row, folder, config, env, prompt, resume_id)
             if resume_id is not None and results.conversation_lost(process, parsed):
                 log.warning(
                     "session %s: conversation %s is gone; starting a new one", row.id, resume_id
                 )
                 prompt = prompts.conversation_lost(row.prompt)
                 process, parsed = await self._attempt(row, folder, config, env, prompt, None)
-        return process, parsed
+        conversation = parsed.result.claude_session_id
+        transcript = None if conversation is None else transcripts.read(env, folder, conversation)
+        return process, parsed, transcript
+
+    async def _conversation(
+        self, row: CitizenSession, folder: Path, env: dict[str, str]
+    ) -> tuple[str | None, str]:
+        """The conversation to resume and the prompt. The stored transcript is written back
+        where the CLI reads it; one that outgrew the limit is not resumed: the session starts
+        a new conversation told to read the thread."""
+        async with self._db() as session:
+            resume_id = await citizen_queue.previous_conversation(session=session, row=row)
+            stored = None
+            if resume_id is not None:
+                stored = await conversations.load(session=session, claude_session_id=resume_id)
+        if resume_id is None or stored is None:
+            # None stored (a conversation older than the database's copies): the CLI may
+            # still have it locally; if not, the lost-conversation fallback applies.
+            return resume_id, row.prompt
+        if stored.transcript is None:
+            log.info("session %s: conversation %s is too long to resume", row.id, resume_id)
+            return None, prompts.conversation_lost(row.prompt)
+        transcripts.write_back(env, folder, resume_id, stored.transcript)
+        return resume_id, row.prompt
 
     async def _attempt(
         self,
@@ -276,7 +364,7 @@ class SessionRunner:
             cwd=folder,
             env=env,
             timeout_s=self._settings.citizen_timeout_s,
-            stop=self._stop,
+            stop=self._kills.setdefault(row.id, asyncio.Event()),
             on_start=lambda pid: self._started_process(row, pid),
         )
         return process, results.parse(process.stdout)
@@ -291,10 +379,18 @@ class SessionRunner:
         except Exception:
             log.warning("session %s: could not record its process group", row.id, exc_info=True)
 
-    async def _record(self, row: CitizenSession, process: ProcessResult, parsed: Parsed) -> None:
+    async def _record(
+        self,
+        row: CitizenSession,
+        process: ProcessResult,
+        parsed: Parsed,
+        transcript: bytes | None,
+    ) -> None:
         """Write how the session ended; a database blip is waited out rather than losing the
         exit code (if it lasts, the reaper records the session failed without it)."""
         status, error = results.outcome(process, parsed, self._settings.citizen_timeout_s)
+        if process.stopped:
+            error = self._stopped_reason
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(DBAPIError),
             stop=stop_after_delay(RECORD_RETRY_S),
@@ -307,7 +403,7 @@ class SessionRunner:
             reraise=True,
         ):
             with attempt:
-                await self._write_end(row, status, process, error, parsed)
+                await self._write_end(row, status, process, error, parsed, transcript)
         self._kick()
         log.info("session %s of %s %s (exit %s)", row.id, row.citizen, status, process.exit_code)
 
@@ -318,7 +414,10 @@ class SessionRunner:
         result: ProcessResult,
         error: str | None,
         parsed: Parsed,
+        transcript: bytes | None,
     ) -> None:
+        """The end, and the conversation's transcript in the same transaction: the thread's
+        next session (perhaps in another process) cannot start before it is stored."""
         async with self._db() as session, session.begin():
             parsed = await _this_runs_cost(session, row, parsed)
             ended = await citizen_queue.finish(
@@ -330,8 +429,20 @@ class SessionRunner:
                 error=error,
                 result=parsed.result,
             )
-            if ended is not None:
-                await self._notices.finished(session=session, row=ended)
+            if ended is None:
+                return
+            await self._notices.finished(session=session, row=ended)
+            conversation = parsed.result.claude_session_id
+            if conversation is not None and transcript is not None:
+                kept = await conversations.save(
+                    session=session,
+                    claude_session_id=conversation,
+                    citizen=row.citizen,
+                    transcript=transcript,
+                    max_bytes=self._transcript_max_bytes,
+                )
+                if not kept:
+                    log.info("session %s: its conversation is too long to keep", row.id)
 
 
 async def _this_runs_cost(session: AsyncSession, row: CitizenSession, parsed: Parsed) -> Parsed:

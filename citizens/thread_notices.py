@@ -28,7 +28,12 @@ def esc(text: object) -> str:
 
 
 def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` if it fits in `limit` characters, else its start, at a space if one is near, + …"""
+    if len(text) <= limit:
+        return text
+    start = text[: limit - 1]
+    space = start.rfind(" ", max(0, len(start) - 40))
+    return (start[:space] if space > 0 else start).rstrip() + "…"
 
 
 def heading(client: str, job_title: str | None) -> str:
@@ -112,15 +117,15 @@ def waiting_state(session: CitizenSession | None, draft: Draft | None) -> str:
     )
     if session is not None and session_is_newer:
         if session.status == "failed":
-            return f"❌ {session.citizen} could not draft a reply: retry, or answer yourself"
-        return f"⚠️ {session.citizen} finished without a draft: retry, or answer yourself"
+            return f"❌ {session.citizen} could not draft a reply: Retry or Answer in the chat"
+        return f"⚠️ {session.citizen} finished without a draft: Retry or Answer in the chat"
     if draft is not None and draft.status == "approved":
         return "📤 approved: to send to the client"
     if draft is not None and draft.status == "rejected":
-        return "❌ its draft was rejected: nothing is being written; retry, or answer yourself"
+        return "❌ its draft was rejected: nothing is being written: Retry or Answer in the chat"
     if draft is not None and draft.status == "superseded":
-        return "⏭ its draft was set aside: nothing is being written; retry, or answer yourself"
-    return "nothing is being drafted: retry, or answer yourself"
+        return "⏭ its draft was set aside: nothing is being written: Retry or Answer in the chat"
+    return "nothing is being drafted: Retry or Answer in the chat"
 
 
 def can_retry(session: CitizenSession | None, draft: Draft | None) -> bool:

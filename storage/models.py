@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    LargeBinary,
     Table,
     Text,
     false,
@@ -553,3 +554,35 @@ class OperatorPairing(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     paired_at: datetime = _now_field()
+
+
+class Worker(SQLModel, table=True):
+    """A process that runs citizen sessions, as last seen: `/health` counts the live ones."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
+    __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_heartbeat_at", "heartbeat_at"),)
+
+    id: str = Field(primary_key=True, max_length=100)
+    """The runner's token, as sessions carry it in `claimed_by`."""
+    started_at: datetime = _now_field()
+    heartbeat_at: datetime = _now_field()
+
+
+class Conversation(SQLModel, table=True):
+    """The CLI's transcript of one conversation (what `--resume` reads), kept so the thread's
+    next session can resume it on any machine. Data of the thread: never shown or logged."""
+
+    if TYPE_CHECKING:  # SQLModel sets it; its stubs do not say so
+        __table__: ClassVar[Table]
+
+    __tablename__ = "conversations"
+
+    claude_session_id: str = Field(primary_key=True, max_length=100)
+    citizen: str = Field(max_length=50)
+    transcript: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    """zlib-compressed JSONL; None when it outgrew the limit (the next session starts anew)."""
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = _now_field()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from citizens.directory import PACKAGED_DIR
 from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
-from storage.models import CitizenSession, Event, OutboxMessage, Thread
+from storage.models import CitizenSession, Conversation, Event, OutboxMessage, Thread
 from storage.repo import citizen_queue
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
@@ -51,16 +52,30 @@ class FakeClaude:
         return self.entries("refused")
 
     def forget_conversations(self) -> None:
-        """What a redeploy does to the CLI's transcripts: every conversation is gone."""
-        state = Path(os.environ.get("FAKE_CLAUDE_STATE") or self.log.parent)
-        for conversation in (state / "fake-conversations").iterdir():
+        """What a redeploy did to the CLI's transcripts before the database kept them: every
+        local conversation is gone (the database's copies are `forget_stored_conversations`)."""
+        state = Path(os.environ.get("CLAUDE_CONFIG_DIR") or self.log.parent)
+        for conversation in (state / "projects").glob("*/*.jsonl"):
             conversation.unlink()
+
+    def conversation(self, folder: Path, claude_session_id: str) -> list[str]:
+        """The prompts of a conversation as the CLI keeps it locally."""
+        state = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects"
+        path = state / re.sub(r"[^A-Za-z0-9]", "-", str(folder.resolve()))
+        lines = (path / f"{claude_session_id}.jsonl").read_text().splitlines()
+        return [json.loads(line)["prompt"] for line in lines if "prompt" in line]
 
 
 def flag(call: dict[str, Any], name: str) -> str | None:
     """The value of `name` in a recorded call's argv, or None when absent."""
     argv: list[str] = call["argv"]
     return argv[argv.index(name) + 1] if name in argv else None
+
+
+async def forget_stored_conversations(db: async_sessionmaker[AsyncSession]) -> None:
+    """Conversations the database never kept (they predate it keeping them)."""
+    async with db() as session, session.begin():
+        await session.execute(delete(Conversation))
 
 
 async def make_thread(db: async_sessionmaker[AsyncSession], client: str = "Ada") -> str:
@@ -80,8 +95,9 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
     wrapper.chmod(0o755)
     log = tmp_path / "fake-claude.jsonl"
     monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
-    # Its conversations (what `--resume` finds), as the real CLI keeps them in ~/.claude.
-    monkeypatch.setenv("FAKE_CLAUDE_STATE", str(tmp_path / "claude-state"))
+    # Its conversations (what `--resume` finds), where the real CLI keeps them; the runner
+    # copies them to and from the database.
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-state"))
     return FakeClaude(bin=wrapper, log=log)
 
 

@@ -124,3 +124,19 @@ def database_route_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
         ("DELETE", "/api/schedule/1", None),
         ("GET", "/api/stats", None),
     ]
+
+
+def failing_inserts(backend: str, table: str) -> list[str]:
+    """SQL that makes every INSERT into `table` fail as a constraint would (as a disk that
+    filled up, say); `DROP TRIGGER fail_{table}_insert` (`ON {table}` on PostgreSQL) ends it."""
+    if backend == "sqlite":
+        return [
+            f"CREATE TRIGGER fail_{table}_insert BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'disk full, say'); END"
+        ]
+    return [
+        f"CREATE FUNCTION fail_{table}_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk full, say' USING ERRCODE = 'check_violation'; END $$",
+        f"CREATE TRIGGER fail_{table}_insert BEFORE INSERT ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION fail_{table}_insert()",
+    ]

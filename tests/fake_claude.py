@@ -37,7 +37,9 @@ JSON list of `{"tool": ..., "arguments": {...}}` in the file named by $FAKE_CLAU
                            `Not logged in · Please run /login` (what a logged-out CLI says)
 Every call appends one JSON line to $FAKE_CLAUDE_LOG when it starts (its argv, cwd, pid and
 whole environment) and one when it ends (its tool calls and result).
-Conversations live in $FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude.
+Conversations live where the real CLI keeps them (citizens/transcripts.py): under
+$FAKE_CLAUDE_STATE, else $CLAUDE_CONFIG_DIR, else ~/.claude, in
+`projects/<working directory, non-alphanumerics as ->/<id>.jsonl`, one JSON line per prompt.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def check(options: dict[str, Any]) -> None:
 def state_dir() -> Path:
     configured = os.environ.get("FAKE_CLAUDE_STATE") or os.environ.get("CLAUDE_CONFIG_DIR")
     root = Path(configured) if configured else Path.home() / ".claude"
-    path = root / "fake-conversations"
+    path = root / "projects" / re.sub(r"[^A-Za-z0-9]", "-", os.getcwd())
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -157,20 +159,24 @@ def open_conversation(options: dict[str, Any]) -> tuple[str, list[str], float]:
     the real CLI's)."""
     if "resume" in options:
         session_id = options["resume"]
-        stored = state_dir() / f"{session_id}.json"
+        stored = state_dir() / f"{session_id}.jsonl"
         if not stored.is_file():
             raise Usage(f"No conversation found with session ID: {session_id}")
-        document = json.loads(stored.read_text())
-        return session_id, document["prompts"], float(document.get("cost", 0.0))
+        lines = [json.loads(line) for line in stored.read_text().splitlines() if line]
+        prompts = [line["prompt"] for line in lines if "prompt" in line]
+        costs = [float(line["cost"]) for line in lines if "cost" in line]
+        return session_id, prompts, costs[-1] if costs else 0.0
     session_id = options.get("session-id") or str(uuid.uuid4())
-    if (state_dir() / f"{session_id}.json").exists():
+    if (state_dir() / f"{session_id}.jsonl").exists():
         raise Usage(f"Error: Session ID {session_id} is already in use.")
     return session_id, [], 0.0
 
 
 def save_conversation(session_id: str, prompts: list[str], cost: float) -> None:
-    document = {"prompts": prompts, "cost": cost}
-    (state_dir() / f"{session_id}.json").write_text(json.dumps(document))
+    """One JSON line per prompt, then one with what the conversation cost so far."""
+    lines = [{"prompt": prompt} for prompt in prompts] + [{"cost": cost}]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (state_dir() / f"{session_id}.jsonl").write_text(text)
 
 
 def untrusted_allow_warning(options: dict[str, Any]) -> str | None:

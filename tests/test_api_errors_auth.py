@@ -116,7 +116,13 @@ async def test_health_needs_no_token(
     client: TestClient = await aiohttp_client(create_app(settings, engine))
     response = await client.get("/health")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "database": "ok", "telegram": "disabled"}
+    assert await response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "telegram": "disabled",
+        "workers": 0,
+        "sessions_queued": 0,
+    }
 
 
 async def test_without_api_token_the_api_is_open(

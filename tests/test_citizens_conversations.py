@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
-from storage.models import CitizenSession
+from citizens import transcripts
+from storage.models import CitizenSession, Conversation
 from tests.citizens_support import (
     FakeClaude,
     enqueue_session,
     flag,
+    forget_stored_conversations,
     make_thread,
     session_events,
     wait_finished,
@@ -75,7 +80,9 @@ async def test_a_lost_conversation_runs_once_more_as_a_new_one_that_reads_the_th
     await start_runner(runner_settings)
     thread = await make_thread(db)
     first = await run(db, "rafael", "The client wrote.", thread_id=thread)
-    fake_claude.forget_conversations()  # a redeploy lost the transcripts
+    # A conversation from before the database kept them, on a machine redeployed since.
+    fake_claude.forget_conversations()
+    await forget_stored_conversations(db)
 
     second = await run(db, "rafael", "The client wrote again.", thread_id=thread)
     third = await run(db, "rafael", "And again.", thread_id=thread)
@@ -101,6 +108,7 @@ async def test_a_lost_conversation_is_retried_only_once(
     thread = await make_thread(db)
     await run(db, "rafael", thread_id=thread)
     fake_claude.forget_conversations()
+    await forget_stored_conversations(db)
 
     row = await run(
         db, "rafael", "FAKE:result=No conversation found\nFAKE:is-error", thread_id=thread
@@ -198,3 +206,64 @@ async def test_enqueue_keeps_the_thread_lead_and_redrafted_draft(db: Db) -> None
         "d" * 36,
         "queued",
     )
+
+
+async def stored_transcript(db: Db, claude_session_id: str | None) -> Conversation | None:
+    async with db() as session:
+        return await session.get(Conversation, claude_session_id)
+
+
+async def test_a_conversation_is_kept_in_the_database_and_resumed_on_another_machine(
+    db: Db,
+    runner_settings: Settings,
+    fake_claude: FakeClaude,
+    start_runner: Any,
+    citizens_home: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await start_runner(runner_settings)
+    thread = await make_thread(db)
+    first = await run(db, "rafael", "Ada asked about the MARKER-7f3 budget.", thread_id=thread)
+    stored = await stored_transcript(db, first.claude_session_id)
+    assert stored is not None and stored.transcript is not None and stored.citizen == "rafael"
+    folder = citizens_home / "rafael"
+    local = transcripts.read(dict(os.environ), folder, first.claude_session_id or "")
+    assert zlib.decompress(stored.transcript) == local
+    # Another machine: the CLI's folder holds nothing of this conversation.
+    fake_claude.forget_conversations()
+
+    second = await run(db, "rafael", "Ada wrote again.", thread_id=thread)
+
+    assert fake_claude.refusals() == []
+    resumed = fake_claude.calls()[1]
+    assert flag(resumed, "--resume") == first.claude_session_id
+    assert resumed["argv"][1] == "Ada wrote again."  # no fallback prompt
+    assert second.status == "completed", second.error
+    assert fake_claude.conversation(folder, first.claude_session_id or "") == [
+        "Ada asked about the MARKER-7f3 budget.",
+        "Ada wrote again.",
+    ]
+    again = await stored_transcript(db, first.claude_session_id)
+    assert again is not None and again.transcript is not None
+    assert b"Ada wrote again." in zlib.decompress(again.transcript)
+    assert "MARKER-7f3" not in caplog.text  # a transcript is never logged
+
+
+async def test_a_conversation_over_the_limit_starts_anew_reading_the_thread(
+    db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
+) -> None:
+    await start_runner(runner_settings, transcript_max_bytes=10)
+    thread = await make_thread(db)
+    first = await run(db, "rafael", "A long first conversation.", thread_id=thread)
+    stored = await stored_transcript(db, first.claude_session_id)
+    assert stored is not None and stored.transcript is None and stored.size_bytes > 10
+
+    second = await run(db, "rafael", "The client wrote again.", thread_id=thread)
+
+    fresh = fake_claude.calls()[1]
+    assert fake_claude.refusals() == []
+    assert flag(fresh, "--resume") is None and flag(fresh, "--session-id") is not None
+    assert "get_thread" in fresh["argv"][1] and fresh["argv"][1].endswith(
+        "The client wrote again."
+    )
+    assert second.status == "completed" and second.claude_session_id != first.claude_session_id

@@ -24,7 +24,7 @@ from citizens.notices import format_cost
 from storage.models import CitizenSession, Draft, Event, Lead
 from storage.repo import session_budget
 from storage.repo import stats as day_stats
-from tests.citizens_support import wait_finished
+from tests.citizens_support import forget_stored_conversations, wait_finished
 from tests.fake_anthropic import Usage, reply, tool_call, tool_search
 from tests.fake_telegram import FakeTelegram
 from tests.real_cli_support import RealCli
@@ -285,8 +285,9 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
 async def test_a_lost_conversation_starts_anew_and_reads_the_thread(
     service_settings: Callable[..., Settings], fake_telegram: FakeTelegram, real_cli: RealCli
 ) -> None:
-    """A redeploy lost the CLI's transcripts: the real CLI refuses `--resume`, and the session
-    runs once more as a new conversation told to read the thread."""
+    """A conversation from before the database kept them, whose transcript a redeploy lost:
+    the real CLI refuses `--resume`, and the session runs once more as a new conversation
+    told to read the thread."""
     real_cli.model.script(*rafael_drafts())
     async with running_service(service_settings(), fake_telegram) as service:
         first = await post_signed(service, "/webhook/upwork-response", CLIENT_MESSAGE)
@@ -294,6 +295,7 @@ async def test_a_lost_conversation_starts_anew_and_reads_the_thread(
         assert real_cli.transcripts()
         for transcript in real_cli.transcripts():
             transcript.unlink()
+        await forget_stored_conversations(service.db)
         turns_before = len(real_cli.model.turns())
         real_cli.model.script(tool_call(f"{TOOL}get_thread", {}), reply("Read the thread."))
         again = dict(CLIENT_MESSAGE, message="Are you there? THIRD-MESSAGE")

@@ -279,7 +279,7 @@ async def test_a_silent_runner_elsewhere_is_reaped_once_its_heartbeat_is_stale(
         await citizen_queue.claim_next(session=session, citizen="emma", claimed_by="gone:1:x")
     await start_runner(runner_settings, heartbeat_interval_s=0.1, stale_after_s=0.5)
     row = await wait_finished(db, silent)
-    assert row.status == "failed" and "stopped answering" in (row.error or "")
+    assert row.status == "failed" and row.error == "worker lost"
 
 
 async def test_shutdown_kills_running_sessions_and_records_them_failed(

@@ -47,11 +47,20 @@ def test_with_no_environment_it_serves_on_sqlite_and_stops_cleanly(
         command(launcher), cwd=tmp_path, env=clean_env(PORT=str(port)), port=port
     ) as service:
         health = service.wait_healthy()
+        workers_seen = wait_for_workers(service, 1)
         status, created = service.request("POST", "/api/event/log", EVENT)
         draft_status, draft = service.request("POST", "/api/draft/create", DRAFT)
         exit_code = service.stop(signum)
 
-    assert health == {"status": "ok", "database": "ok", "telegram": "disabled"}
+    assert health == {
+        "status": "ok",
+        "database": "ok",
+        "telegram": "disabled",
+        "workers": health["workers"],  # 0 until its session runner has started, then 1
+        "sessions_queued": 0,
+    }
+    # The one process runs citizen sessions itself (SESSIONS_IN_PROCESS defaults to true).
+    assert workers_seen == 1
     assert status == 201, created
     assert (draft_status, draft["status"], draft["telegram_sent"]) == (201, "pending", False)
     assert exit_code == 0, service.stderr
@@ -268,3 +277,13 @@ def _wait_until_refused(port: int) -> None:
             return
         time.sleep(0.1)
     pytest.fail("the service still accepts connections after SIGTERM")
+
+
+def wait_for_workers(service: ServiceProcess, count: int) -> int:
+    """/health's `workers` once it reaches `count` (the runner starts after the API)."""
+    deadline = time.monotonic() + 15
+    while True:
+        _, body = service.request("GET", "/health")
+        if body["workers"] == count or time.monotonic() > deadline:
+            return int(body["workers"])
+        time.sleep(0.05)

@@ -9,25 +9,45 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.settings import PRODUCTION_SECRETS, TELEGRAM_SECRET_TOKEN
+from bot.settings import PRODUCTION_SECRETS, TELEGRAM_SECRET_TOKEN, load_settings
 from citizens.cli_version import NPM_PACKAGE, pinned_version
+from citizens.process import KILL_GRACE_S
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINT = yaml.safe_load((ROOT / "render.yaml").read_text(encoding="utf-8"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
+def variables(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {item["key"]: item for item in service["envVars"]}
+    assert len(found) == len(service["envVars"]), "a variable is declared twice"
+    return found
+
+
 @pytest.fixture
 def web() -> dict[str, Any]:
-    (service,) = BLUEPRINT["services"]
+    (service,) = [s for s in BLUEPRINT["services"] if s["type"] == "web"]
+    return service
+
+
+@pytest.fixture
+def worker() -> dict[str, Any]:
+    (service,) = [s for s in BLUEPRINT["services"] if s["type"] == "worker"]
     return service
 
 
 @pytest.fixture
 def env(web: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    variables = {item["key"]: item for item in web["envVars"]}
-    assert len(variables) == len(web["envVars"]), "a variable is declared twice"
-    return variables
+    return variables(web)
+
+
+@pytest.fixture
+def worker_env(worker: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return variables(worker)
+
+
+def from_web(name: str) -> dict[str, Any]:
+    return {"key": name, "fromService": {"type": "web", "name": "scopelock", "envVarKey": name}}
 
 
 def test_a_docker_web_service_built_and_started_like_the_readme_says(web: dict[str, Any]) -> None:
@@ -50,29 +70,64 @@ def test_the_image_installs_exactly_the_pinned_claude_code() -> None:
     assert 'claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "' in DOCKERFILE
 
 
-def test_the_clis_transcripts_live_on_the_persistent_disk(
-    web: dict[str, Any], env: dict[str, dict[str, Any]]
+def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
+    web: dict[str, Any],
+    worker: dict[str, Any],
+    env: dict[str, dict[str, Any]],
+    worker_env: dict[str, dict[str, Any]],
 ) -> None:
-    mount = Path(web["disk"]["mountPath"])
-    config_dir = Path(env["CLAUDE_CONFIG_DIR"]["value"])
-    assert mount in config_dir.parents
-    assert f"ENV CLAUDE_CONFIG_DIR={config_dir}" in DOCKERFILE
-    assert web["disk"]["sizeGB"] >= 1
+    assert [s["type"] for s in BLUEPRINT["services"]] == ["web", "worker"]
+    assert all("disk" not in service for service in BLUEPRINT["services"])
+    assert "CLAUDE_CONFIG_DIR" not in DOCKERFILE  # the database keeps the conversations
+    assert env["SESSIONS_IN_PROCESS"]["value"] == "false"
+    # The worker: the same image (with the CLI), started as `scopelock worker`.
+    assert worker["runtime"] == "docker" and worker["dockerfilePath"] == web["dockerfilePath"]
+    assert worker["dockerCommand"] == "scopelock worker"
+    assert "SESSIONS_IN_PROCESS" not in worker_env  # the default; a worker only runs sessions
+    assert worker_env["BACKEND_API_URL"]["fromService"] == {
+        "type": "web",
+        "name": web["name"],
+        "property": "hostport",
+    }
+    for name in ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"):
+        assert worker_env[name] == from_web(name)
+    assert worker_env["SESSION_LEASE_S"] == env["SESSION_LEASE_S"]  # /health counts by it
+    settings = load_settings(
+        **{key.lower(): item["value"] for key, item in worker_env.items() if "value" in item},
+        api_token="x",
+        webhook_secret="x",
+        telegram_bot_token="x",
+        telegram_chat_id=1,
+    )
+    assert settings.worker_concurrency >= 1
 
 
-def test_the_citizens_credentials_are_asked_for(env: dict[str, dict[str, Any]]) -> None:
+def test_render_waits_for_the_workers_drain(
+    worker: dict[str, Any], worker_env: dict[str, dict[str, Any]]
+) -> None:
+    drain_s = float(worker_env["WORKER_DRAIN_S"]["value"])
+    # After the drain, the CLIs get their kill grace, then the failures are recorded.
+    assert drain_s + KILL_GRACE_S + 10 <= worker["maxShutdownDelaySeconds"] <= 300
+    assert drain_s >= 240  # most sessions end well within four minutes
+
+
+def test_the_citizens_credentials_are_asked_for_where_sessions_run(
+    env: dict[str, dict[str, Any]], worker_env: dict[str, dict[str, Any]]
+) -> None:
     for name in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"):
-        assert env[name] == {"key": name, "sync": False}
+        assert worker_env[name] == {"key": name, "sync": False}
+        assert name not in env  # the web service runs no session
 
 
 def test_database_url_is_the_blueprint_databases_connection_string(
-    env: dict[str, dict[str, Any]],
+    env: dict[str, dict[str, Any]], worker_env: dict[str, dict[str, Any]]
 ) -> None:
     (database,) = BLUEPRINT["databases"]
-    assert env["DATABASE_URL"]["fromDatabase"] == {
-        "name": database["name"],
-        "property": "connectionString",
-    }
+    for variables_of in (env, worker_env):
+        assert variables_of["DATABASE_URL"]["fromDatabase"] == {
+            "name": database["name"],
+            "property": "connectionString",
+        }
 
 
 def test_production_with_every_secret_provided(env: dict[str, dict[str, Any]]) -> None:

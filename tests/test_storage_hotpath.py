@@ -16,6 +16,7 @@ from storage.models import Draft, Event, OutboxMessage
 from storage.repo import draft_intake, drafts, events
 from storage.repo.draft_intake import Card
 from storage.repo.events import EventFilter
+from tests.factories import failing_inserts
 
 
 async def test_a_logged_event_is_committed_and_reads_back_alike(
@@ -130,7 +131,7 @@ async def test_a_failing_write_leaves_nothing_behind(
     the two before it must be undone (one statement on PostgreSQL, a transaction on SQLite)."""
     hot = HotPath(engine)
     async with engine.begin() as connection:
-        for statement in _failing_outbox_trigger(backend):
+        for statement in failing_inserts(backend, "outbox"):
             await connection.execute(text(statement))
     draft = _new_draft()
     with pytest.raises(IntegrityError):
@@ -143,17 +144,3 @@ async def test_a_failing_write_leaves_nothing_behind(
     assert await draft_intake.store(hot=hot, draft=draft, card=None) is None
     async with db() as session:
         assert await session.scalar(select(func.count()).select_from(Event)) == 1
-
-
-def _failing_outbox_trigger(backend: str) -> list[str]:
-    if backend == "sqlite":
-        return [
-            "CREATE TRIGGER fail_outbox_insert BEFORE INSERT ON outbox "
-            "BEGIN SELECT RAISE(ABORT, 'disk full, say'); END"
-        ]
-    return [
-        "CREATE FUNCTION fail_outbox_insert() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'disk full, say' USING ERRCODE = 'check_violation'; END $$",
-        "CREATE TRIGGER fail_outbox_insert BEFORE INSERT ON outbox "
-        "FOR EACH ROW EXECUTE FUNCTION fail_outbox_insert()",
-    ]

@@ -25,7 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
-from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread
+from citizens import thread_notices
+from citizens.notices import SessionNotices
+from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread, ThreadMessage
+from storage.repo import citizen_queue, outbox
 from storage.types import utcnow
 from tests.citizens_support import FakeClaude
 from tests.conftest import TELEGRAM_TOKEN
@@ -129,14 +132,20 @@ async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
 ) -> None:
     login = tmp_path / "logged-in"
     async with running_service(settings_for(), fake_telegram) as service:
+        long_tail = " and more details" * 1500  # 25,500 characters: the quote is cut to fit
         accepted = await client_writes(
-            service, f"Can we add SSO <b>too</b>?\nFAKE:fail-unless={login}\nFAKE:draft"
+            service,
+            f"Can we add SSO <b>too</b>?{long_tail}\nFAKE:fail-unless={login}\nFAKE:draft",
         )
         thread_id = accepted["thread_id"]
         notice_id = await arrived(service, "Jane Roe wrote")
         first = shown(service, notice_id)["text"]
-        assert "💼 Chat widget" in first and "Can we add SSO <b>too</b>?" in first
+        assert "💼 Chat widget" in first and "Can we add SSO <b>too</b>? and more" in first
         assert "rafael is drafting a reply" in first
+        assert "and more…" in first or "more details…" in first  # cut between words
+        assert len(first) < 1000
+        async with service.db() as session:
+            assert (await session.scalars(select(Draft))).all() == []  # before any draft
 
         # No login: the same message now says so, with Retry and Answer.
         failed = await until_shows(service, notice_id, "could not draft a reply")
@@ -458,3 +467,74 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
         async with service.db() as session:
             stored = {t.client: t.topic_id for t in (await session.scalars(select(Thread))).all()}
         assert stored == {"Jane Roe": jane_topic, "Bob Stone": bob_topic}
+
+
+async def test_after_a_failed_redraft_the_client_is_still_offered_retry_and_answer(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_service(settings_for(), fake_telegram) as service:
+        accepted = await client_writes(service, "Quote?\nFAKE:draft")
+        thread_id = accepted["thread_id"]
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await service.fake.wait_for(
+            lambda: "approve:" in "".join(buttons(shown(service, notice_id))),
+            timeout=30,
+            what="the draft's card",
+        )
+        async with service.db() as session:
+            [draft] = (await session.scalars(select(Draft))).all()
+        tap(service, f"redraft:{draft.id}", notice_id)
+        await arrived(service, "What should the new version")
+        service.say(f"Shorter.\nFAKE:fail-unless={tmp_path / 'never'}")
+        await until_shows(service, notice_id, "Redrafting")
+        drafting = await service.fake.wait_for(
+            lambda: [m for m in service.fake.delivered(OPERATOR_ID) if "is drafting" in m["text"]][
+                1:
+            ],
+            what="the redraft session's message",
+        )
+        failed = await until_shows(service, drafting[0]["message_id"], "could not draft a reply")
+        assert buttons(failed) == [f"retry:{thread_id}", f"answer:{thread_id}"]
+
+        service.say("/threads")
+        threads_id = await arrived(service, "Conversations")
+        line = shown(service, threads_id)["text"]
+        assert "rafael could not draft a reply" in line
+        assert "being written" not in line
+
+
+async def test_a_thread_session_failed_as_worker_lost_offers_retry_and_answer(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """The reaper's failure (`worker lost`) goes through the same notices as any other."""
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(Thread(id=thread_id, platform="upwork", client="Ada", job_title="Engine"))
+        await session.flush()
+        session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Any news?"))
+        notice = await outbox.enqueue(
+            session=session, chat_id=OPERATOR_ID, text="💬 Ada wrote", thread_id=thread_id
+        )
+        row = await citizen_queue.enqueue(
+            session=session, citizen="rafael", trigger="upwork-response", prompt="p",
+            thread_id=thread_id,
+        )  # fmt: skip
+        row.notice_outbox_id, row.status = notice, "running"
+    notices = SessionNotices(enabled=True, operator_chat=lambda: OPERATOR_ID)
+    async with db() as session, session.begin():
+        ended = await citizen_queue.finish(
+            session=session, session_id=row.id, status="failed", error="worker lost"
+        )
+        assert ended is not None
+        await notices.finished(session=session, row=ended)
+    async with db() as session:
+        queued = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id > notice)  # type: ignore[arg-type,operator]
+            )
+        ).all()
+    edit, reply = queued
+    assert edit.edit_outbox_id == notice and "could not draft a reply: worker lost" in edit.text
+    assert edit.reply_markup == thread_notices.markup(thread_id)
+    assert reply.reply_to_outbox_id == notice and not reply.silent
+    assert "<b>Ada</b> (Engine) is waiting" in reply.text and reply.thread_id == thread_id

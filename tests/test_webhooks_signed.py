@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from storage.models import CitizenSession, Event, WebhookDelivery
 from storage.types import utcnow
+from tests.factories import failing_inserts
 from web.app import create_app
 from web.keys import RUNNER
 from web.signatures import sign, sign_standard
@@ -386,7 +387,7 @@ async def test_a_delivery_that_failed_on_our_side_is_not_recorded_as_seen(
     body = upwork_body()
     headers = standard(body, "zap-7") if with_id else signed(body)
     async with db() as session, session.begin():
-        for statement in _failing_insert_trigger(backend):
+        for statement in failing_inserts(backend, "sessions"):
             await session.execute(text(statement))
     failed = await hooks.post(UPWORK, data=body, headers=headers)
     assert failed.status == 500
@@ -401,20 +402,6 @@ async def test_a_delivery_that_failed_on_our_side_is_not_recorded_as_seen(
     replay = await hooks.post(UPWORK, data=body, headers=headers)
     assert replay.status == 202
     assert (await counts(db))[0] == 1
-
-
-def _failing_insert_trigger(backend: str) -> list[str]:
-    if backend == "sqlite":
-        return [
-            "CREATE TRIGGER fail_sessions_insert BEFORE INSERT ON sessions "
-            "BEGIN SELECT RAISE(ABORT, 'disk full, say'); END"
-        ]
-    return [
-        "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'disk full, say'; END $$",
-        "CREATE TRIGGER fail_sessions_insert BEFORE INSERT ON sessions "
-        "FOR EACH ROW EXECUTE FUNCTION fail_insert()",
-    ]
 
 
 @pytest.mark.parametrize("citizen", ["nobody", "Rafael", "..", "rafael.."])

@@ -165,6 +165,11 @@ class Health(BaseModel):
     telegram_dead_letters: int | None = None
     """Messages to the operator given up on in the last 24 h (absent while the database is
     down)."""
+    workers: int | None = None
+    """Processes running citizen sessions that renewed their heartbeat within SESSION_LEASE_S
+    (absent while the database is down)."""
+    sessions_queued: int | None = None
+    """Citizen sessions waiting to run (absent while the database is down)."""
 
 
 # --- drafts ---

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import wakeups
+from storage.hotpath import HotStatement
 from storage.models import CitizenSession
 from storage.repo import events
 from storage.types import utcnow
@@ -32,6 +34,55 @@ class CliResult:
     text: str | None = None
 
 
+QUEUE = HotStatement(
+    insert(Row.__table__).values(
+        id=bindparam("session_id"),
+        citizen=bindparam("citizen"),
+        trigger=bindparam("trigger"),
+        prompt=bindparam("prompt"),
+        status="queued",
+        notify_chat_id=bindparam("notify_chat_id"),
+        thread_id=bindparam("thread_id"),
+        lead_id=bindparam("lead_id"),
+        draft_id=bindparam("draft_id"),
+        notice_outbox_id=bindparam("notice_outbox_id"),
+        created_at=bindparam("now"),
+    )
+)
+"""Queueing a session, the one statement: `enqueue` runs it in a session, the webhooks' hot
+path (storage/repo/reply_intake.py) on the driver; `queued` gives both its parameters."""
+QUEUED_EVENT = "citizen.session.queued@1.0"
+
+
+def queued(
+    *,
+    citizen: str,
+    trigger: str,
+    prompt: str,
+    now: datetime,
+    notify_chat_id: int | None = None,
+    thread_id: str | None = None,
+    lead_id: int | None = None,
+    draft_id: str | None = None,
+    notice_outbox_id: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new session's `QUEUE` parameters, and the payload of its `QUEUED_EVENT`."""
+    session_id = str(uuid.uuid4())
+    params = {
+        "session_id": session_id,
+        "citizen": citizen,
+        "trigger": trigger,
+        "prompt": prompt,
+        "notify_chat_id": notify_chat_id,
+        "thread_id": thread_id,
+        "lead_id": lead_id,
+        "draft_id": draft_id,
+        "notice_outbox_id": notice_outbox_id,
+        "now": now,
+    }
+    return params, {"session_id": session_id, "citizen": citizen, "trigger": trigger}
+
+
 async def enqueue(
     *,
     session: AsyncSession,
@@ -45,25 +96,21 @@ async def enqueue(
 ) -> CitizenSession:
     """Queue a session. With `thread_id` it continues that thread's conversation of the
     citizen; `lead_id` is given to its drafts; `draft_id` is the draft it redrafts."""
-    row = CitizenSession(
-        id=str(uuid.uuid4()),
+    params, payload = queued(
         citizen=citizen,
         trigger=trigger,
         prompt=prompt,
-        status="queued",
+        now=utcnow(),
         notify_chat_id=notify_chat_id,
         thread_id=thread_id,
         lead_id=lead_id,
         draft_id=draft_id,
-        created_at=utcnow(),
     )
-    session.add(row)
-    await session.flush()
-    await events.append(
-        session=session,
-        event="citizen.session.queued@1.0",
-        payload={"session_id": row.id, "citizen": citizen, "trigger": trigger},
-    )
+    await session.execute(QUEUE.core, QUEUE.own(params))
+    await events.append(session=session, event=QUEUED_EVENT, payload=payload)
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)
+    row = await session.get(Row, params["session_id"])
+    assert row is not None
     return row
 
 
@@ -133,7 +180,10 @@ async def claim_next(
     query = select(Row).where(col(Row.citizen) == citizen, col(Row.status) == "queued")
     if only_run_anyway:
         query = query.where(col(Row.run_anyway).is_(True))
-    query = query.order_by(col(Row.created_at), col(Row.id)).limit(1).with_for_update()
+    # Another process claiming the same row skips it rather than waiting for it (PostgreSQL);
+    # SQLite has one writer at a time, and the unique index settles the rest.
+    query = query.order_by(col(Row.created_at), col(Row.id)).limit(1)
+    query = query.with_for_update(skip_locked=True)
     row = await session.scalar(query)
     if row is None:
         return None
@@ -147,6 +197,7 @@ async def claim_next(
         event="citizen.session.started@1.0",
         payload={"session_id": row.id, "citizen": citizen, "trigger": row.trigger},
     )
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)  # its notice is queued
     return row
 
 
@@ -159,13 +210,31 @@ async def set_process(*, session: AsyncSession, session_id: str, pid: int, pgid:
     )
 
 
-async def heartbeat(*, session: AsyncSession, session_ids: Sequence[str]) -> None:
-    if session_ids:
-        await session.execute(
-            update(Row)
-            .where(col(Row.id).in_(session_ids), col(Row.status) == "running")
-            .values(heartbeat_at=utcnow())
+async def renew_leases(
+    *, session: AsyncSession, claimed_by: str, session_ids: Sequence[str]
+) -> set[str]:
+    """Renew the lease of the given sessions this process runs; returns those renewed.
+
+    A session missing from the answer is no longer this process's: it was failed meanwhile
+    (its lease had lapsed), so its CLI must stop."""
+    if not session_ids:
+        return set()
+    renewed = await session.scalars(
+        update(Row)
+        .where(
+            col(Row.id).in_(session_ids),
+            col(Row.status) == "running",
+            col(Row.claimed_by) == claimed_by,
         )
+        .values(heartbeat_at=utcnow())
+        .returning(col(Row.id))
+    )
+    return set(renewed.all())
+
+
+async def count_queued(*, session: AsyncSession) -> int:
+    query = select(func.count()).where(col(Row.status) == "queued")
+    return int((await session.execute(query)).scalar_one())
 
 
 async def finish(
@@ -181,7 +250,9 @@ async def finish(
     """Record how a running session ended; None when it is no longer running (reaped).
 
     Its token stops working here: it is valid only while the session runs."""
-    row = await session.get(Row, session_id, with_for_update=True)
+    # Locked and read afresh: a copy loaded earlier in this transaction (the reaper's scan)
+    # may predate another process failing the same session, which must be seen as ended.
+    row = await session.get(Row, session_id, with_for_update=True, populate_existing=True)
     if row is None or row.status != "running":
         return None
     row.status, row.exit_code, row.finished_at = status, exit_code, utcnow()
@@ -202,6 +273,8 @@ async def finish(
     if status == "failed":
         payload["error"] = (error or "")[:500]
     await events.append(session=session, event=f"citizen.session.{status}@1.0", payload=payload)
+    # The citizen is free: a process with capacity may start its next session now.
+    await wakeups.notify(session=session, channel=wakeups.SESSIONS)
     return row
 
 

@@ -2,7 +2,9 @@
 
 The log is written and read on the API's hot paths, so its statements are plain Core on the
 table, built once: `log` and `page` run them through `storage.hotpath` (a statement of their
-own), `append` and `list_page` inside a caller's session.
+own; `python -m bench` "POST /api/event/log" and "GET /api/events" measure them),
+`append_with` in a caller's `HotPath.transaction()`, `append` and `list_page` inside a
+caller's session: the same statements each time.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ The events' payloads are bounded by the webhook's field limits, far under the lo
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +18,14 @@ from sqlalchemy import bindparam, insert
 
 from storage.hotpath import HotPath, HotStatement
 from storage.locks import hold
-from storage.models import CitizenSession, OutboxMessage
-from storage.repo import events, thread_intake, webhook_deliveries
+from storage.models import OutboxMessage
+from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
 from storage.repo.draft_intake import Card
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from storage.types import utcnow
 
-_S, _O = CitizenSession.__table__, OutboxMessage.__table__
+_O = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -37,18 +36,6 @@ class Stored:
     """Drafts the reply superseded: their cards must be brought up to date."""
 
 
-_SESSION = HotStatement(
-    insert(_S).values(
-        id=bindparam("session_id"),
-        citizen=bindparam("citizen"),
-        trigger=bindparam("trigger"),
-        prompt=bindparam("prompt"),
-        status="queued",
-        thread_id=bindparam("thread_id"),
-        created_at=bindparam("now"),
-        notice_outbox_id=bindparam("notice_outbox_id"),
-    )
-)
 _NOTICE = HotStatement(
     insert(_O)
     .values(
@@ -84,7 +71,6 @@ async def receive(
     message about it) is queued as the session's notice. IntegrityError: a concurrent twin
     with the same signed id won the race."""
     now = utcnow()
-    session_id = str(uuid.uuid4())
     async with hot.transaction() as fetch:
         # Every lock in one round trip: the delivery's, and the names of the reply's thread.
         names = webhook_deliveries.lock_names(delivery)
@@ -109,24 +95,17 @@ async def receive(
                 },
             )
             notice_id = rows[0][0]
-        await fetch(
-            _SESSION,
-            {
-                "notice_outbox_id": notice_id,
-                "session_id": session_id,
-                "citizen": citizen,
-                "trigger": trigger,
-                "prompt": prompt,
-                "thread_id": thread_id,
-                "now": now,
-            },
-        )
-        await events.append_with(
-            fetch,
-            event="citizen.session.queued@1.0",
+        params, payload = citizen_queue.queued(
+            citizen=citizen,
+            trigger=trigger,
+            prompt=prompt,
             now=now,
-            payload={"session_id": session_id, "citizen": citizen, "trigger": trigger},
+            thread_id=thread_id,
+            notice_outbox_id=notice_id,
         )
+        session_id = params["session_id"]
+        await fetch(citizen_queue.QUEUE, params)
+        await events.append_with(fetch, event=citizen_queue.QUEUED_EVENT, now=now, payload=payload)
         if received is not None:
             await events.append_with(
                 fetch,

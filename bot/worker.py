@@ -1,0 +1,69 @@
+"""`scopelock worker`: a process that runs citizen sessions from the database, and nothing else.
+
+No Telegram polling, no HTTP API: it claims queued sessions (at most WORKER_CONCURRENCY at
+once), runs them, and writes their results, events and notices; the notices wait in the
+outbox for the web process's sender. SIGTERM stops claiming at once and lets running
+sessions finish within WORKER_DRAIN_S; those left are killed and failed (`worker stopped`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from bot.service import follow_pairing, with_operator_chat
+from bot.settings import Settings
+from citizens.notices import SessionNotices
+from citizens.runner import WORKER_STOPPED, SessionRunner
+from storage.engine import create_engine, session_factory
+from storage.migrate import upgrade_to_head
+from storage.wakeups import SESSIONS, listening
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL wakes the worker at once (NOTIFY); polling only covers a lost notification.
+POLL_S = 2.0
+
+
+async def work(
+    settings: Settings, stop: asyncio.Event | None = None, *, poll_interval_s: float = POLL_S
+) -> None:
+    """Run sessions until `stop` is set, or SIGTERM / SIGINT arrives; then drain."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with AsyncExitStack() as stack:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+            stack.callback(loop.remove_signal_handler, signum)
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        await upgrade_to_head(engine)
+        # Notices are addressed here and sent by the web process; a pairing the web process
+        # makes later is followed.
+        settings = await with_operator_chat(settings, session_factory(engine))
+        following = asyncio.create_task(follow_pairing(settings, session_factory(engine)))
+        stack.callback(following.cancel)
+        notices = SessionNotices(
+            enabled=settings.telegram_enabled, operator_chat=lambda: settings.telegram_chat_id
+        )
+        runner = SessionRunner(
+            settings,
+            session_factory(engine),
+            notices,
+            poll_interval_s=poll_interval_s,
+            stopped_reason=WORKER_STOPPED,
+        )
+        await stack.enter_async_context(listening(engine, SESSIONS, runner.wake))
+        await runner.start()
+        log.info(
+            "worker %s running up to %d session(s) at once (%s)",
+            runner.token,
+            settings.worker_concurrency,
+            engine.url.get_backend_name(),
+        )
+        await stop.wait()
+        log.info("stopping: no new sessions; waiting up to %g s", settings.worker_drain_s)
+        await runner.stop(drain_s=settings.worker_drain_s)
+    log.info("stopped")
