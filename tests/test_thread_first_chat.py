@@ -9,7 +9,9 @@ draft that answers an older message is superseded at once.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,7 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
-from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread
+from citizens import thread_notices
+from citizens.notices import SessionNotices
+from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread, ThreadMessage
+from storage.repo import citizen_queue, outbox
 from storage.types import utcnow
 from tests.citizens_support import FakeClaude
 from tests.conftest import TELEGRAM_TOKEN
@@ -230,6 +235,35 @@ async def test_answer_myself_stores_an_approved_operator_draft_offered_like_any(
         assert thread is not None and thread.waiting_since is None
 
 
+async def test_a_long_answer_of_mine_follows_its_card_whole_in_blocks(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """The operator's own reply, as long as a Telegram message may be: its card cannot hold it
+    beside the client's message, so the card says so and the text follows whole (§14)."""
+    reply = "\n\n".join(
+        "We can start Monday and ship the payment flow first. " * 9 for _ in range(8)
+    )[:4000]
+    async with running_service(settings_for(), fake_telegram) as service:
+        accepted = await client_writes(
+            service, "Budget? " * 100 + f"\nFAKE:fail-unless={tmp_path / 'never'}\nFAKE:draft"
+        )
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await until_shows(service, notice_id, "could not draft a reply")
+        tap(service, f"answer:{accepted['thread_id']}", notice_id)
+        await arrived(service, "Type your reply to Jane Roe")
+        service.say(reply)
+        card_id = await arrived(service, "Your reply")
+        await service.fake.wait_for(
+            lambda: sum("The reply to" in m["text"] for m in service.fake.sent_messages()) >= 2,
+            what="the reply's blocks",
+        )
+        follow = [m for m in service.fake.sent_messages() if "The reply to" in m["text"]]
+    assert "Too long for this card" in shown(service, card_id)["text"]
+    pre = re.compile(r"<pre>(.*?)</pre>", re.S)
+    assert "".join(html.unescape(b) for m in follow for b in pre.findall(m["text"])) == reply
+    assert all(m["reply_parameters"]["message_id"] == card_id for m in follow)
+
+
 async def test_a_draft_answering_an_older_message_is_superseded_at_once(
     settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -263,6 +297,11 @@ async def test_a_draft_answering_an_older_message_is_superseded_at_once(
             ).all()
         assert [d.status for d in drafts] == ["superseded", "pending"]
         assert [e.payload["draft_id"] for e in superseded] == [drafts[0].id]
+        # Counted in /api/stats by when it was superseded (its creation), like every supersede.
+        assert drafts[0].decided_at == drafts[0].created_at
+        async with service.http.get(f"{service.url}/api/stats?days=1") as response:
+            [today] = (await response.json())["drafts_per_day"]
+        assert today["superseded"] == 1
         assert drafts[1].id in fresh["text"] and drafts[0].id in stale["text"]
 
 
@@ -428,3 +467,74 @@ async def test_in_a_forum_each_thread_has_its_topic_and_other_messages_stay_gene
         async with service.db() as session:
             stored = {t.client: t.topic_id for t in (await session.scalars(select(Thread))).all()}
         assert stored == {"Jane Roe": jane_topic, "Bob Stone": bob_topic}
+
+
+async def test_after_a_failed_redraft_the_client_is_still_offered_retry_and_answer(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_service(settings_for(), fake_telegram) as service:
+        accepted = await client_writes(service, "Quote?\nFAKE:draft")
+        thread_id = accepted["thread_id"]
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await service.fake.wait_for(
+            lambda: "approve:" in "".join(buttons(shown(service, notice_id))),
+            timeout=30,
+            what="the draft's card",
+        )
+        async with service.db() as session:
+            [draft] = (await session.scalars(select(Draft))).all()
+        tap(service, f"redraft:{draft.id}", notice_id)
+        await arrived(service, "What should the new version")
+        service.say(f"Shorter.\nFAKE:fail-unless={tmp_path / 'never'}")
+        await until_shows(service, notice_id, "Redrafting")
+        drafting = await service.fake.wait_for(
+            lambda: [m for m in service.fake.delivered(OPERATOR_ID) if "is drafting" in m["text"]][
+                1:
+            ],
+            what="the redraft session's message",
+        )
+        failed = await until_shows(service, drafting[0]["message_id"], "could not draft a reply")
+        assert buttons(failed) == [f"retry:{thread_id}", f"answer:{thread_id}"]
+
+        service.say("/threads")
+        threads_id = await arrived(service, "Conversations")
+        line = shown(service, threads_id)["text"]
+        assert "rafael could not draft a reply" in line
+        assert "being written" not in line
+
+
+async def test_a_thread_session_failed_as_worker_lost_offers_retry_and_answer(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """The reaper's failure (`worker lost`) goes through the same notices as any other."""
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(Thread(id=thread_id, platform="upwork", client="Ada", job_title="Engine"))
+        await session.flush()
+        session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Any news?"))
+        notice = await outbox.enqueue(
+            session=session, chat_id=OPERATOR_ID, text="💬 Ada wrote", thread_id=thread_id
+        )
+        row = await citizen_queue.enqueue(
+            session=session, citizen="rafael", trigger="upwork-response", prompt="p",
+            thread_id=thread_id,
+        )  # fmt: skip
+        row.notice_outbox_id, row.status = notice, "running"
+    notices = SessionNotices(enabled=True, operator_chat=lambda: OPERATOR_ID)
+    async with db() as session, session.begin():
+        ended = await citizen_queue.finish(
+            session=session, session_id=row.id, status="failed", error="worker lost"
+        )
+        assert ended is not None
+        await notices.finished(session=session, row=ended)
+    async with db() as session:
+        queued = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id > notice)  # type: ignore[arg-type,operator]
+            )
+        ).all()
+    edit, reply = queued
+    assert edit.edit_outbox_id == notice and "could not draft a reply: worker lost" in edit.text
+    assert edit.reply_markup == thread_notices.markup(thread_id)
+    assert reply.reply_to_outbox_id == notice and not reply.silent
+    assert "<b>Ada</b> (Engine) is waiting" in reply.text and reply.thread_id == thread_id
