@@ -258,6 +258,12 @@ async def test_missing_credentials_and_an_http_public_url_are_warnings(
     assert "CLAUDE_CODE_OAUTH_TOKEN" in found["citizens' credentials"].detail
     assert found["public url"].status == "warn" and "https" in found["public url"].detail
 
+    # A service whose sessions run in workers needs no credentials itself.
+    settings = healthy(anthropic_api_key=None, sessions_in_process=False)
+    found = by_name(await run_checks(settings))
+    assert found["citizens' credentials"].status == "ok"
+    assert "scopelock worker" in found["citizens' credentials"].detail
+
 
 @pytest.mark.slow
 async def test_bad_settings_are_its_first_finding(healthy: Callable[..., Settings]) -> None:

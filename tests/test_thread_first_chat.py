@@ -9,7 +9,9 @@ draft that answers an older message is superseded at once.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -233,6 +235,35 @@ async def test_answer_myself_stores_an_approved_operator_draft_offered_like_any(
         assert thread is not None and thread.waiting_since is None
 
 
+async def test_a_long_answer_of_mine_follows_its_card_whole_in_blocks(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """The operator's own reply, as long as a Telegram message may be: its card cannot hold it
+    beside the client's message, so the card says so and the text follows whole (§14)."""
+    reply = "\n\n".join(
+        "We can start Monday and ship the payment flow first. " * 9 for _ in range(8)
+    )[:4000]
+    async with running_service(settings_for(), fake_telegram) as service:
+        accepted = await client_writes(
+            service, "Budget? " * 100 + f"\nFAKE:fail-unless={tmp_path / 'never'}\nFAKE:draft"
+        )
+        notice_id = await arrived(service, "Jane Roe wrote")
+        await until_shows(service, notice_id, "could not draft a reply")
+        tap(service, f"answer:{accepted['thread_id']}", notice_id)
+        await arrived(service, "Type your reply to Jane Roe")
+        service.say(reply)
+        card_id = await arrived(service, "Your reply")
+        await service.fake.wait_for(
+            lambda: sum("The reply to" in m["text"] for m in service.fake.sent_messages()) >= 2,
+            what="the reply's blocks",
+        )
+        follow = [m for m in service.fake.sent_messages() if "The reply to" in m["text"]]
+    assert "Too long for this card" in shown(service, card_id)["text"]
+    pre = re.compile(r"<pre>(.*?)</pre>", re.S)
+    assert "".join(html.unescape(b) for m in follow for b in pre.findall(m["text"])) == reply
+    assert all(m["reply_parameters"]["message_id"] == card_id for m in follow)
+
+
 async def test_a_draft_answering_an_older_message_is_superseded_at_once(
     settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -266,6 +297,11 @@ async def test_a_draft_answering_an_older_message_is_superseded_at_once(
             ).all()
         assert [d.status for d in drafts] == ["superseded", "pending"]
         assert [e.payload["draft_id"] for e in superseded] == [drafts[0].id]
+        # Counted in /api/stats by when it was superseded (its creation), like every supersede.
+        assert drafts[0].decided_at == drafts[0].created_at
+        async with service.http.get(f"{service.url}/api/stats?days=1") as response:
+            [today] = (await response.json())["drafts_per_day"]
+        assert today["superseded"] == 1
         assert drafts[1].id in fresh["text"] and drafts[0].id in stale["text"]
 
 

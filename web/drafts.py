@@ -39,7 +39,8 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     answering = await _answering(request)
     if answering.outdated:
         # The client wrote again since the session started: this answers an older message.
-        draft.status = "superseded"
+        # Superseded now: counted in /api/stats by this moment, like every supersede.
+        draft.status, draft.decided_at = "superseded", draft.created_at
     card = request.app[NOTIFIER].card(
         draft, answering.thread or thread, notice_outbox_id=answering.notice_outbox_id
     )

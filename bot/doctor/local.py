@@ -110,6 +110,13 @@ def check_credentials(settings: Settings) -> Check:
         )
         if value is not None
     ]
+    if not given and not settings.sessions_in_process:
+        return Check(
+            "citizens' credentials",
+            "ok",
+            "not needed here: sessions run in `scopelock worker` processes "
+            "(SESSIONS_IN_PROCESS=false); run `scopelock doctor` where they run",
+        )
     if not given:
         return Check(
             "citizens' credentials",

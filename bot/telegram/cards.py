@@ -53,10 +53,12 @@ def text(draft: Draft, facts: Facts, settings: Settings, *, title: str | None = 
     return _layout(draft, facts, settings, title=title)[0]
 
 
-def holds_whole_text(draft: Draft, facts: Facts, settings: Settings) -> bool:
+def holds_whole_text(
+    draft: Draft, facts: Facts, settings: Settings, *, title: str | None = None
+) -> bool:
     """Does the card show the whole text? If not, an approved draft's text follows in blocks
     (bot/telegram/whole_text.py)."""
-    return _layout(draft, facts, settings)[1]
+    return _layout(draft, facts, settings, title=title)[1]
 
 
 def _layout(

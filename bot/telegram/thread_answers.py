@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, Update
 from telegram.ext import ContextTypes
 
-from bot.telegram import callbacks, cards, render
+from bot.telegram import callbacks, cards, render, whole_text
 from bot.telegram.deps import BotDeps, deps
 from bot.telegram.topics import tapped_topic
 from bot.telegram.trigger import RUNNER_KEY
@@ -142,8 +142,16 @@ async def store_answer(
         session=session, draft_id=draft.id, status="approved", actor=actor, deliver=bot.deliver
     )
     approved = outcome.draft or draft
-    await cards.queue_card(
+    card_id = await cards.queue_card(
         session=session, settings=bot.settings, draft=approved, chat_id=chat_id, title="Your reply"
+    )
+    # A reply too long for its card follows it whole, in blocks to copy.
+    await whole_text.queue_follow_up(
+        session=session,
+        settings=bot.settings,
+        draft=approved,
+        card=(chat_id, card_id),
+        title="Your reply",
     )
     last = (await thread_waits.latest_sessions(session=session, thread_ids=[thread_id])).get(
         thread_id

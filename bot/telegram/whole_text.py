@@ -79,20 +79,37 @@ def reply_heading(draft: Draft) -> str:
     return f"📋 <b>The reply to {client}</b>, to copy"
 
 
-async def queue_follow_up(*, session: AsyncSession, settings: Settings, draft: Draft) -> int:
+async def queue_follow_up(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    draft: Draft,
+    card: tuple[int, int] | None = None,
+    title: str | None = None,
+) -> int:
     """The approved `draft`'s whole text, in every chat that shows its card (as replies to
-    the card), when the card could not hold it; returns how many messages were queued."""
+    the card), when the card could not hold it; returns how many messages were queued.
+    `card`: (chat_id, outbox id) of a card just queued (under `title`), not sent yet: the
+    text follows it."""
     from bot.telegram import cards  # cards decides what a card holds
 
     facts = await cards.facts_of(session=session, draft=draft)
-    if draft.status not in ("approved", "sent") or cards.holds_whole_text(draft, facts, settings):
+    if draft.status not in ("approved", "sent") or cards.holds_whole_text(
+        draft, facts, settings, title=title
+    ):
         return 0
+    texts = messages(draft.draft_text, reply_heading(draft))
+    if card is not None:
+        for text in texts:
+            await outbox.enqueue(
+                session=session, chat_id=card[0], text=text, reply_to_outbox_id=card[1]
+            )
+        return len(texts)
     latest: dict[int, int | None] = {}
     for chat_id, message_id in await draft_messages.of_draft(session=session, draft_id=draft.id):
         latest[chat_id] = message_id
     if settings.telegram_chat_id is not None and settings.telegram_chat_id not in latest:
         latest[settings.telegram_chat_id] = draft.telegram_message_id
-    texts = messages(draft.draft_text, reply_heading(draft))
     for chat_id, card_id in latest.items():
         await _queue(session, chat_id, texts, reply_to=card_id)
     return len(texts) * len(latest)
