@@ -11,6 +11,7 @@ Telegram's 64 bytes (`why:` + a uuid + `:n` is 42).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -67,6 +68,17 @@ def parse(data: str | None) -> Callback | None:
     if not sep or not value or action not in Action.__members__.values():
         return None
     return Callback(Action(action), value)
+
+
+def uuid_value(data: str | None) -> str | None:
+    """The draft or thread id a button carries, if it is one this bot could have built."""
+    parsed = parse(data)
+    if parsed is None:
+        return None
+    try:
+        return str(uuid.UUID(parsed.value))
+    except ValueError:
+        return None
 
 
 def draft_buttons(draft_id: str) -> list[list[InlineKeyboardButton]]:

@@ -10,7 +10,6 @@ rejection then asks why (bot/telegram/steps.py).
 from __future__ import annotations
 
 import logging
-import uuid
 
 from telegram import CallbackQuery, Update
 from telegram.ext import ContextTypes
@@ -28,13 +27,7 @@ NOT_SAVED = "⚠️ That could not be saved just now; please tap again."
 
 def draft_id_of(query: CallbackQuery) -> str | None:
     """The draft id a button carries, if it is one this bot could have built."""
-    parsed = callbacks.parse(query.data)
-    if parsed is None:
-        return None
-    try:
-        return str(uuid.UUID(parsed.value))
-    except ValueError:
-        return None
+    return callbacks.uuid_value(query.data)
 
 
 def actor_of(query: CallbackQuery) -> draft_actions.Actor:

@@ -6,8 +6,6 @@ of citizen `operator`, approved at once, and then offered exactly like an approv
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, Update
 from telegram.ext import ContextTypes
@@ -29,22 +27,12 @@ NOT_RETRIED = {
 }
 
 
-def thread_id_of(data: str | None) -> str | None:
-    parsed = callbacks.parse(data)
-    if parsed is None:
-        return None
-    try:
-        return str(uuid.UUID(parsed.value))
-    except ValueError:
-        return None
-
-
 async def act_on_thread(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`retry:<thread_id>` or `answer:<thread_id>` under a client's message."""
     query, chat = update.callback_query, update.effective_chat
     assert query is not None and chat is not None
     parsed = callbacks.parse(query.data)
-    thread_id = thread_id_of(query.data)
+    thread_id = callbacks.uuid_value(query.data)
     if parsed is None or thread_id is None:
         await query.answer(UNKNOWN_THREAD)
         return
