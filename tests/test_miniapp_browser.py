@@ -101,7 +101,15 @@ async def test_edit_a_long_draft_then_save_and_approve_it(
                 text.send_keys(Keys.CONTROL, Keys.END)
                 text.send_keys(" See you!")
                 driver.execute_script("__tg.clickMain()")
-                wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".empty")))
+                # Back in the inbox: no draft pends, and the client still waits for the
+                # approved reply to be sent (CONTRACT §14).
+                waiting = wait(driver).until(
+                    ec.presence_of_element_located(
+                        (By.CSS_SELECTOR, f'[data-thread="{thread_id}"]')
+                    )
+                )
+                assert "approved: to send to the client" in waiting.text
+                assert driver.find_elements(By.CSS_SELECTOR, "[data-draft]") == []
                 assert not driver.execute_script("return __tg.webApp.BackButton.isVisible")
                 assert console_errors(driver) == []
 
