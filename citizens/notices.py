@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from citizens import thread_notices
+from citizens import figures, thread_notices
 from storage.models import CitizenSession, Thread
 from storage.repo import outbox, thread_waits
 from storage.repo.citizen_queue import duration_s
@@ -222,8 +222,8 @@ MAX_BUDGET_BUTTONS = 20
 
 def budget_text(spent: float, budget: float, waiting: Sequence[CitizenSession]) -> str:
     lines = [
-        f"💸 Today's citizen sessions have cost {format_cost(spent)}: the daily budget "
-        f"(CITIZENS_DAILY_BUDGET_USD) is {format_cost(budget)}.",
+        f"💸 Today's citizen sessions have cost {figures.cost(spent)}: the daily budget "
+        f"(CITIZENS_DAILY_BUDGET_USD) is {figures.cost(budget)}.",
         f"{len(waiting)} session(s) wait until tomorrow; a button starts one anyway.",
     ]
     for row in waiting[:MAX_BUDGET_BUTTONS]:
@@ -239,10 +239,6 @@ def budget_markup(waiting: Sequence[CitizenSession]) -> dict[str, Any] | None:
         for row in waiting[:MAX_BUDGET_BUTTONS]
     ]
     return {"inline_keyboard": buttons}
-
-
-def format_cost(usd: float) -> str:
-    return f"${usd:.2f}" if usd >= 0.1 else f"${usd:.4f}"
 
 
 async def queue_notice(
@@ -277,10 +273,10 @@ def notice_text(row: CitizenSession, *, ahead: int | None = None) -> str:
 def finished_text(row: CitizenSession) -> str:
     ok = row.status == "completed"
     exit_text = "no exit code" if row.exit_code is None else f"exit {row.exit_code}"
-    cost = "" if row.cost_usd is None else f" · {format_cost(row.cost_usd)}"
+    cost = "" if row.cost_usd is None else f" · {figures.cost(row.cost_usd)}"
     lines = [
         f"{'✅' if ok else '❌'} <b>{html.escape(row.citizen)}</b> session {row.status} "
-        f"after {format_duration(duration_s(row))} ({exit_text}){cost}",
+        f"after {figures.duration(duration_s(row))} ({exit_text}){cost}",
         f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}",
     ]
     if row.error:
@@ -304,16 +300,6 @@ def _shown_output(row: CitizenSession) -> str:
 def failure_text(row: CitizenSession) -> str:
     reason = html.escape(_tail(row.error or "no reason recorded", SHOWN_FAILURE_CHARS))
     return f"❌ The <b>{html.escape(row.citizen)}</b> session failed: {reason}"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "an unknown time"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    return f"{minutes} min {secs:02d} s"
 
 
 def _tail(text: str, limit: int) -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from citizens import figures
 from storage.models import CitizenSession, Draft, Thread
+from storage.repo.citizen_queue import duration_s
 
 RETRY = "retry"
 ANSWER = "answer"
@@ -70,9 +72,16 @@ def session_text(row: CitizenSession, thread: Thread, message: str, *, drafted: 
     else:
         lines += [
             stopped_line(row),
+            spent_line(row),
             "The client is still waiting: 🔁 Retry, or ✍️ Answer yourself.",
         ]
     return "\n".join(lines)
+
+
+def spent_line(row: CitizenSession) -> str:
+    """How long the session ran and what its own run cost (§7: the notice says both)."""
+    spent = "" if row.cost_usd is None else f" · {figures.cost(row.cost_usd)}"
+    return f"⏱ after {figures.duration(duration_s(row))}{spent}"
 
 
 def stopped_line(row: CitizenSession) -> str:

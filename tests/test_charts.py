@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from bot.charts import KINDS, chart_png
-from bot.day.clock import duration
 from bot.telegram.stats import summary
+from citizens.figures import duration
 
 
 def busy_stats(days: int = 30) -> Any:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot.day.digest import digest_text
 from bot.settings import Settings
-from citizens.notices import format_cost
+from citizens.figures import cost as format_cost
 from storage.models import CitizenSession, Draft, Event, Lead
 from storage.repo import session_budget
 from storage.repo import stats as day_stats
@@ -95,16 +95,14 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
             assert response.status == 202
             accepted = await response.json()
         row = await wait_finished(service.db, accepted["session_id"])
+        # The client's message shows at once; the draft's card then takes its place (§14).
         card = await fake_telegram.wait_for(
             lambda: next(
-                (m for m in fake_telegram.sent_messages(OPERATOR_ID) if DRAFT_TEXT in m["text"]),
+                (p for p in reversed(chat_params(fake_telegram)) if DRAFT_TEXT in p["text"]),
                 None,
             ),
             timeout=30,
             what="the draft's card",
-        )
-        notice = await wait_chat(
-            fake_telegram, accepted["session_id"], "completed", what="the session's notice"
         )
         async with service.db() as session:
             [draft] = (await session.scalars(select(Draft))).all()
@@ -133,10 +131,6 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
         ("/v1/messages", "beta=true", True)
     }
     assert len(real_cli.model.turns()) == 4
-    # The notice reads as a sentence: the result's text, not the CLI's page of JSON.
-    assert "Draft posted for the operator." in notice
-    shown = html.unescape(notice)
-    assert '"type":"result"' not in shown and "ttft_ms" not in shown and "trusted" not in shown
 
 
 async def post_signed(service: Service, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -146,15 +140,20 @@ async def post_signed(service: Service, path: str, body: dict[str, Any]) -> dict
         return await response.json()  # type: ignore[no-any-return]
 
 
-def chat_texts(fake: FakeTelegram) -> list[str]:
-    """Every text sent or edited into the operator's chat, in order."""
+def chat_params(fake: FakeTelegram) -> list[dict[str, Any]]:
+    """Every message sent or edited into the operator's chat (its parameters), in order."""
     return [
-        call.params["text"]
+        call.params
         for call in fake.calls
         if call.ok
         and call.method in ("sendMessage", "editMessageText")
         and call.params.get("chat_id") == OPERATOR_ID
     ]
+
+
+def chat_texts(fake: FakeTelegram) -> list[str]:
+    """Every text sent or edited into the operator's chat, in order."""
+    return [params["text"] for params in chat_params(fake)]
 
 
 async def wait_chat(fake: FakeTelegram, *needles: str, what: str) -> str:
@@ -245,8 +244,15 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
             listed = {s["id"]: s for s in (await response.json())["sessions"]}
         async with service.http.get(f"{service.url}/api/stats", params={"days": "1"}) as response:
             stats = await response.json()
+        # A thread session's notice is its client's message; one without a thread has its own.
         notice = await wait_chat(
-            fake_telegram, second["session_id"], "completed", what="the second session's notice"
+            fake_telegram,
+            "SECOND-MESSAGE",
+            "finished without drafting",
+            what="the thread's message",
+        )
+        third_notice = await wait_chat(
+            fake_telegram, third["session_id"], "completed", what="the third session's notice"
         )
         async with service.db() as session:
             today = session_budget.start_of_today(settings.tz)
@@ -280,6 +286,10 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
     assert "rafael" in sessions_line and f"(${total:.2f})" in sessions_line
     assert third_row.waiting_reason is None
     assert format_cost(second_cost) in notice
+    # The notice reads as a sentence: the result's text, not the CLI's page of JSON.
+    assert "A third session ran" in third_notice
+    shown = html.unescape(third_notice)
+    assert '"type":"result"' not in shown and "ttft_ms" not in shown and "trusted" not in shown
 
 
 async def test_a_lost_conversation_starts_anew_and_reads_the_thread(
@@ -328,7 +338,7 @@ async def test_the_budget_stop_fails_the_session_with_the_clis_reason(
         accepted = await post_signed(service, "/webhook/upwork-response", CLIENT_MESSAGE)
         row = await wait_finished(service.db, accepted["session_id"])
         failure = await wait_chat(
-            fake_telegram, "session failed", "Reached maximum budget", what="the failure reply"
+            fake_telegram, "could not draft", "Reached maximum budget", what="the failure reply"
         )
 
     assert row.status == "failed" and row.exit_code == 1

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.day.clock import in_quiet_hours, waited
+from bot.day.clock import in_quiet_hours
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
+from citizens.figures import waited
 from storage.models import (
     CitizenSession,
     Digest,

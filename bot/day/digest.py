@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.day.clock import duration, waited
 from bot.telegram.render import esc, plural
 from citizens import thread_notices
+from citizens.figures import duration, waited
 from storage.repo.inbox import Waiting
 from storage.repo.stats import Stats
 from storage.repo.thread_waits import ThreadWaiting

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.day.clock import local, waited
+from bot.day.clock import local
 from bot.day.digest import digest_text
 from bot.settings import Settings
 from bot.telegram import waiting
 from bot.telegram.render import esc
+from citizens.figures import waited
 from storage.loops import Loop
 from storage.repo import digests, inbox, outbox, reminders, stats, thread_waits
 from storage.repo.reminders import Due

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.day.clock import waited
 from bot.delivery.card import delivery_status_line, redeliver_button
 from bot.settings import Settings
 from bot.telegram import callbacks, lead_cards, render
+from citizens.figures import waited
 from storage.models import Delivery, Draft, DraftFeedback, Thread
 from storage.repo import deliveries, draft_messages, inbox, outbox, threads
 

@@ -7,9 +7,9 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from bot.charts import KINDS, draw
-from bot.day.clock import duration
 from bot.telegram.deps import deps
 from bot.telegram.render import esc, plural
+from citizens.figures import duration
 from storage.repo import stats
 from storage.repo.stats import Stats
 from storage.types import utcnow

@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.day.clock import waited
 from bot.telegram import render
 from bot.telegram.deps import deps
 from citizens import thread_notices
+from citizens.figures import waited
 from storage.models import CitizenSession, Draft, Thread
 from storage.repo import thread_waits, threads
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.day.clock import waited
 from bot.telegram import render
 from citizens import thread_notices
+from citizens.figures import waited
 from storage.models import Thread
 from storage.repo.thread_waits import ThreadWaiting
 
