@@ -110,7 +110,10 @@ class SessionRunner:
     async def start(self) -> None:
         """Fail what a crashed process left running, then start claiming."""
         _LIVE_TOKENS.add(self.token)
-        await self.reap(STARTED_AGAIN)
+        # The one service process finds what its own earlier run left behind; a worker (or a
+        # web process beside workers) finds what another process lost.
+        single_process = self._claims and self._stopped_reason == SERVICE_STOPPED
+        await self.reap(STARTED_AGAIN if single_process else WORKER_LOST)
         if self._claims:
             await self._beat()  # counted as a worker from the start
         self._claiming.start()
