@@ -51,18 +51,8 @@ async def serve(
     `telegram_tuning` and `delivery_tuning` shorten timeouts and retry delays (tests do).
     """
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-
     async with AsyncExitStack() as stack:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-            # Given back last, so a signal during shutdown still only asks to stop.
-            stack.callback(loop.remove_signal_handler, signum)
-        engine = create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        await upgrade_to_head(engine)
-        log.info("database schema is up to date (%s)", engine.url.get_backend_name())
-        settings = await with_operator_chat(settings, session_factory(engine))
+        engine, settings = await opened(stack, settings, stop)
         delivery = None
         if settings.delivery_webhook_url is not None:
             # Started before the bot takes taps: an approval must find deliveries on.
@@ -127,6 +117,24 @@ async def serve(
     log.info("stopped")
 
 
+async def opened(
+    stack: AsyncExitStack, settings: Settings, stop: asyncio.Event
+) -> tuple[AsyncEngine, Settings]:
+    """What every ScopeLock process (the service, a worker) starts with, undone by `stack`:
+    SIGTERM / SIGINT set `stop`, the one engine, the schema migrated, and the process's own
+    settings with the operator chat (set, or paired)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+        # Given back last, so a signal during shutdown still only asks to stop.
+        stack.callback(loop.remove_signal_handler, signum)
+    engine = create_engine(settings.database_url)
+    stack.push_async_callback(engine.dispose)
+    await upgrade_to_head(engine)
+    log.info("database schema is up to date (%s)", engine.url.get_backend_name())
+    return engine, await with_operator_chat(settings, session_factory(engine))
+
+
 async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Settings:
     """The service's own copy of the settings, with the paired operator chat when
     TELEGRAM_CHAT_ID is unset (a set one always wins); a pairing may fill it in later."""
@@ -139,26 +147,22 @@ async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSes
     return settings
 
 
-async def follow_pairing(
+def pairing_follower(
     settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
-) -> None:
-    """Until an operator chat is known, look for the pairing another process makes (a worker's
-    notices then reach the chat the service paired, without a restart); then return.
-    Cancelled meanwhile, it stops by storage/loops.py's rule."""
-    known = asyncio.Event()
+) -> Loop:
+    """While no operator chat is known, look for the pairing another process makes (a
+    worker's notices then reach the chat the service paired, without a restart)."""
 
     async def look() -> None:
-        if settings.telegram_enabled and settings.telegram_chat_id is None:
-            async with db() as session:
-                chat_id = await operator_pairing.paired_chat_id(session=session)
-            if chat_id is None:
-                return
+        if not settings.telegram_enabled or settings.telegram_chat_id is not None:
+            return
+        async with db() as session:
+            chat_id = await operator_pairing.paired_chat_id(session=session)
+        if chat_id is not None:
             settings.telegram_chat_id = chat_id
             log.info("operator chat: %s (paired)", chat_id)
-        known.set()
 
-    async with Loop("follow-pairing", look, every=every_s).running_until_exit():
-        await known.wait()
+    return Loop("follow-pairing", look, every=every_s)
 
 
 def citizen_runner(

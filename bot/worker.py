@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from contextlib import AsyncExitStack
 
-from bot.service import follow_pairing, with_operator_chat
+from bot.service import opened, pairing_follower
 from bot.settings import Settings
 from citizens.notices import SessionNotices
 from citizens.runner import WORKER_STOPPED, SessionRunner
-from storage.engine import create_engine, session_factory
-from storage.migrate import upgrade_to_head
+from storage.engine import session_factory
 from storage.wakeups import SESSIONS, listening
 
 log = logging.getLogger(__name__)
@@ -32,19 +30,13 @@ async def work(
 ) -> None:
     """Run sessions until `stop` is set, or SIGTERM / SIGINT arrives; then drain."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
     async with AsyncExitStack() as stack:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-            stack.callback(loop.remove_signal_handler, signum)
-        engine = create_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        await upgrade_to_head(engine)
+        engine, settings = await opened(stack, settings, stop)
         # Notices are addressed here and sent by the web process; a pairing the web process
         # makes later is followed.
-        settings = await with_operator_chat(settings, session_factory(engine))
-        following = asyncio.create_task(follow_pairing(settings, session_factory(engine)))
-        stack.callback(following.cancel)
+        await stack.enter_async_context(
+            pairing_follower(settings, session_factory(engine)).running_until_exit()
+        )
         notices = SessionNotices(
             enabled=settings.telegram_enabled, operator_chat=lambda: settings.telegram_chat_id
         )
