@@ -165,15 +165,27 @@ def pairing_follower(
     return Loop("follow-pairing", look, every=every_s)
 
 
+def session_notices(
+    settings: Settings, *, enabled: bool, kick: Callable[[], None] = lambda: None
+) -> SessionNotices:
+    """What a session tells the operator chat, the same from the service and a worker: its
+    notice (through the outbox) and, for a proposal, its lead's card brought up to date."""
+    return SessionNotices(
+        enabled=enabled,
+        operator_chat=lambda: settings.telegram_chat_id,
+        kick=kick,
+        on_finished=lead_cards.session_finished,
+    )
+
+
 def citizen_runner(
     settings: Settings, engine: AsyncEngine, telegram: TelegramComponent | None
 ) -> SessionRunner:
     """The session runner; it reports to Telegram through the bot's outbox when the bot is on."""
-    notices = SessionNotices(
+    notices = session_notices(
+        settings,
         enabled=telegram is not None,
-        operator_chat=lambda: settings.telegram_chat_id,
         kick=telegram.notifier.kick if telegram is not None else lambda: None,
-        on_finished=lead_cards.session_finished,
     )
     # SESSIONS_IN_PROCESS=false: `scopelock worker` processes run them; this one only queues.
     runner = SessionRunner(

@@ -12,9 +12,8 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from bot.service import opened, pairing_follower
+from bot.service import opened, pairing_follower, session_notices
 from bot.settings import Settings
-from citizens.notices import SessionNotices
 from citizens.runner import WORKER_STOPPED, SessionRunner
 from storage.engine import session_factory
 from storage.wakeups import SESSIONS, listening
@@ -37,9 +36,8 @@ async def work(
         await stack.enter_async_context(
             pairing_follower(settings, session_factory(engine)).running_until_exit()
         )
-        notices = SessionNotices(
-            enabled=settings.telegram_enabled, operator_chat=lambda: settings.telegram_chat_id
-        )
+        # Notices are queued here and sent by the web process's outbox sender.
+        notices = session_notices(settings, enabled=settings.telegram_enabled)
         runner = SessionRunner(
             settings,
             session_factory(engine),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 from bot.settings import Settings
 from bot.telegram import lead_cards as lead_cards_module
+from bot.worker import work
 from storage.models import CitizenSession, Lead
 from tests.citizens_support import FakeClaude
 from tests.factories import lead_body
@@ -122,15 +125,40 @@ async def test_sent_propose_and_skip_do_what_they_say(
 
 
 @pytest.mark.usefixtures("citizens_home")
+@contextlib.asynccontextmanager
+async def sessions_run_by(runs_sessions: str, settings: Settings) -> AsyncIterator[None]:
+    """Nothing more for the service; for "worker", a `scopelock worker` beside it."""
+    if runs_sessions == "service":
+        yield
+        return
+    stop = asyncio.Event()
+    working = asyncio.create_task(work(settings, stop, poll_interval_s=0.1))
+    try:
+        yield
+    finally:
+        stop.set()
+        await working
+
+
+@pytest.mark.parametrize("runs_sessions", ["service", "worker"])
 async def test_the_card_follows_the_proposal_through_failure_and_sending(
     telegram_settings: Callable[..., Settings],
     fake_telegram: FakeTelegram,
     fake_claude: FakeClaude,
+    runs_sessions: str,
 ) -> None:
     """After ✍️ Propose the card says Emma is writing; when her session fails it says why and
-    offers Propose again; once her proposal is marked sent on its own card, it says sent."""
-    settings = telegram_settings(port=free_port(), claude_bin=str(fake_claude.bin))
-    async with running_service(settings, fake_telegram) as service:
+    offers Propose again; once her proposal is marked sent on its own card, it says sent.
+    The same when `scopelock worker` runs the session (SESSIONS_IN_PROCESS=false)."""
+    settings = telegram_settings(
+        port=free_port(),
+        claude_bin=str(fake_claude.bin),
+        sessions_in_process=runs_sessions == "service",
+    )
+    async with (
+        running_service(settings, fake_telegram) as service,
+        sessions_run_by(runs_sessions, settings),
+    ):
         # The fake CLI follows FAKE: lines of its prompt; the lead's reason is in Emma's.
         lead = await post_lead(service, reason="Good fit.\nFAKE:stderr=Not logged in\nFAKE:exit=1")
         [card] = await fake_telegram.wait_for(lambda: lead_cards(fake_telegram), what="a card")
