@@ -31,7 +31,9 @@ MIN_WAIT_S = 0.005
 
 def doubling(first_s: float, most_s: float) -> Callable[[int], float]:
     """A backoff: `first_s` after one failure, doubling with each, at most `most_s`."""
-    return lambda failures: min(most_s, first_s * 2 ** (failures - 1))
+    # The exponent is capped: 2 ** 1024 no longer fits a float, and an outage that long
+    # must not end the loop.
+    return lambda failures: min(most_s, first_s * 2 ** min(max(0, failures - 1), 60))
 
 
 class Loop:

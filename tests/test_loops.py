@@ -13,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
+from bot.telegram.tuning import TelegramTuning
 from storage.engine import create_engine, session_factory
-from storage.loops import Loop
+from storage.loops import Loop, doubling
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_STATEMENT = {
@@ -140,3 +141,11 @@ def test_every_background_loop_runs_on_the_helper() -> None:
         if (lines := _hand_written_loops(path)) and path.name != "loops.py"
     }
     assert set(loops) - pending == set()
+
+
+def test_the_backoff_stays_at_its_most_however_long_an_outage_lasts() -> None:
+    """A loop failing every 5 s for days must keep retrying, never overflow and end."""
+    backoff = doubling(0.2, 5.0)
+    assert [backoff(n) for n in (1, 2, 3, 6)] == [0.2, 0.4, 0.8, 5.0]
+    assert backoff(1025) == backoff(100_000) == 5.0
+    assert TelegramTuning().backoff_s(100_000) == TelegramTuning().retry_max_s

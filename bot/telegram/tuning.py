@@ -58,4 +58,5 @@ class TelegramTuning:
 
     def backoff_s(self, attempts: int) -> float:
         """The wait before attempt `attempts + 1` of a message that failed `attempts` times."""
-        return min(self.retry_max_s, self.retry_base_s * 2 ** max(0, attempts - 1))
+        # Capped exponent: 2 ** 1024 no longer fits a float (a very long outage).
+        return min(self.retry_max_s, self.retry_base_s * 2 ** min(max(0, attempts - 1), 60))
