@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 
 from bot.service import opened, pairing_follower, session_notices
 from bot.settings import Settings
-from citizens.runner import WORKER_STOPPED, SessionRunner
+from citizens.runner import SessionRunner
 from storage.engine import session_factory
 from storage.wakeups import SESSIONS, listening
 
@@ -43,7 +43,7 @@ async def work(
             session_factory(engine),
             notices,
             poll_interval_s=poll_interval_s,
-            stopped_reason=WORKER_STOPPED,
+            worker=True,
         )
         await stack.enter_async_context(listening(engine, SESSIONS, runner.wake))
         await runner.start()

@@ -75,12 +75,13 @@ class SessionRunner:
         heartbeat_interval_s: float | None = None,
         stale_after_s: float | None = None,
         claims: bool = True,
-        stopped_reason: str = SERVICE_STOPPED,
+        worker: bool = False,
         transcript_max_bytes: int = transcripts.MAX_TRANSCRIPT_BYTES,
     ) -> None:
         """`claims=False`: run no session (the web process when SESSIONS_IN_PROCESS=false);
         it still announces queued sessions and fails those whose lease lapsed.
-        `stopped_reason`: the error of a session killed by `stop()`."""
+        `worker`: a `scopelock worker` process (its sessions killed by `stop()` are failed as
+        `worker stopped`; the orphans it finds at start are other processes' lost sessions)."""
         self._settings = settings
         self._db = db
         self._notices = notices
@@ -91,7 +92,8 @@ class SessionRunner:
         self._heartbeat_interval_s = heartbeat_interval_s or min(15.0, lease_s / 4)
         self._claims = claims
         self._concurrency = settings.worker_concurrency
-        self._stopped_reason = stopped_reason
+        self._worker = worker
+        self._stopped_reason = WORKER_STOPPED if worker else SERVICE_STOPPED
         self._transcript_max_bytes = transcript_max_bytes
         self._host = socket.gethostname()[:60]  # claimed_by holds 100 characters
         self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -112,7 +114,7 @@ class SessionRunner:
         _LIVE_TOKENS.add(self.token)
         # The one service process finds what its own earlier run left behind; a worker (or a
         # web process beside workers) finds what another process lost.
-        single_process = self._claims and self._stopped_reason == SERVICE_STOPPED
+        single_process = self._claims and not self._worker
         await self.reap(STARTED_AGAIN if single_process else WORKER_LOST)
         if self._claims:
             await self._beat()  # counted as a worker from the start

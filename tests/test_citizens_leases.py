@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from bot.settings import Settings
-from citizens.runner import WORKER_STOPPED
 from storage.models import CitizenSession, Worker
 from storage.repo import citizen_queue
 from storage.types import utcnow
@@ -81,7 +80,7 @@ async def test_a_drain_lets_a_running_session_finish_and_claims_nothing_new(
 async def test_a_drain_past_its_deadline_kills_and_fails_the_session(
     db: Db, runner_settings: Settings, fake_claude: FakeClaude, start_runner: Any
 ) -> None:
-    runner = await start_runner(runner_settings, stopped_reason=WORKER_STOPPED)
+    runner = await start_runner(runner_settings, worker=True)
     stuck = await enqueue_session(db, "daniel", "FAKE:child\nFAKE:sleep=60")
     await wait_for(lambda: _true(fake_claude.calls()), "the CLI to start")
 
