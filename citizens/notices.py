@@ -148,7 +148,7 @@ class SessionNotices:
         await outbox.enqueue(
             session=session,
             chat_id=chat_id,
-            text=thread_notices.stopped_reply(row, thread),
+            text=thread_notices.stopped_reply(row, thread, drafted=drafted),
             reply_to_outbox_id=row.notice_outbox_id,
             thread_id=thread.id,
         )

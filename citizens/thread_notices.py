@@ -109,10 +109,17 @@ def markup(thread_id: str) -> dict[str, Any]:
     }
 
 
-def stopped_reply(row: CitizenSession, thread: Thread) -> str:
-    """The short reply (it notifies) when a session leaves a client with nothing."""
+def stopped_reply(row: CitizenSession, thread: Thread, *, drafted: bool = False) -> str:
+    """The short reply (it notifies) when a session fails or leaves a client with nothing;
+    `drafted`: it failed after posting its draft, whose card took the message over."""
     job = f" ({esc(cut(thread.job_title, TITLE_CHARS))})" if thread.job_title else ""
     client = f"<b>{esc(cut(thread.client, TITLE_CHARS))}</b>{job}"
+    if drafted:
+        reason = esc(cut(row.error or "no reason recorded", REASON_CHARS))
+        return (
+            f"❌ <b>{esc(row.citizen)}</b>'s session failed after posting its draft: {reason}\n"
+            f"👤 {client}: the draft's card is above, to decide as any other."
+        )
     return f"{stopped_line(row)}\n👤 {client} is waiting for an answer: Retry or Answer above."
 
 

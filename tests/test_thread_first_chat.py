@@ -127,6 +127,33 @@ async def _all_ended(service: Service, thread_id: str) -> list[CitizenSession] |
     return rows if all(row.status in ("completed", "failed") for row in rows) else None
 
 
+async def test_a_session_failing_after_its_draft_points_to_the_card_not_to_retry(
+    settings_for: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """The budget or the timeout can stop a session after `create_draft`: the draft's card
+    has the message, so the reply says so and offers no Retry / Answer it does not have."""
+    async with running_service(settings_for(), fake_telegram) as service:
+        await client_writes(service, "Any news?\nFAKE:draft\nFAKE:subtype=error_max_budget_usd")
+        notice_id = await arrived(service, "Jane Roe wrote")
+        reply = await service.fake.wait_for(
+            lambda: next(
+                (
+                    m
+                    for m in service.fake.sent_messages(OPERATOR_ID)
+                    if m.get("reply_parameters", {}).get("message_id") == notice_id
+                ),
+                None,
+            ),
+            timeout=30,
+            what="the failure reply",
+        )
+        card = shown(service, notice_id)
+
+    assert "failed after posting its draft" in reply["text"] and "Jane Roe" in reply["text"]
+    assert "Retry" not in reply["text"] and "Answer" not in reply["text"]
+    assert "approve:" in "".join(buttons(card))
+
+
 async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
     settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
