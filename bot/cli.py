@@ -9,7 +9,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from bot import doctor, operator_tools
+from bot import operator_tools
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -27,8 +27,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(serve_mcp())
     if command == "doctor":
-        # Loads the settings itself: a bad setting is its first finding, not a stop.
-        sys.exit(doctor.main(args))
+        # Loads the settings itself: a bad setting is its first finding, not a stop. Imported
+        # here: its checks pull in what `scopelock mcp`, started per session, never needs.
+        from bot.doctor import main as run_doctor
+
+        sys.exit(run_doctor(args))
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -46,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run citizen sessions from the database, and nothing else")
     sub.add_parser("mcp", help="the citizens' tools: an MCP server on stdio (for Claude Code)")
     operator_tools.add_commands(sub)
-    doctor.add_command(sub)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check this deployment (settings, database, Telegram, citizens); changes nothing",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
 
 

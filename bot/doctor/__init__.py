@@ -24,14 +24,6 @@ from bot.doctor.telegram import check_telegram
 from bot.settings import Settings, SettingsError, load_settings
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:
-    doctor = sub.add_parser(
-        "doctor",
-        help="check this deployment (settings, database, Telegram, citizens); changes nothing",
-    )
-    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-
-
 def main(args: argparse.Namespace) -> int:
     """Runs before the settings are loaded: bad settings are its first finding."""
     try:
