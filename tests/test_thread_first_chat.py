@@ -27,7 +27,15 @@ from bot.day.loop import OperatorDay
 from bot.settings import Settings
 from citizens import thread_notices
 from citizens.notices import SessionNotices
-from storage.models import CitizenSession, Draft, Event, OutboxMessage, Thread, ThreadMessage
+from storage.models import (
+    CitizenSession,
+    Draft,
+    Event,
+    OutboxMessage,
+    PendingStep,
+    Thread,
+    ThreadMessage,
+)
 from storage.repo import citizen_queue, outbox
 from storage.types import utcnow
 from tests.citizens_support import FakeClaude
@@ -260,6 +268,14 @@ async def test_answer_myself_stores_an_approved_operator_draft_offered_like_any(
         async with service.db() as session:
             thread = await session.get(Thread, thread_id)
         assert thread is not None and thread.waiting_since is None
+
+        # Answered: a second ✍️ Answer says so, and no step waits for a text.
+        alert = await service.answered(tap(service, f"answer:{thread_id}", notice_id))
+        async with service.db() as session:
+            waiting_steps = (await session.scalars(select(PendingStep))).all()
+    assert alert["text"] == "The client was answered already: there is nothing to answer."
+    assert alert.get("show_alert") is True
+    assert waiting_steps == []
 
 
 async def test_a_long_answer_of_mine_follows_its_card_whole_in_blocks(

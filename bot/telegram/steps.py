@@ -80,7 +80,7 @@ async def ask(
         else:  # offered whole, never cut: in blocks above the question
             heading = "📋 <b>The current text</b>, to copy"
             for block in whole_text.messages(draft.draft_text, heading):
-                await context.bot.send_message(chat_id, block)
+                await context.bot.send_message(chat_id, block, message_thread_id=topic)
             current = "The current text is in the blocks above."
         text = (
             f"✏️ Send the new text of the draft for <b>{client}</b> as your next message, or "

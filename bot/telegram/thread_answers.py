@@ -25,6 +25,7 @@ NOT_RETRIED = {
     "drafting": "A citizen is already drafting this reply.",
     "pending": "A draft already waits for your decision in this conversation.",
 }
+ALREADY_ANSWERED = "The client was answered already: there is nothing to answer."
 
 
 async def act_on_thread(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -73,6 +74,7 @@ async def _ask_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, thread
             message = await thread_waits.latest_client_message(
                 session=session, thread_id=thread_id
             )
+        if message is not None:
             await steps.start(
                 session=session,
                 chat_id=chat.id,
@@ -81,9 +83,7 @@ async def _ask_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, thread
                 thread_id=thread_id,
             )
     if thread is None or message is None:
-        await query.answer(
-            UNKNOWN_THREAD if thread is None else NOT_RETRIED["answered"], show_alert=True
-        )
+        await query.answer(UNKNOWN_THREAD if thread is None else ALREADY_ANSWERED, show_alert=True)
         return
     await query.answer("✍️ Type your reply")
     job = f" ({render.esc(render.cut(thread.job_title, 120))})" if thread.job_title else ""
