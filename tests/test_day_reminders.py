@@ -8,11 +8,13 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.day.clock import in_quiet_hours
+from bot.day.digest import digest_text
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
 from citizens.figures import waited
@@ -27,6 +29,9 @@ from storage.models import (
     ThreadMessage,
 )
 from storage.repo import stats
+from storage.repo.inbox import Waiting
+from storage.repo.thread_waits import ThreadWaiting
+from tests.bot_api_rules import check_message_text
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import FAST, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
@@ -234,3 +239,42 @@ def draft_row(
         telegram_message_id=message_id,
         thread_id=thread,
     )
+
+
+async def test_a_digest_of_long_names_still_fits_one_telegram_message(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """Ten waiting drafts and ten waiting threads whose clients and jobs are as long as the
+    API allows: the digest's lines are cut, so Telegram takes it (≤ 4,096 characters)."""
+    now = datetime.now(UTC)
+    today = now.date()
+    async with db() as session:
+        numbers = await stats.of_day(
+            session=session, day=today - timedelta(days=1), tz=ZoneInfo("UTC")
+        )
+    long_client, long_job = "Ł" * 200, "Shopify & <b>SSO</b> " * 25  # the API's caps
+    drafts = [
+        Waiting(
+            Draft(
+                id=str(uuid.uuid4()),
+                client=long_client,
+                job_title=long_job[:500],
+                message="m",
+                draft_text="d",
+                confidence=80,
+            ),
+            now - timedelta(hours=n),
+        )
+        for n in range(12)
+    ]
+    threads = [
+        ThreadWaiting(
+            Thread(client=long_client, job_title=long_job[:500], waiting_since=now), None, None
+        )
+        for _ in range(12)
+    ]
+
+    text = digest_text(numbers, drafts, now, today, threads)
+
+    check_message_text(text, "HTML")  # what the Bot API refuses with 400, the fake refuses
+    assert "… and 2 more: /drafts" in text

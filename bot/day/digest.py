@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from bot.telegram import render
 from bot.telegram.render import esc, plural
 from citizens import thread_notices
 from citizens.figures import duration, waited
@@ -30,20 +31,18 @@ def digest_text(
         lines += ["", f"<b>Clients waiting, no draft ({len(left)}):</b>"]
         for thread_left in left[:WAITING_SHOWN]:
             thread = thread_left.thread
-            job = f" · {esc(thread.job_title)}" if thread.job_title else ""
             state = esc(thread_notices.waiting_state(thread_left.session, thread_left.draft))
             since = thread.waiting_since or now
-            lines.append(f"• {esc(thread.client)}{job} — {waited(since, now)} ({state})")
+            who = render.client_and_job(thread.client, thread.job_title, bold=False, limit=40)
+            lines.append(f"• {who} — {waited(since, now)} ({state})")
         if len(left) > WAITING_SHOWN:
             lines.append(f"… and {len(left) - WAITING_SHOWN} more: /drafts")
     if waiting:
         lines += ["", f"<b>Waiting for you ({len(waiting)}):</b>"]
         for item in waiting[:WAITING_SHOWN]:
             draft, since = item.draft, item.waiting_since
-            lines.append(
-                f"• {esc(draft.client)} · {esc(draft.job_title)} — {waited(since, now)} "
-                f"(/draft {esc(draft.id)})"
-            )
+            who = render.client_and_job(draft.client, draft.job_title, bold=False, limit=40)
+            lines.append(f"• {who} — {waited(since, now)} (/draft {render.short_id(draft.id)})")
         if len(waiting) > WAITING_SHOWN:
             lines.append(f"… and {len(waiting) - WAITING_SHOWN} more: /drafts")
     elif not left:

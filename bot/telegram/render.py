@@ -85,6 +85,15 @@ def link_line(url: str) -> str:
     return f"🔗 {shown}"
 
 
+def client_and_job(
+    client: str, job_title: str | None, *, limit: int = 80, bold: bool = True
+) -> str:
+    """`client · job` (the client in bold), each cut to `limit`, escaped: a list line's head."""
+    name = esc(cut(client, limit))
+    job = f" · {esc(cut(job_title, limit))}" if job_title else ""
+    return f"<b>{name}</b>{job}" if bold else f"{name}{job}"
+
+
 def short_id(draft_id: str) -> str:
     return draft_id[:SHORT_ID]
 

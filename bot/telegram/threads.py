@@ -33,8 +33,7 @@ async def list_threads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 def _line(thread: Thread, last: CitizenSession | None, draft: Draft | None) -> str:
-    job = f" · {render.esc(render.cut(thread.job_title, 80))}" if thread.job_title else ""
-    head = f"👤 <b>{render.esc(render.cut(thread.client, 80))}</b>{job}"
+    head = f"👤 {render.client_and_job(thread.client, thread.job_title)}"
     if thread.waiting_since is None:
         return f"{head}\n   ✓ answered · {render.when(thread.last_message_at)}"
     if draft is not None and draft.status == "pending":

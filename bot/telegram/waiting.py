@@ -19,8 +19,7 @@ NAME_IN_BUTTON = 18
 
 
 def _who(thread: Thread) -> str:
-    job = f" · {render.esc(render.cut(thread.job_title, 80))}" if thread.job_title else ""
-    return f"👤 <b>{render.esc(render.cut(thread.client, 80))}</b>{job}"
+    return f"👤 {render.client_and_job(thread.client, thread.job_title)}"
 
 
 def listing(items: Sequence[ThreadWaiting], now: datetime) -> tuple[str, dict[str, Any] | None]:
