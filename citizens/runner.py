@@ -103,7 +103,6 @@ class SessionRunner:
         self._leasing = Loop("citizen-leases", self._lease_round, every=self._heartbeat_interval_s)
         self._running: dict[str, asyncio.Task[None]] = {}  # citizen -> its session task
         self._kills: dict[str, asyncio.Event] = {}  # session id -> set to kill its CLI
-        self._killing = False
 
     @property
     def _running_ids(self) -> set[str]:
@@ -133,7 +132,6 @@ class SessionRunner:
         if tasks and drain_s > 0:
             log.info("waiting up to %g s for %d running session(s)", drain_s, len(tasks))
             await asyncio.wait(tasks, timeout=drain_s)
-        self._killing = True
         for kill in self._kills.values():
             kill.set()
         if tasks:
@@ -256,9 +254,7 @@ class SessionRunner:
             return
         self._kick()
         log.info("session %s of %s started", row.id, citizen)
-        self._kills[row.id] = asyncio.Event()
-        if self._killing:
-            self._kills[row.id].set()
+        self._kills[row.id] = asyncio.Event()  # claims have stopped before any kill is set
         self._running[citizen] = asyncio.create_task(
             self._run(row, token), name=f"session-{row.id}"
         )

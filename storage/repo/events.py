@@ -24,14 +24,14 @@ from storage.types import utcnow
 
 _LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 EVENTS = Event.__table__
-INSERT = (
+_INSERT = (
     insert(EVENTS)
     .values(
         event=bindparam("event"), timestamp=bindparam("timestamp"), payload=bindparam("payload")
     )
     .returning(EVENTS.c.id)
 )
-_HOT_INSERT = HotStatement(INSERT)
+_HOT_INSERT = HotStatement(_INSERT)
 
 Match = Literal["exact", "prefix"] | None
 
@@ -91,7 +91,7 @@ async def append(*, session: AsyncSession, event: str, payload: dict[str, Any]) 
     payload = _fitted(payload)
     timestamp = utcnow()
     values = {"event": event, "timestamp": timestamp, "payload": payload}
-    event_id = (await session.execute(INSERT, values)).scalar_one()
+    event_id = (await session.execute(_INSERT, values)).scalar_one()
     return EventRow(event_id, event, timestamp, payload)
 
 

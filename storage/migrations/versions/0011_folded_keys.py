@@ -91,7 +91,8 @@ def _fill_keys(table_name: str, columns: tuple[str, ...]) -> None:
 
 
 def _fill_decider_names() -> None:
-    """The name each decision's event recorded, latest first, onto its draft."""
+    """The name each decision's event recorded onto its draft (read oldest first, so the
+    latest decision's name is the one left)."""
     connection = op.get_bind()
     events = sa.table(
         "events",
