@@ -381,14 +381,17 @@ async def test_a_client_waiting_with_no_draft_is_listed_and_reminded(
         thread_id = accepted["thread_id"]
         notice_id = await arrived(service, "Jane Roe wrote")
         await until_shows(service, notice_id, "could not draft a reply")
+        failure_id = await arrived(service, "is waiting for an answer")
 
         reminder = await service.fake.wait_for(
             lambda: [m for m in service.fake.sent_messages(OPERATOR_ID) if "⏰" in m["text"]],
             what="the reminder",
         )
         [reminded] = reminder
-        about = {m["message_id"] for m in service.fake.delivered(OPERATOR_ID)}
-        assert reminded["reply_parameters"]["message_id"] in about
+        # A reply to the thread's latest message about it (§14): the failure's reply, which
+        # came after the client's message.
+        assert failure_id > notice_id
+        assert reminded["reply_parameters"]["message_id"] == failure_id
         shown_reminder = service.fake.message(OPERATOR_ID, _id_of(service, reminded))
         assert "Jane Roe has waited" in shown_reminder["text"]
         assert "rafael could not draft a reply" in shown_reminder["text"]
