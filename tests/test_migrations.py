@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -22,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import load_settings
 from storage import models  # noqa: F401  (registers every table on the metadata)
 from storage.engine import create_engine
-from storage.migrate import alembic_config, upgrade_to_head
+from storage.migrate import upgrade_to_head
 from storage.models import SQLModel
+from tests.schema_support import head_revision
 from tests.service_process import clean_env, run_once, venv_bin
 
 # Created by raw SQL in the migration, deliberately not in the models (see 0001).
@@ -31,28 +31,10 @@ MIGRATION_ONLY_INDEXES = {"ix_events_event_pattern"}
 
 
 @pytest.fixture
-def empty_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with nothing in it, as an operator would give it (plain URL, no driver)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    databases = request.getfixturevalue("postgres_databases")
-    url = databases.new_database(migrated=False)
-    yield url
-    databases.drop(url)
-
-
-@pytest.fixture
 async def empty_engine(empty_database: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(load_settings(database_url=empty_database).database_url)
     yield engine
     await engine.dispose()
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
 
 
 def schema_state(connection: Connection) -> dict[str, Any]:
