@@ -89,9 +89,6 @@ def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
         "name": web["name"],
         "property": "hostport",
     }
-    for name in ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"):
-        assert worker_env[name] == from_web(name)
-    assert worker_env["SESSION_LEASE_S"] == env["SESSION_LEASE_S"]  # /health counts by it
     settings = load_settings(
         **{key.lower(): item["value"] for key, item in worker_env.items() if "value" in item},
         api_token="x",
@@ -100,6 +97,37 @@ def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
         telegram_chat_id=1,
     )
     assert settings.worker_concurrency >= 1
+
+
+# What the worker must hold exactly as the web service does, so it is given one source: the
+# web service's value. The secrets and chat address the same deployment; /health counts
+# workers by SESSION_LEASE_S; the day's clock and budget hold sessions back the same way.
+SHARED_WITH_THE_WORKER = (
+    "API_TOKEN",
+    "WEBHOOK_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
+    "SESSION_LEASE_S",
+    "TIMEZONE",
+    "CITIZENS_DAILY_BUDGET_USD",
+)
+
+
+def test_what_both_services_must_agree_on_is_set_once_on_the_web_service(
+    env: dict[str, dict[str, Any]], worker_env: dict[str, dict[str, Any]]
+) -> None:
+    for name in SHARED_WITH_THE_WORKER:
+        assert worker_env[name] == from_web(name), name
+        assert "fromService" not in env[name], name  # the web service is the source
+    assert env["SESSION_LEASE_S"]["value"] == "60"
+    # No other worker variable repeats a value of the web service's that could drift apart
+    # unnoticed: what both set literally is the same on purpose (production, log level).
+    repeated = {
+        name
+        for name, item in worker_env.items()
+        if "value" in item and name in env and "value" in env[name]
+    }
+    assert repeated == {"ENVIRONMENT", "LOG_LEVEL"}
 
 
 def test_render_waits_for_the_workers_drain(
