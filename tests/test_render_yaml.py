@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -68,6 +69,40 @@ def test_the_image_installs_exactly_the_pinned_claude_code() -> None:
     assert "FROM node:22-bookworm-slim AS node" in DOCKERFILE  # the package wants Node >= 22
     # The build itself fails when the installed CLI is not the pinned one.
     assert 'claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "' in DOCKERFILE
+
+
+def final_stage() -> list[tuple[str, str]]:
+    """The last stage's instructions as (keyword, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    lines = [line.strip() for line in text.splitlines()]
+    instructions = [tuple(line.split(None, 1)) for line in lines if line and line[0] != "#"]
+    start = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return [(keyword, arguments) for keyword, arguments in instructions[start:]]  # type: ignore[misc]
+
+
+def test_without_database_url_the_service_can_create_its_default_database() -> None:
+    """`./scopelock.db` (and SQLite's -wal) is made in the working directory the container
+    starts in: the image gives its user that folder, and only that beside its own ones."""
+    steps = final_stage()
+    user = [arguments for keyword, arguments in steps if keyword == "USER"][-1]
+    workdirs = [PurePosixPath(arguments) for keyword, arguments in steps if keyword == "WORKDIR"]
+    owned: set[PurePosixPath] = set()
+    cwd = PurePosixPath("/")
+    for keyword, arguments in steps:
+        if keyword == "WORKDIR":
+            cwd = cwd / arguments
+        if keyword == "RUN":
+            for command in arguments.split("&&"):
+                words = command.split()
+                if words[:2] == ["chown", user]:
+                    owned |= {cwd / path for path in words[2:]}
+    assert load_settings().database_url == "sqlite+aiosqlite:///./scopelock.db"
+    assert workdirs[-1] in owned, f"{workdirs[-1]} is not {user}'s: the database cannot be made"
+    # The code and the citizens stay root's: the service's folder is not the one it writes in.
+    app = workdirs[0]
+    assert ("COPY", ". .") in steps and app not in owned and workdirs[-1] != app
+    assert ("ENV", f"CITIZENS_DIR={app / 'citizens'}") in steps
+    assert owned == {workdirs[-1], app / "citizens/daniel/projects"}
 
 
 def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
