@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import load_settings
 from storage import models  # noqa: F401  (registers every table on the metadata)
 from storage.engine import create_engine
-from storage.migrate import upgrade_to_head
+from storage.migrate import upgrade_to, upgrade_to_head
 from storage.models import SQLModel
 from tests.schema_support import head_revision
 from tests.service_process import clean_env, run_once, venv_bin
@@ -54,6 +54,37 @@ async def test_upgrade_from_empty_creates_every_table(empty_engine: AsyncEngine)
         after = await connection.run_sync(schema_state)
     assert after["tables"] == {*SQLModel.metadata.tables, "alembic_version"}
     assert after["revision"] == head_revision()
+
+
+def thread_indexes(connection: Connection) -> set[str]:
+    return {index["name"] for index in inspect(connection).get_indexes("threads")}
+
+
+async def test_0015_drops_the_unused_client_index_and_keeps_the_threads(
+    empty_engine: AsyncEngine,
+) -> None:
+    """Threads are found by `client_key` since 0011: `ix_threads_client` only slowed writes."""
+    await upgrade_to(empty_engine, "0014")
+    async with empty_engine.begin() as connection:
+        assert "ix_threads_client" in await connection.run_sync(thread_indexes)
+        await connection.execute(
+            text(
+                "INSERT INTO threads (id, platform, client, client_key, created_at, "
+                "last_message_at) VALUES ('t-1', 'upwork', 'Łukasz', 'łukasz', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+
+    await upgrade_to_head(empty_engine)
+
+    async with empty_engine.connect() as connection:
+        indexes = await connection.run_sync(thread_indexes)
+        rows = (await connection.execute(text("SELECT id, client, client_key FROM threads"))).all()
+        revision = await connection.run_sync(schema_state)
+    assert "ix_threads_client" not in indexes
+    assert {"ix_threads_client_key", "ix_threads_last_message_at_id"} <= indexes
+    assert [tuple(row) for row in rows] == [("t-1", "Łukasz", "łukasz")]
+    assert revision["revision"] == head_revision()
 
 
 @pytest.mark.slow
