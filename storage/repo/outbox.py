@@ -190,6 +190,65 @@ class Marked:
     draft_status: str | None
 
 
+_QUEUED_COLUMNS = (
+    "chat_id",
+    "text",
+    "reply_markup",
+    "draft_id",
+    "edit_message_id",
+    "reply_to_message_id",
+    "silent",
+    "edit_outbox_id",
+    "reply_to_outbox_id",
+    "thread_id",
+)
+QUEUE = HotStatement(
+    insert(OUTBOX)
+    .values(
+        {name: bindparam(name) for name in _QUEUED_COLUMNS}
+        | {
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": bindparam("now"),
+            "created_at": bindparam("now"),
+        }
+    )
+    .returning(OUTBOX.c.id)
+)
+"""Queueing a message, the one statement: `enqueue` runs it in a session, the webhooks' hot
+path (storage/repo/reply_intake.py) on the driver; `queued` gives both its parameters."""
+
+
+def queued(
+    *,
+    chat_id: int,
+    text: str,
+    now: datetime,
+    reply_markup: dict[str, Any] | None = None,
+    draft_id: str | None = None,
+    edit_message_id: int | None = None,
+    reply_to_message_id: int | None = None,
+    silent: bool = False,
+    edit_outbox_id: int | None = None,
+    reply_to_outbox_id: int | None = None,
+    thread_id: str | None = None,
+) -> dict[str, Any]:
+    """`QUEUE`'s parameters for a message (`enqueue` says what each means)."""
+    return {
+        "chat_id": chat_id,
+        "text": text,
+        "reply_markup": reply_markup,
+        "draft_id": draft_id,
+        "edit_message_id": edit_message_id,
+        "reply_to_message_id": reply_to_message_id,
+        "silent": silent,
+        "edit_outbox_id": edit_outbox_id,
+        "reply_to_outbox_id": reply_to_outbox_id,
+        "thread_id": thread_id,
+        "now": now,
+    }
+
+
 async def enqueue(
     *,
     session: AsyncSession,
@@ -219,27 +278,20 @@ async def enqueue(
     chat, sent in that thread's topic).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
-    now = utcnow()
-    result = await session.execute(
-        insert(OutboxMessage)
-        .values(
-            chat_id=chat_id,
-            text=text,
-            reply_markup=reply_markup,
-            draft_id=draft_id,
-            edit_message_id=edit_message_id,
-            reply_to_message_id=reply_to_message_id,
-            silent=silent,
-            edit_outbox_id=edit_outbox_id,
-            reply_to_outbox_id=reply_to_outbox_id,
-            thread_id=thread_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(OUTBOX.c.id)
+    params = queued(
+        chat_id=chat_id,
+        text=text,
+        now=utcnow(),
+        reply_markup=reply_markup,
+        draft_id=draft_id,
+        edit_message_id=edit_message_id,
+        reply_to_message_id=reply_to_message_id,
+        silent=silent,
+        edit_outbox_id=edit_outbox_id,
+        reply_to_outbox_id=reply_to_outbox_id,
+        thread_id=thread_id,
     )
+    result = await session.execute(QUEUE.core, params)
     return int(result.scalar_one())
 
 
