@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
     ARRAY,
@@ -190,22 +190,29 @@ class Marked:
     draft_status: str | None
 
 
-_QUEUED_COLUMNS = (
-    "chat_id",
-    "text",
-    "reply_markup",
-    "draft_id",
-    "edit_message_id",
-    "reply_to_message_id",
-    "silent",
-    "edit_outbox_id",
-    "reply_to_outbox_id",
-    "thread_id",
-)
+class MessageOptions(TypedDict, total=False):
+    """What a queued message may ask of Telegram besides its chat and text (`enqueue` says
+    what each means); left out, each is None (`silent`: False)."""
+
+    reply_markup: dict[str, Any] | None
+    draft_id: str | None
+    edit_message_id: int | None
+    reply_to_message_id: int | None
+    silent: bool
+    edit_outbox_id: int | None
+    reply_to_outbox_id: int | None
+    thread_id: str | None
+
+
+_NO_OPTIONS: dict[str, Any] = {
+    name: False if name == "silent" else None for name in MessageOptions.__annotations__
+}
+
+
 QUEUE = HotStatement(
     insert(OUTBOX)
     .values(
-        {name: bindparam(name) for name in _QUEUED_COLUMNS}
+        {name: bindparam(name) for name in ("chat_id", "text", *MessageOptions.__annotations__)}
         | {
             "status": "pending",
             "attempts": 0,
@@ -220,48 +227,14 @@ path (storage/repo/reply_intake.py) on the driver; `queued` gives both its param
 
 
 def queued(
-    *,
-    chat_id: int,
-    text: str,
-    now: datetime,
-    reply_markup: dict[str, Any] | None = None,
-    draft_id: str | None = None,
-    edit_message_id: int | None = None,
-    reply_to_message_id: int | None = None,
-    silent: bool = False,
-    edit_outbox_id: int | None = None,
-    reply_to_outbox_id: int | None = None,
-    thread_id: str | None = None,
+    *, chat_id: int, text: str, now: datetime, **options: Unpack[MessageOptions]
 ) -> dict[str, Any]:
-    """`QUEUE`'s parameters for a message (`enqueue` says what each means)."""
-    return {
-        "chat_id": chat_id,
-        "text": text,
-        "reply_markup": reply_markup,
-        "draft_id": draft_id,
-        "edit_message_id": edit_message_id,
-        "reply_to_message_id": reply_to_message_id,
-        "silent": silent,
-        "edit_outbox_id": edit_outbox_id,
-        "reply_to_outbox_id": reply_to_outbox_id,
-        "thread_id": thread_id,
-        "now": now,
-    }
+    """`QUEUE`'s parameters for a message."""
+    return _NO_OPTIONS | dict(options) | {"chat_id": chat_id, "text": text, "now": now}
 
 
 async def enqueue(
-    *,
-    session: AsyncSession,
-    chat_id: int,
-    text: str,
-    reply_markup: dict[str, Any] | None = None,
-    draft_id: str | None = None,
-    edit_message_id: int | None = None,
-    reply_to_message_id: int | None = None,
-    silent: bool = False,
-    edit_outbox_id: int | None = None,
-    reply_to_outbox_id: int | None = None,
-    thread_id: str | None = None,
+    *, session: AsyncSession, chat_id: int, text: str, **options: Unpack[MessageOptions]
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -278,19 +251,7 @@ async def enqueue(
     chat, sent in that thread's topic).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
-    params = queued(
-        chat_id=chat_id,
-        text=text,
-        now=utcnow(),
-        reply_markup=reply_markup,
-        draft_id=draft_id,
-        edit_message_id=edit_message_id,
-        reply_to_message_id=reply_to_message_id,
-        silent=silent,
-        edit_outbox_id=edit_outbox_id,
-        reply_to_outbox_id=reply_to_outbox_id,
-        thread_id=thread_id,
-    )
+    params = queued(chat_id=chat_id, text=text, now=utcnow(), **options)
     result = await session.execute(QUEUE.core, params)
     return int(result.scalar_one())
 
