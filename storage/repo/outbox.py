@@ -171,6 +171,7 @@ _QUEUED_COLUMNS = (
     "edit_outbox_id",
     "reply_to_outbox_id",
     "thread_id",
+    "topic_id",
 )
 QUEUE = HotStatement(
     insert(OUTBOX)
@@ -202,6 +203,7 @@ def queued(
     edit_outbox_id: int | None = None,
     reply_to_outbox_id: int | None = None,
     thread_id: str | None = None,
+    topic_id: int | None = None,
 ) -> dict[str, Any]:
     """`QUEUE`'s parameters for a message (`enqueue` says what each means)."""
     return {
@@ -215,6 +217,7 @@ def queued(
         "edit_outbox_id": edit_outbox_id,
         "reply_to_outbox_id": reply_to_outbox_id,
         "thread_id": thread_id,
+        "topic_id": topic_id,
         "now": now,
     }
 
@@ -232,6 +235,7 @@ async def enqueue(
     edit_outbox_id: int | None = None,
     reply_to_outbox_id: int | None = None,
     thread_id: str | None = None,
+    topic_id: int | None = None,
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -245,7 +249,8 @@ async def enqueue(
     `edit_outbox_id` / `reply_to_outbox_id` name the message by the outbox row queued for it
     earlier (to the same chat, so sent before this one); if that row was never sent, this one
     is sent as a new message. `thread_id`: the client thread the message is about (in a forum
-    chat, sent in that thread's topic).
+    chat, sent in that thread's topic); `topic_id`, for a message about no thread: the forum
+    topic to send it in (where the command it answers was typed).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
     params = queued(
@@ -260,6 +265,7 @@ async def enqueue(
         edit_outbox_id=edit_outbox_id,
         reply_to_outbox_id=reply_to_outbox_id,
         thread_id=thread_id,
+        topic_id=topic_id,
     )
     result = await session.execute(QUEUE.core, params)
     return int(result.scalar_one())
