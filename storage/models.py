@@ -133,7 +133,6 @@ class Thread(SQLModel, table=True):
     __tablename__ = "threads"
     __table_args__ = (
         Index("ix_threads_last_message_at_id", "last_message_at", "id"),
-        Index("ix_threads_client", "client"),
         Index("ix_threads_job_link", "job_link"),
         # A message finds its thread by client and title (CONTRACT §9), as `client_key`.
         Index("ix_threads_client_key", "client_key"),
