@@ -20,7 +20,7 @@ stopped waiting: when Telegram answers late, the answer is still recorded, so th
 slow-but-delivered case does not lead to a second copy. Delivery is at least once: a
 process that dies after a send and before its record leaves the row claimed, and it is sent
 again when the lease runs out. In a forum chat, a message about a client thread goes to that
-thread's topic (bot/telegram/topics.py).
+thread's topic, the answer to a command to the topic it was typed in (bot/telegram/topics.py).
 """
 
 from __future__ import annotations
@@ -361,15 +361,14 @@ class OutboxSender:
                 if "not modified" not in str(error).lower():
                     raise
             return edit_id
-        topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+        topic = await self._topics.topic_for(row)
         try:
             return await self._send_new(row, markup, reply_id, topic)
         except BadRequest as error:
-            if topic is None or row.thread_id is None or not lost_topic(error):
+            if topic is None or not lost_topic(error):
                 raise
-            # The operator deleted the thread's topic: a new one takes its messages.
-            await self._topics.forget(row.thread_id)
-            topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+            # The topic was deleted: a thread's opens anew, a command's answer goes general.
+            topic = await self._topics.after_lost(row)
             return await self._send_new(row, markup, None, topic)
 
     async def _send_new(

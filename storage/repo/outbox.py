@@ -202,6 +202,7 @@ class MessageOptions(TypedDict, total=False):
     edit_outbox_id: int | None
     reply_to_outbox_id: int | None
     thread_id: str | None
+    topic_id: int | None
 
 
 _NO_OPTIONS: dict[str, Any] = {
@@ -248,7 +249,8 @@ async def enqueue(
     `edit_outbox_id` / `reply_to_outbox_id` name the message by the outbox row queued for it
     earlier (to the same chat, so sent before this one); if that row was never sent, this one
     is sent as a new message. `thread_id`: the client thread the message is about (in a forum
-    chat, sent in that thread's topic).
+    chat, sent in that thread's topic); `topic_id`, for a message about no thread: the forum
+    topic to send it in (where the command it answers was typed).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
     params = queued(chat_id=chat_id, text=text, now=utcnow(), **options)
