@@ -262,6 +262,9 @@ class OutboxMessage(SQLModel, table=True):
     """Reply to the message that outbox row became."""
     thread_id: str | None = Field(default=None, max_length=36)
     """The client thread the message is about: in a forum chat it goes to that thread's topic."""
+    topic_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """For a message about no thread: the forum topic to send it in (where the command it
+    answers was typed); None: the general topic."""
 
 
 class DraftMessage(SQLModel, table=True):
