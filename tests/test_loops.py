@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -16,6 +15,7 @@ from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import create_engine, session_factory
 from storage.loops import Loop, doubling
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_STATEMENT = {
@@ -98,19 +98,15 @@ async def test_a_kick_runs_the_next_step_at_once_and_a_failure_is_retried_after_
     loop = Loop("kicked", step, every=3600, backoff=lambda failures: 0.05 * failures)
     loop.start()
     try:
-        await wait_until(lambda: len(calls) == 1)
+        await wait_until(lambda: len(calls) == 1, "the first step")
         loop.kick()  # without it the next step would come in an hour
-        await wait_until(lambda: len(calls) == 3)  # the second failed; the third came 0.05s on
+        await wait_until(
+            lambda: len(calls) == 3, "the third step"
+        )  # the second failed; the third came 0.05s on
         assert loop.steps == 2
     finally:
         await loop.stop()
     assert not loop.running
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def _hand_written_loops(path: Path) -> list[int]:
