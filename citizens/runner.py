@@ -319,7 +319,10 @@ class SessionRunner:
                 prompt = prompts.conversation_lost(row.prompt)
                 process, parsed = await self._attempt(row, folder, config, env, prompt, None)
         conversation = parsed.result.claude_session_id
-        transcript = None if conversation is None else transcripts.read(env, folder, conversation)
+        transcript = None
+        if conversation is not None:
+            # Files of megabytes: read in a thread, off the event loop (as written back).
+            transcript = await asyncio.to_thread(transcripts.read, env, folder, conversation)
         return process, parsed, transcript
 
     async def _conversation(
@@ -340,7 +343,7 @@ class SessionRunner:
         if stored.transcript is None:
             log.info("session %s: conversation %s is too long to resume", row.id, resume_id)
             return None, prompts.conversation_lost(row.prompt)
-        transcripts.write_back(env, folder, resume_id, stored.transcript)
+        await asyncio.to_thread(transcripts.write_back, env, folder, resume_id, stored.transcript)
         return resume_id, row.prompt
 
     async def _attempt(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import Settings
 from citizens import transcripts
 from storage.models import CitizenSession, Conversation
+from storage.repo import conversations
 from tests.citizens_support import (
     FakeClaude,
     enqueue_session,
@@ -267,3 +270,51 @@ async def test_a_conversation_over_the_limit_starts_anew_reading_the_thread(
         "The client wrote again."
     )
     assert second.status == "completed" and second.claude_session_id != first.claude_session_id
+
+
+async def longest_pause(work: Awaitable[object]) -> float:
+    """The longest the event loop went without running a 5 ms ticker while `work` ran."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
+    try:
+        await work
+    finally:
+        done.set()
+        await ticker
+    return max(gaps)
+
+
+async def test_a_large_transcript_is_packed_and_unpacked_off_the_event_loop(db: Db) -> None:
+    """Packing megabytes held the event loop (every request and update waited) as long as
+    zlib took; it runs in a thread now."""
+    transcript = os.urandom(8 * 1024 * 1024).hex().encode()  # 16 MB that packs slowly
+    started = time.perf_counter()
+    zlib.compress(transcript, 6)
+    packing = time.perf_counter() - started
+    conversation = str(uuid.uuid4())
+
+    async def store_and_load() -> None:
+        async with db() as session, session.begin():
+            assert await conversations.save(
+                session=session,
+                claude_session_id=conversation,
+                citizen="rafael",
+                transcript=transcript,
+                max_bytes=len(transcript),
+            )
+        async with db() as session:
+            stored = await conversations.load(session=session, claude_session_id=conversation)
+        assert stored is not None and stored.transcript == transcript
+
+    assert await longest_pause(store_and_load()) < packing / 2

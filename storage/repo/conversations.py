@@ -6,6 +6,7 @@ the thread's next session then starts a new conversation told to read the thread
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from dataclasses import dataclass
 
@@ -31,7 +32,8 @@ async def save(
 ) -> bool:
     """Store (or replace) a conversation's transcript; False when it is over `max_bytes`."""
     fits = len(transcript) <= max_bytes
-    packed = zlib.compress(transcript, 6) if fits else None
+    # Megabytes to pack: in a thread (zlib lets go of the GIL), not on the event loop.
+    packed = await asyncio.to_thread(zlib.compress, transcript, 6) if fits else None
     row = await session.get(Conversation, claude_session_id, with_for_update=True)
     if row is None:
         row = Conversation(
@@ -48,4 +50,6 @@ async def load(*, session: AsyncSession, claude_session_id: str) -> Stored | Non
     row = await session.get(Conversation, claude_session_id)
     if row is None:
         return None
-    return Stored(None if row.transcript is None else zlib.decompress(row.transcript))
+    if row.transcript is None:
+        return Stored(None)
+    return Stored(await asyncio.to_thread(zlib.decompress, row.transcript))
