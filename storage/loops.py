@@ -201,6 +201,7 @@ class Components:
 @contextlib.asynccontextmanager
 async def _named(name: str, component: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
     async with component as value:
+        log.debug("started %s", name)
         try:
             yield value
         finally:
