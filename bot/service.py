@@ -1,4 +1,12 @@
-"""The one long-running process: database, web server and bot share one event loop."""
+"""The one long-running process: database, web server and bot share one event loop.
+
+Its parts (the engine, deliveries, retention, the bot with its sender and day, the web server,
+the citizens, the NOTIFY listener, the scheduler) are started one way, by `Components`
+(storage/loops.py), in an order each can rely on, and stopped in reverse. A background loop
+does not end on an error (it backs off and tries again), so none can leave the process
+running without it; `serve()` returns only when asked to stop, or when a part fails to start
+(those started before it are stopped in order).
+"""
 
 from __future__ import annotations
 
