@@ -266,6 +266,7 @@ class SessionRunner:
 
     async def _claim(self, citizen: str) -> Claimed | None:
         token = session_tokens.new_token()
+        row = None
         try:
             async with self._db() as session, session.begin():
                 over_budget = await self._budget_spent(session)
@@ -277,9 +278,16 @@ class SessionRunner:
                     only_run_anyway=over_budget,
                 )
                 if row is not None:
+                    # Running here from the commit on: the lease loop, seeing the row between
+                    # the commit and the launch, must not fail it as abandoned.
+                    self._kills[row.id] = asyncio.Event()
                     await self._notices.started(session=session, row=row)
-        except IntegrityError:
-            return None  # another process started a session of this citizen first
+        except BaseException as error:
+            if row is not None:
+                self._kills.pop(row.id, None)
+            if isinstance(error, IntegrityError):
+                return None  # another process started a session of this citizen first
+            raise
         if over_budget:
             self._kick()
         if row is None:
@@ -291,7 +299,6 @@ class SessionRunner:
         """Run the claimed session in the background."""
         row = claimed.row
         log.info("session %s of %s started", row.id, row.citizen)
-        self._kills[row.id] = asyncio.Event()  # claims have stopped before any kill is set
         self._running[row.citizen] = asyncio.create_task(
             self._run(row, claimed.token), name=f"session-{row.id}"
         )
