@@ -24,12 +24,17 @@ RUN pip install --no-cache-dir . \
     && claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "
 
 # The service, and so every citizen's CLI, runs as a user without root rights (CONTRACT §7 v3).
-# It may write only its home (the CLI's ~/.claude) and Daniel's projects/ folder: the
-# citizens' CLAUDE.md and .claude/ stay root's, as shipped, whatever a session tries.
+# It may write only its home (the CLI's ~/.claude), its data folder and Daniel's projects/
+# folder: the citizens' CLAUDE.md and .claude/ stay root's, as shipped, whatever a session tries.
 RUN useradd --create-home --uid 10001 scopelock \
-    && mkdir -p citizens/daniel/projects \
-    && chown scopelock citizens/daniel/projects
+    && mkdir -p citizens/daniel/projects /data \
+    && chown scopelock citizens/daniel/projects /data
 USER scopelock
+
+# It runs in its data folder, so without DATABASE_URL the default ./scopelock.db (and SQLite's
+# -wal beside it) can be created; /app stays root's, with the citizens it is pointed to.
+ENV CITIZENS_DIR=/app/citizens
+WORKDIR /data
 
 # The CLI keeps its conversations in ~/.claude, which a deploy loses: the database holds them
 # between sessions (citizens/transcripts.py). `scopelock worker` runs them (render.yaml).

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from bench.load import Run
 from bench.workers import MAX_CLAIM_P99_MS, MIN_EFFICIENCY, WorkersResult
 
-MIN_RATIO = 0.60
+MIN_RATIO = 0.65
+"""The floor of every scenario: a change must not take one below 65 % of its ceiling."""
 MAX_P99_GROWTH = 1.5
 MAX_NOTIFY_P50_MS = 20.0
 MAX_RSS_MB = 150.0

@@ -13,6 +13,7 @@ import io
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any, cast
@@ -77,12 +78,31 @@ _DRAWING: ProcessPoolExecutor | None = None
 async def draw(kind: str, stats: Stats) -> bytes:
     """`chart_png` in a process of its own: matplotlib holds the GIL for long stretches (its
     import alone for half a second), so in a thread of the service it would hold up the
-    event loop all the same."""
+    event loop all the same. A pool whose worker died (the OOM killer) takes no more work:
+    it is replaced, and the chart drawn once more in the new one."""
+    pool = _pool()
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(pool, chart_png, kind, stats)
+    except BrokenProcessPool:
+        _forget(pool)
+        return await loop.run_in_executor(_pool(), chart_png, kind, stats)
+
+
+def _pool() -> ProcessPoolExecutor:
     global _DRAWING
     if _DRAWING is None:
         # spawn: a fork would copy the service's threads and open connections.
         _DRAWING = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-    return await asyncio.get_running_loop().run_in_executor(_DRAWING, chart_png, kind, stats)
+    return _DRAWING
+
+
+def _forget(broken: ProcessPoolExecutor) -> None:
+    """Drop a broken pool, once: charts that failed with it together share its successor."""
+    global _DRAWING
+    if _DRAWING is broken:
+        _DRAWING = None
+        broken.shutdown(wait=False, cancel_futures=True)
 
 
 CHARTS = Charts(kinds=KINDS, png=draw)

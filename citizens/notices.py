@@ -242,13 +242,23 @@ def budget_markup(waiting: Sequence[CitizenSession]) -> dict[str, Any] | None:
 
 
 async def queue_notice(
-    *, session: AsyncSession, row: CitizenSession, chat_id: int | None, ahead: int | None = None
+    *,
+    session: AsyncSession,
+    row: CitizenSession,
+    chat_id: int | None,
+    ahead: int | None = None,
+    topic_id: int | None = None,
 ) -> int | None:
-    """Queue the session's notice (silent) and remember it on the row; its outbox id."""
+    """Queue the session's notice (silent) and remember it on the row; its outbox id.
+    `topic_id`: the forum topic of the command that queued the session (it answers there)."""
     if chat_id is None:
         return None
     outbox_id = await outbox.enqueue(
-        session=session, chat_id=chat_id, text=notice_text(row, ahead=ahead), silent=True
+        session=session,
+        chat_id=chat_id,
+        text=notice_text(row, ahead=ahead),
+        silent=True,
+        topic_id=topic_id,
     )
     row.notice_outbox_id = outbox_id
     session.add(row)

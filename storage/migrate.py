@@ -29,6 +29,11 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     transaction ends, SQLite through the write lock its BEGIN IMMEDIATE takes. The later one
     then finds the schema at head.
     """
+    await upgrade_to(engine, "head")
+
+
+async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
+    """`upgrade_to_head`, stopping at `revision` (tests start from an older schema)."""
     url = engine.url.render_as_string(hide_password=False)
     async with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -40,7 +45,7 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
                     await connection.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
                     )
-                await connection.run_sync(_upgrade, url)
+                await connection.run_sync(_upgrade, url, revision)
         finally:
             if sqlite:
                 await _sqlite_foreign_keys(connection, enabled=True)
@@ -59,10 +64,10 @@ async def _sqlite_foreign_keys(connection: AsyncConnection, *, enabled: bool) ->
     await driver.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
 
 
-def _upgrade(connection: object, url: str) -> None:
+def _upgrade(connection: object, url: str, revision: str) -> None:
     config = alembic_config(url)
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:

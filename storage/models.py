@@ -133,7 +133,6 @@ class Thread(SQLModel, table=True):
     __tablename__ = "threads"
     __table_args__ = (
         Index("ix_threads_last_message_at_id", "last_message_at", "id"),
-        Index("ix_threads_client", "client"),
         Index("ix_threads_job_link", "job_link"),
         # A message finds its thread by client and title (CONTRACT §9), as `client_key`.
         Index("ix_threads_client_key", "client_key"),
@@ -263,6 +262,9 @@ class OutboxMessage(SQLModel, table=True):
     """Reply to the message that outbox row became."""
     thread_id: str | None = Field(default=None, max_length=36)
     """The client thread the message is about: in a forum chat it goes to that thread's topic."""
+    topic_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    """For a message about no thread: the forum topic to send it in (where the command it
+    answers was typed); None: the general topic."""
 
 
 class DraftMessage(SQLModel, table=True):

@@ -10,18 +10,28 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from storage.hotpath import Fetch, HotStatement
 
 log = logging.getLogger(__name__)
 
 SESSIONS = "scopelock_sessions"
 
+_NOTIFY = HotStatement(select(func.pg_notify(bindparam("channel"), "")))
+
 
 async def notify(*, session: AsyncSession, channel: str) -> None:
     """Announce on `channel` when the caller's transaction commits (PostgreSQL only)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+        await session.execute(_NOTIFY.core, {"channel": channel})
+
+
+async def notify_with(fetch: Fetch, on_postgres: bool, channel: str) -> None:
+    """`notify`, as a statement of a `HotPath.transaction()`."""
+    if on_postgres:
+        await fetch(_NOTIFY, {"channel": channel})
 
 
 @contextlib.asynccontextmanager

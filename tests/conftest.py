@@ -26,11 +26,12 @@ API_TOKEN = "test-api-token-5f2a9c"
 TELEGRAM_TOKEN = "123456789:test-telegram-token-4b1e"
 
 # Fixtures of the citizen tests (fake claude, citizen folders, runners; the real CLI and its
-# scripted model) and delivery tests.
+# scripted model), delivery tests, and databases without the newest schema.
 pytest_plugins = [
     "tests.citizens_support",
     "tests.delivery_support",
     "tests.real_cli_support",
+    "tests.schema_support",
 ]
 
 # Variables the service reads; tests start from none of them, whatever the machine has set.

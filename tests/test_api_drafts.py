@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
 from storage.models import Draft, DraftFeedback, Event, OutboxMessage
+from storage.repo import citizen_queue, session_tokens
 from storage.repo.draft_intake import Card
 from storage.types import utcnow
 from tests.conftest import API_TOKEN
 from tests.factories import OMIT, draft_body, event_names, stored_counts
 from tests.paging import UTC_TIMESTAMP, assert_error, fetch_page, walk_pages
 from tests.statements import sent
+from tests.test_webhooks_signed import SECRET, UPWORK, signed, upwork_body
 from web.app import create_app
+from web.webhooks import ENDPOINTS
 
 DB = async_sessionmaker[AsyncSession]
 
@@ -407,3 +412,49 @@ async def test_delivered_notification_is_reported_and_replayed_without_a_second_
         f"card of {created['draft_id']}",
     )
     assert notifier.delivered == [card.id]
+
+
+@pytest.mark.usefixtures("citizens_home")
+async def test_a_draft_racing_the_clients_next_message_never_stays_pending(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], engine: AsyncEngine, db: DB
+) -> None:
+    """CONTRACT §14: a draft posted by a session while its client writes again answers an older
+    message, however the two requests interleave: stored superseded at once, or superseded by
+    the client's message. On PostgreSQL the requests really overlap (a pool of connections)."""
+    app = create_app(make_settings(webhook_secret=SECRET), engine, extra_endpoints=ENDPOINTS)
+    client = await aiohttp_client(app)
+    first = upwork_body(client="Jane Roe", message="Message 0", thread="race")
+    assert (await client.post(UPWORK, data=first, headers=signed(first))).status == 202
+    rounds = 40
+    for n in range(1, rounds + 1):
+        # The session the last message queued starts now: the client then writes again.
+        token = session_tokens.new_token()
+        async with db() as session, session.begin():
+            running = await citizen_queue.claim_next(
+                session=session,
+                citizen="rafael",
+                claimed_by="test:1:x",
+                token_hash=session_tokens.token_hash(token),
+            )
+        assert running is not None
+        again = upwork_body(client="Jane Roe", message=f"Message {n}", thread="race")
+        posted, wrote = await asyncio.gather(
+            client.post(
+                "/api/draft/create",
+                json=draft_body(client="Jane Roe"),
+                headers={"Authorization": f"Bearer {token}"},
+            ),
+            client.post(UPWORK, data=again, headers=signed(again)),
+        )
+        assert (posted.status, wrote.status) == (201, 202), await posted.text()
+        async with db() as session, session.begin():
+            await citizen_queue.finish(session=session, session_id=running.id, status="completed")
+
+    async with db() as session:
+        stored = (await session.scalars(select(Draft))).all()
+        superseded = (
+            await session.scalars(select(Event).where(Event.event == "draft.superseded@1.0"))  # type: ignore[arg-type]
+        ).all()
+    assert len(stored) == rounds
+    assert [d.id for d in stored if d.status != "superseded"] == []
+    assert sorted(e.payload["draft_id"] for e in superseded) == sorted(d.id for d in stored)

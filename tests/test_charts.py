@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot import charts
 from bot.charts import KINDS, chart_png
 from bot.telegram.stats import summary
 from citizens.figures import duration
@@ -168,3 +171,21 @@ async def test_charts_are_drawn_outside_the_service_process() -> None:
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"png": b"\x89PNG\r\n\x1a\n".hex(), "matplotlib_here": False}
+
+
+async def test_a_chart_is_drawn_after_its_worker_was_killed() -> None:
+    """A chart worker killed from outside (the OOM killer) broke the pool for good: every
+    later chart failed until the service restarted."""
+    decoded(await charts.draw("drafts", busy_stats(7)))
+    pool = charts._DRAWING
+    assert pool is not None
+    workers = list(pool._processes.values())
+    assert workers
+    for worker in workers:
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 30)
+    assert decoded(await charts.draw("leads", busy_stats(7))).size == (1080, 840)
+    assert charts._DRAWING is not pool
+    assert decoded(await charts.draw("cost", busy_stats(7))).size == (1080, 840)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.day.clock import in_quiet_hours
@@ -87,11 +88,18 @@ async def test_two_instances_remind_and_digest_once(
         await asyncio.gather(*(day.tick() for day in days))
 
     async with db() as session:
-        replies = await session.scalar(
-            select(func.count()).where(OutboxMessage.reply_to_message_id.is_not(None))  # type: ignore[union-attr]
-        )
+        replies = (
+            await session.execute(
+                select(OutboxMessage.text, OutboxMessage.reply_to_message_id).where(
+                    OutboxMessage.reply_to_message_id.is_not(None)  # type: ignore[union-attr]
+                )
+            )
+        ).all()
         digests = (await session.scalars(select(OutboxMessage.text))).all()
-    assert replies == 5
+    # One reminder per client, each a reply to that client's own card.
+    assert len(replies) == 5
+    by_client = {re.findall(r"Client (\d)", text)[0]: card for text, card in replies}
+    assert by_client == {str(n): 100 + n for n in range(5)}
     assert [text for text in digests if "Digest" in text] == [digests[-1]]
     assert sum("Digest" in text for text in digests) == 1
 

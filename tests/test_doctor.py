@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from bot.doctor import run_checks
+from bot.doctor import local, run_checks
 from bot.doctor.checks import Check
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from citizens.cli_version import pinned_version
-from storage.engine import session_factory
+from storage.engine import create_engine, session_factory
+from storage.migrate import schema_revisions, upgrade_to
 from storage.repo import operator_pairing
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
+from tests.schema_support import head_revision, revision_before
 from tests.service_process import venv_bin
 from tests.telegram_updates import OPERATOR_ID, message_update
 
@@ -272,3 +275,108 @@ async def test_bad_settings_are_its_first_finding(healthy: Callable[..., Setting
 
     assert code == 1
     assert out.startswith("FAIL settings: invalid configuration: API_TOKEN must be set")
+
+
+@pytest.fixture
+def empty_url(empty_database: str) -> str:
+    """An empty database the doctor can reach (SQLite's file exists, with nothing in it)."""
+    url = load_settings(database_url=empty_database).database_url
+    path = make_url(url).database
+    if make_url(url).get_backend_name() == "sqlite" and path:
+        Path(path).touch()
+    return url
+
+
+async def revision_of(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        return (await schema_revisions(engine))[0]
+    finally:
+        await engine.dispose()
+
+
+async def test_an_empty_database_is_a_warning_and_no_pairing_is_read(
+    healthy: Callable[..., Settings], empty_url: str
+) -> None:
+    settings = healthy(telegram_chat_id=None).model_copy(update={"database_url": empty_url})
+    found = by_name(await run_checks(settings))
+
+    assert found["database"].status == "warn"
+    assert "reachable but empty" in found["database"].detail
+    assert "`scopelock migrate`" in found["database"].detail
+    assert found["operator chat"] == Check(
+        "operator chat", "warn", "unknown: no database to read a pairing from"
+    )
+    assert await revision_of(empty_url) is None  # the doctor created no schema
+
+
+async def test_an_old_schema_is_a_warning_and_still_read(
+    healthy: Callable[..., Settings], empty_url: str
+) -> None:
+    head = head_revision()
+    old = revision_before(head)
+    engine = create_engine(empty_url)
+    try:
+        await upgrade_to(engine, old)
+    finally:
+        await engine.dispose()
+    settings = healthy(telegram_chat_id=None).model_copy(update={"database_url": empty_url})
+    found = by_name(await run_checks(settings))
+
+    assert found["database"].status == "warn"
+    assert f"schema at {old}, this version's is {head}" in found["database"].detail
+    assert "the service migrates at start" in found["database"].detail
+    # The pairing table is older than this schema: it is read, and nobody has paired yet.
+    assert found["operator chat"].status == "warn"
+    assert found["operator chat"].detail.startswith("pairing: no operator yet")
+    assert await revision_of(empty_url) == old  # the doctor migrated nothing
+
+
+@pytest.mark.slow
+async def test_no_citizens_and_no_webhook_secret_are_printed_with_their_fix(
+    healthy: Callable[..., Settings], tmp_path: Path
+) -> None:
+    nowhere = tmp_path / "no-citizens-here"
+    nowhere.mkdir()
+    (nowhere / "rafael").mkdir()  # a folder without its CLAUDE.md is no citizen
+    changes = {"WEBHOOK_SECRET": None, "CITIZENS_DIR": str(nowhere)}
+    code, out, err = await doctor(healthy(), changes=changes)
+
+    assert code == 1, out + err  # no citizen is a failure; the secret only a warning
+    lines = out.splitlines()
+    assert (
+        f"FAIL citizens: no citizen folder (a folder with a CLAUDE.md) in {nowhere}: "
+        "fix CITIZENS_DIR"
+    ) in lines
+    assert (
+        "warn webhook secret: WEBHOOK_SECRET is not set: /webhook/* answer 503, so Zapier "
+        "cannot post; set a long random value"
+    ) in lines
+    assert [line.split()[0] for line in lines].count("FAIL") == 1
+
+    code, out, _ = await doctor(healthy(), "--json", changes={"WEBHOOK_SECRET": "Zq9xW"})
+    found = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0
+    assert found["webhook secret"] == {
+        "name": "webhook secret",
+        "status": "warn",
+        "detail": "WEBHOOK_SECRET is set but short (5 characters): use 32 or more",
+    }
+
+
+async def test_a_cli_that_hangs_is_killed_when_its_time_is_up(
+    healthy: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "claude.pid"
+    hanging = tmp_path / "claude"
+    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
+    hanging.chmod(hanging.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(local, "CLI_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+
+    found = await local.check_cli(healthy(claude_bin="claude"))
+
+    assert found.status == "FAIL"
+    assert f"{hanging} --version did not answer within 0.5 s" in found.detail
+    pid = int(pid_file.read_text())
+    assert not Path(f"/proc/{pid}").exists(), "the CLI was left running"

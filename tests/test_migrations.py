@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -22,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import load_settings
 from storage import models  # noqa: F401  (registers every table on the metadata)
 from storage.engine import create_engine
-from storage.migrate import alembic_config, upgrade_to_head
+from storage.migrate import upgrade_to, upgrade_to_head
 from storage.models import SQLModel
+from tests.schema_support import head_revision
 from tests.service_process import clean_env, run_once, venv_bin
 
 # Created by raw SQL in the migration, deliberately not in the models (see 0001).
@@ -31,28 +31,10 @@ MIGRATION_ONLY_INDEXES = {"ix_events_event_pattern"}
 
 
 @pytest.fixture
-def empty_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with nothing in it, as an operator would give it (plain URL, no driver)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    databases = request.getfixturevalue("postgres_databases")
-    url = databases.new_database(migrated=False)
-    yield url
-    databases.drop(url)
-
-
-@pytest.fixture
 async def empty_engine(empty_database: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(load_settings(database_url=empty_database).database_url)
     yield engine
     await engine.dispose()
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
 
 
 def schema_state(connection: Connection) -> dict[str, Any]:
@@ -72,6 +54,37 @@ async def test_upgrade_from_empty_creates_every_table(empty_engine: AsyncEngine)
         after = await connection.run_sync(schema_state)
     assert after["tables"] == {*SQLModel.metadata.tables, "alembic_version"}
     assert after["revision"] == head_revision()
+
+
+def thread_indexes(connection: Connection) -> set[str]:
+    return {index["name"] for index in inspect(connection).get_indexes("threads")}
+
+
+async def test_0015_drops_the_unused_client_index_and_keeps_the_threads(
+    empty_engine: AsyncEngine,
+) -> None:
+    """Threads are found by `client_key` since 0011: `ix_threads_client` only slowed writes."""
+    await upgrade_to(empty_engine, "0014")
+    async with empty_engine.begin() as connection:
+        assert "ix_threads_client" in await connection.run_sync(thread_indexes)
+        await connection.execute(
+            text(
+                "INSERT INTO threads (id, platform, client, client_key, created_at, "
+                "last_message_at) VALUES ('t-1', 'upwork', 'Łukasz', 'łukasz', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+
+    await upgrade_to_head(empty_engine)
+
+    async with empty_engine.connect() as connection:
+        indexes = await connection.run_sync(thread_indexes)
+        rows = (await connection.execute(text("SELECT id, client, client_key FROM threads"))).all()
+        revision = await connection.run_sync(schema_state)
+    assert "ix_threads_client" not in indexes
+    assert {"ix_threads_client_key", "ix_threads_last_message_at_id"} <= indexes
+    assert [tuple(row) for row in rows] == [("t-1", "Łukasz", "łukasz")]
+    assert revision["revision"] == head_revision()
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -70,6 +71,40 @@ def test_the_image_installs_exactly_the_pinned_claude_code() -> None:
     assert 'claude --version | grep -q "^$(cat citizens/claude-code-version.txt) "' in DOCKERFILE
 
 
+def final_stage() -> list[tuple[str, str]]:
+    """The last stage's instructions as (keyword, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    lines = [line.strip() for line in text.splitlines()]
+    instructions = [tuple(line.split(None, 1)) for line in lines if line and line[0] != "#"]
+    start = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return [(keyword, arguments) for keyword, arguments in instructions[start:]]  # type: ignore[misc]
+
+
+def test_without_database_url_the_service_can_create_its_default_database() -> None:
+    """`./scopelock.db` (and SQLite's -wal) is made in the working directory the container
+    starts in: the image gives its user that folder, and only that beside its own ones."""
+    steps = final_stage()
+    user = [arguments for keyword, arguments in steps if keyword == "USER"][-1]
+    workdirs = [PurePosixPath(arguments) for keyword, arguments in steps if keyword == "WORKDIR"]
+    owned: set[PurePosixPath] = set()
+    cwd = PurePosixPath("/")
+    for keyword, arguments in steps:
+        if keyword == "WORKDIR":
+            cwd = cwd / arguments
+        if keyword == "RUN":
+            for command in arguments.split("&&"):
+                words = command.split()
+                if words[:2] == ["chown", user]:
+                    owned |= {cwd / path for path in words[2:]}
+    assert load_settings().database_url == "sqlite+aiosqlite:///./scopelock.db"
+    assert workdirs[-1] in owned, f"{workdirs[-1]} is not {user}'s: the database cannot be made"
+    # The code and the citizens stay root's: the service's folder is not the one it writes in.
+    app = workdirs[0]
+    assert ("COPY", ". .") in steps and app not in owned and workdirs[-1] != app
+    assert ("ENV", f"CITIZENS_DIR={app / 'citizens'}") in steps
+    assert owned == {workdirs[-1], app / "citizens/daniel/projects"}
+
+
 def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
     web: dict[str, Any],
     worker: dict[str, Any],
@@ -89,9 +124,6 @@ def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
         "name": web["name"],
         "property": "hostport",
     }
-    for name in ("API_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"):
-        assert worker_env[name] == from_web(name)
-    assert worker_env["SESSION_LEASE_S"] == env["SESSION_LEASE_S"]  # /health counts by it
     settings = load_settings(
         **{key.lower(): item["value"] for key, item in worker_env.items() if "value" in item},
         api_token="x",
@@ -100,6 +132,37 @@ def test_no_disk_the_web_service_queues_and_a_worker_service_runs_sessions(
         telegram_chat_id=1,
     )
     assert settings.worker_concurrency >= 1
+
+
+# What the worker must hold exactly as the web service does, so it is given one source: the
+# web service's value. The secrets and chat address the same deployment; /health counts
+# workers by SESSION_LEASE_S; the day's clock and budget hold sessions back the same way.
+SHARED_WITH_THE_WORKER = (
+    "API_TOKEN",
+    "WEBHOOK_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
+    "SESSION_LEASE_S",
+    "TIMEZONE",
+    "CITIZENS_DAILY_BUDGET_USD",
+)
+
+
+def test_what_both_services_must_agree_on_is_set_once_on_the_web_service(
+    env: dict[str, dict[str, Any]], worker_env: dict[str, dict[str, Any]]
+) -> None:
+    for name in SHARED_WITH_THE_WORKER:
+        assert worker_env[name] == from_web(name), name
+        assert "fromService" not in env[name], name  # the web service is the source
+    assert env["SESSION_LEASE_S"]["value"] == "60"
+    # No other worker variable repeats a value of the web service's that could drift apart
+    # unnoticed: what both set literally is the same on purpose (production, log level).
+    repeated = {
+        name
+        for name, item in worker_env.items()
+        if "value" in item and name in env and "value" in env[name]
+    }
+    assert repeated == {"ENVIRONMENT", "LOG_LEVEL"}
 
 
 def test_render_waits_for_the_workers_drain(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PRODUCTION_SECRETS, SettingsError, load_settings
+from bot.settings import PRODUCTION_SECRETS, Settings, SettingsError, load_settings
 
 SECRETS = {
     "API_TOKEN": "api-token-7c1e0d",
@@ -53,6 +53,69 @@ def test_defaults_with_no_environment() -> None:
     assert settings.api_url_for_citizens == "http://127.0.0.1:8000"
     assert (settings.environment, settings.log_level) == ("development", "INFO")
     assert settings.secret_values() == []
+
+
+# Every default CONTRACT §2 names, variable by variable, as the settings expose it.
+CONTRACT_DEFAULTS: dict[str, tuple[str, object]] = {
+    "DATABASE_URL": ("database_url", "sqlite+aiosqlite:///./scopelock.db"),
+    "HOST": ("host", "127.0.0.1"),
+    "PORT": ("port", 8000),
+    "API_TOKEN": ("api_token", None),
+    "WEBHOOK_SECRET": ("webhook_secret", None),
+    "TELEGRAM_BOT_TOKEN": ("telegram_bot_token", None),
+    "TELEGRAM_CHAT_ID": ("telegram_chat_id", None),
+    "TELEGRAM_ALLOWED_USER_IDS": ("telegram_allowed_user_ids", frozenset()),
+    "TELEGRAM_API_BASE_URL": ("telegram_api_base_url", "https://api.telegram.org"),
+    "TELEGRAM_MODE": ("telegram_mode", "polling"),
+    "TELEGRAM_WEBHOOK_URL": ("public_webhook_url", None),
+    "TELEGRAM_WEBHOOK_SECRET": ("telegram_webhook_secret", None),
+    "CLAUDE_BIN": ("claude_bin", "claude"),
+    "CITIZENS_DIR": ("citizens_dir", Path("citizens")),
+    "CITIZEN_TIMEOUT_S": ("citizen_timeout_s", 900),
+    "BACKEND_API_URL": ("api_url_for_citizens", "http://127.0.0.1:8000"),
+    "CITIZEN_MAX_BUDGET_USD": ("citizen_max_budget_usd", 2),
+    "CITIZENS_DAILY_BUDGET_USD": ("citizens_daily_budget_usd", None),
+    "ANTHROPIC_API_KEY": ("anthropic_api_key", None),
+    "CLAUDE_CODE_OAUTH_TOKEN": ("claude_code_oauth_token", None),
+    "PUBLIC_URL": ("public_base_url", None),
+    "TIMEZONE": ("timezone", "UTC"),
+    "REMIND_AFTER_S": ("remind_after_s", 3600),
+    "DIGEST_AT": ("digest_time", None),
+    "QUIET_HOURS": ("quiet_window", None),
+    "LOW_CONFIDENCE": ("low_confidence", 50),
+    "DELIVERY_WEBHOOK_URL": ("delivery_webhook_url", None),
+    "DELIVERY_WEBHOOK_SECRET": ("delivery_webhook_secret", None),
+    "SESSIONS_IN_PROCESS": ("sessions_in_process", True),
+    "WORKER_CONCURRENCY": ("worker_concurrency", 2),
+    "SESSION_LEASE_S": ("session_lease_s", 60),
+    "WORKER_DRAIN_S": ("worker_drain_s", 300),
+    "STEP_TIMEOUT_S": ("step_timeout_s", 900),
+    "ENVIRONMENT": ("environment", "development"),
+    "LOG_LEVEL": ("log_level", "INFO"),
+}
+
+
+def test_every_default_of_the_contract() -> None:
+    settings = load_settings()
+
+    found = {name: getattr(settings, field) for name, (field, _) in CONTRACT_DEFAULTS.items()}
+    assert found == {name: default for name, (_, default) in CONTRACT_DEFAULTS.items()}
+    # Each variable the contract names is one the settings read (none pinned by accident).
+    fields = {name.upper() for name in Settings.model_fields}
+    assert set(CONTRACT_DEFAULTS) <= fields
+
+
+def test_render_external_url_is_the_default_public_and_webhook_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RENDER_EXTERNAL_URL", "https://scopelock.onrender.com/")
+    settings = load_settings()
+
+    assert settings.public_base_url == "https://scopelock.onrender.com"
+    assert settings.mini_app_url == "https://scopelock.onrender.com/app"
+    assert settings.public_webhook_url == "https://scopelock.onrender.com/webhook/telegram"
+    monkeypatch.setenv("PUBLIC_URL", "https://scopelock.example.com")
+    assert load_settings().public_base_url == "https://scopelock.example.com"
 
 
 def test_dotenv_in_the_working_directory_is_read_and_the_environment_wins(

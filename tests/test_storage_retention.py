@@ -86,8 +86,8 @@ async def seed(db: Db) -> None:
                     route="/r",
                     received_at=now - 23 * HOUR,
                 ),
-                # Signed without a timestamp: its replay stays a duplicate for good.
-                WebhookDelivery(body_hash="d" * 64, route="/r", received_at=now - 90 * DAY),
+                # Signed without a timestamp: a duplicate for 24 h too (CONTRACT §4).
+                WebhookDelivery(body_hash="d" * 64, route="/r", received_at=now - DAY - MINUTE),
                 Event(event="old.event@1.0", timestamp=now - 365 * DAY, payload={}),
             ]
         )
@@ -108,7 +108,7 @@ async def remaining(db: Db) -> dict[str, list[Any]]:
 EXPECTED_REMAINING = {
     "outbox": ["kept-card-of-a-pending-draft", "kept-failed", "kept-recent", "kept-unsent"],
     "keys": ["kept"],
-    "deliveries": ["c" * 64, "d" * 64],
+    "deliveries": ["c" * 64],
     "events": ["old.event@1.0"],
 }
 
@@ -118,7 +118,7 @@ async def test_prune_deletes_exactly_the_expired_rows_in_bounded_batches(db: Db)
 
     pruned = await retention.prune(db, batch=2)
 
-    assert pruned == retention.Pruned(outbox=2, idempotency_keys=3, webhook_deliveries=2)
+    assert pruned == retention.Pruned(outbox=2, idempotency_keys=3, webhook_deliveries=3)
     assert await remaining(db) == EXPECTED_REMAINING
     assert await retention.prune(db) == retention.Pruned(0, 0, 0)
 

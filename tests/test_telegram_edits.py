@@ -163,3 +163,23 @@ async def test_a_decided_draft_cannot_be_edited(
             assert (await service.draft(draft_id)).draft_text == DRAFT["draft_text"]
         assert await service.events("draft.edited") == []
         assert await pending_edits(service) == []
+
+
+async def test_a_text_sent_while_the_tap_is_handled_waits_for_the_tap(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    """One chat's updates are handled in the order they came (bot/telegram/update_order.py):
+    the text typed while the Edit tap is still being handled (Telegram answers the tap slowly
+    here) is taken after the tap has asked for it, not before."""
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        draft_id = (await service.post_draft())["draft_id"]
+        fake_telegram.slow(1.0, "answerCallbackQuery")
+        await service.tap("edit", draft_id)
+        service.say(NEW_TEXT)
+        await wait_for_new_card(service, draft_id)
+
+        texts = [m["text"] for m in fake_telegram.delivered(OPERATOR_ID)]
+        asked = next(n for n, text in enumerate(texts) if "Send the new text" in text)
+        shown = next(n for n, text in enumerate(texts) if text.startswith("📝 Edited draft"))
+        assert asked < shown, texts
+        assert (await service.draft(draft_id)).draft_text == NEW_TEXT

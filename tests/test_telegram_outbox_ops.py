@@ -4,9 +4,17 @@ text and buttons), reply to one, and arrive without a notification."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.settings import Settings
-from storage.repo import outbox
+from storage.engine import session_factory
+from storage.models import Draft
+from storage.repo import draft_intake, drafts, outbox
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
@@ -61,3 +69,57 @@ async def test_a_reply_can_be_silent(
         assert not reply.get("disable_notification")
         assert quiet["disable_notification"] is True
         assert "reply_parameters" not in quiet and not card_call.get("disable_notification")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # a row lock holds up one record alone
+async def test_a_chats_messages_go_on_while_the_ones_before_are_recorded(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram, engine: AsyncEngine
+) -> None:
+    """The record of a draft's card waits here on the draft's row lock; the messages queued
+    behind the card reach Telegram meanwhile, in order (the edit and the reply name the card
+    by its outbox row: its message id is known before it is recorded). Once the lock is gone
+    everything is recorded, and the draft's card is the card."""
+    db = session_factory(engine)
+    draft = drafts.new(
+        client="Acme", job_title="Bot", message="Hi", draft_text="Hello", confidence=80, context={}
+    )
+    async with db() as session, session.begin():
+        await draft_intake.store_in(session=session, draft=draft, card=None)
+
+    def ours() -> list[dict[str, Any]]:
+        """The messages sent from the outbox rows below (the draft's own card is sent too)."""
+        texts = ("card", "a reply")
+        return [m for m in fake_telegram.sent_messages(OPERATOR_ID) if m["text"] in texts]
+
+    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+        async with db() as locker, locker.begin():
+            await locker.execute(
+                select(Draft).where(col(Draft.id) == draft.id).with_for_update(key_share=True)
+            )
+            async with db() as session, session.begin():
+                card = await outbox.enqueue(
+                    session=session, chat_id=OPERATOR_ID, text="card", draft_id=draft.id
+                )
+                edit = await outbox.enqueue(
+                    session=session, chat_id=OPERATOR_ID, text="card, edited", edit_outbox_id=card
+                )
+                reply = await outbox.enqueue(
+                    session=session, chat_id=OPERATOR_ID, text="a reply", reply_to_outbox_id=card
+                )
+
+            def all_sent() -> bool:
+                return len(ours()) == 2 and bool(fake_telegram.calls_to("editMessageText"))
+
+            await fake_telegram.wait_for(all_sent, what="the messages behind the card")
+            rows = {row.id: row.status for row in await service.outbox()}
+            assert rows[card] == "pending"  # its record waits for the lock
+
+        card_id = await sent_id(service, card)
+        assert await sent_id(service, edit) == card_id
+        await sent_id(service, reply)
+        first, second = ours()
+        assert (first["text"], second["text"]) == ("card", "a reply")
+        assert second["reply_parameters"]["message_id"] == card_id
+        (edited,) = fake_telegram.calls_to("editMessageText")
+        assert edited.params["message_id"] == card_id
+        assert (await service.draft(draft.id)).telegram_message_id == card_id

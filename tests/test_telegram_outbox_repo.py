@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.hotpath import HotPath
-from storage.models import Draft, OutboxMessage
+from storage.models import Draft, DraftMessage, OutboxMessage
 from storage.repo import draft_intake, drafts, outbox
 from storage.types import utcnow
 
@@ -109,14 +109,71 @@ async def test_mark_sent_stores_the_message_id_on_the_draft_once(
     draft_id = await _draft(db)
     async with db() as session, session.begin():
         outbox_id = await outbox.enqueue(session=session, chat_id=1, text="x", draft_id=draft_id)
-    assert await outbox.mark_sent(hot=hot, outbox_id=outbox_id, message_id=77)
-    assert not await outbox.mark_sent(hot=hot, outbox_id=outbox_id, message_id=78)
+    sent = outbox.Sent(outbox_id, 77, draft_id)
+    assert await outbox.mark_sent(hot=hot, sent=[sent]) == [
+        outbox.Marked(outbox_id, draft_id, "pending")
+    ]
+    assert await outbox.mark_sent(hot=hot, sent=[sent._replace(message_id=78)]) == []
     async with db() as session:
         draft = await session.get(Draft, draft_id)
         row = await session.get(OutboxMessage, outbox_id)
     assert draft is not None and draft.telegram_message_id == 77
     assert row is not None and (row.status, row.message_id) == ("sent", 77)
     assert row.sent_at is not None
+
+
+async def test_a_batch_is_recorded_at_once_and_a_drafts_card_stays_in_its_first_chat(
+    db: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    hot = HotPath(engine)
+    first_draft, second_draft = await _draft(db), await _draft(db)
+    async with db() as session, session.begin():
+        card = await outbox.enqueue(session=session, chat_id=1, text="a", draft_id=first_draft)
+        note = await outbox.enqueue(session=session, chat_id=1, text="b")
+        other = await outbox.enqueue(session=session, chat_id=1, text="c", draft_id=second_draft)
+        # A copy of the first card in another user's chat, recorded in the same batch.
+        copy = await outbox.enqueue(session=session, chat_id=2, text="a", draft_id=first_draft)
+        done = await outbox.enqueue(session=session, chat_id=1, text="d")
+    await outbox.mark_sent(hot=hot, sent=[outbox.Sent(done, 9)])
+
+    marked = await outbox.mark_sent(
+        hot=hot,
+        sent=[
+            outbox.Sent(card, 11, first_draft),
+            outbox.Sent(note, 12),
+            outbox.Sent(other, 13, second_draft),
+            outbox.Sent(copy, 5, first_draft),
+            outbox.Sent(done, 14),  # already recorded: left as it was
+        ],
+    )
+
+    assert sorted(marked, key=lambda row: row.outbox_id) == [
+        outbox.Marked(card, first_draft, "pending"),
+        outbox.Marked(note, None, None),
+        outbox.Marked(other, second_draft, "pending"),
+        outbox.Marked(copy, first_draft, "pending"),
+    ]
+    async with db() as session:
+        rows = {row.id: row for row in await session.scalars(select(OutboxMessage))}
+        cards = {
+            draft.id: draft.telegram_message_id for draft in await session.scalars(select(Draft))
+        }
+        shown = (
+            await session.execute(
+                select(DraftMessage.chat_id, DraftMessage.message_id, DraftMessage.draft_id)
+            )
+        ).all()
+    assert {outbox_id: (row.status, row.message_id) for outbox_id, row in rows.items()} == {
+        card: ("sent", 11),
+        note: ("sent", 12),
+        other: ("sent", 13),
+        copy: ("sent", 5),
+        done: ("sent", 9),
+    }
+    assert cards == {first_draft: 11, second_draft: 13}
+    assert sorted(shown) == sorted(
+        [(1, 11, first_draft), (1, 13, second_draft), (2, 5, first_draft)]
+    )
 
 
 async def test_reschedule_and_next_due(db: async_sessionmaker[AsyncSession]) -> None:

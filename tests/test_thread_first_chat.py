@@ -92,7 +92,7 @@ def buttons(message: dict[str, Any]) -> list[str]:
     return [b.get("callback_data") or b.get("url") or "copy" for row in rows for b in row]
 
 
-async def arrived(service: Service, needle: str) -> int:
+async def arrived(service: Service, needle: str, timeout: float = 30) -> int:
     """The id of the first message sent to the operator that shows `needle`."""
 
     def find() -> int | None:
@@ -101,7 +101,9 @@ async def arrived(service: Service, needle: str) -> int:
             None,
         )
 
-    return int(await service.fake.wait_for(find, timeout=30, what=f"a message with {needle!r}"))
+    return int(
+        await service.fake.wait_for(find, timeout=timeout, what=f"a message with {needle!r}")
+    )
 
 
 async def until_shows(service: Service, message_id: int, needle: str) -> dict[str, Any]:
@@ -111,6 +113,24 @@ async def until_shows(service: Service, message_id: int, needle: str) -> dict[st
 
     return await service.fake.wait_for(  # type: ignore[no-any-return]
         find, timeout=30, what=f"message {message_id} to show {needle!r}"
+    )
+
+
+def _draft_cards(service: Service) -> list[int]:
+    """Where, in the fake's call log, a draft's card (its Approve button) reached the API."""
+    return [
+        index
+        for index, call in enumerate(service.fake.calls)
+        if call.ok and "approve:" in json.dumps(call.params.get("reply_markup") or {})
+    ]
+
+
+def _sent_at(service: Service, message_id: int) -> int:
+    """Where, in the fake's call log, the message `message_id` was sent."""
+    return next(
+        index
+        for index, call in enumerate(service.fake.calls)
+        if call.method == "sendMessage" and call.ok and call.result["message_id"] == message_id
     )
 
 
@@ -165,22 +185,24 @@ async def test_a_session_failing_after_its_draft_points_to_the_card_not_to_retry
 async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
     settings_for: Callable[..., Settings], fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
-    login = tmp_path / "logged-in"
+    login, gate = tmp_path / "logged-in", tmp_path / "gate"
     async with running_service(settings_for(), fake_telegram) as service:
         long_tail = " and more details" * 1500  # 25,500 characters: the quote is cut to fit
         accepted = await client_writes(
             service,
-            f"Can we add SSO <b>too</b>?{long_tail}\nFAKE:fail-unless={login}\nFAKE:draft",
+            f"Can we add SSO <b>too</b>?{long_tail}\nFAKE:wait-for={gate}"
+            f"\nFAKE:fail-unless={login}\nFAKE:draft",
         )
         thread_id = accepted["thread_id"]
-        notice_id = await arrived(service, "Jane Roe wrote")
+        # rafael is held until the gate opens: the client's message cannot wait for a draft.
+        notice_id = await arrived(service, "Jane Roe wrote", timeout=15)
         first = shown(service, notice_id)["text"]
         assert "💼 Chat widget" in first and "Can we add SSO <b>too</b>? and more" in first
         assert "rafael is drafting a reply" in first
         assert "and more…" in first or "more details…" in first  # cut between words
         assert len(first) < 1000
-        async with service.db() as session:
-            assert (await session.scalars(select(Draft))).all() == []  # before any draft
+        assert _draft_cards(service) == []
+        gate.touch()
 
         # No login: the same message now says so, with Retry and Answer.
         failed = await until_shows(service, notice_id, "could not draft a reply")
@@ -215,6 +237,8 @@ async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
             what="the draft's card in place of the client's message",
         )
         assert "A reply drafted by the fake claude." in card["text"]
+        # The client's message reached the Bot API before any draft card did.
+        assert _sent_at(service, notice_id) < min(_draft_cards(service))
         ended = await service.fake.wait_for(
             lambda: _all_ended(service, thread_id), timeout=30, what="the retry to end"
         )
@@ -357,14 +381,17 @@ async def test_a_client_waiting_with_no_draft_is_listed_and_reminded(
         thread_id = accepted["thread_id"]
         notice_id = await arrived(service, "Jane Roe wrote")
         await until_shows(service, notice_id, "could not draft a reply")
+        failure_id = await arrived(service, "is waiting for an answer")
 
         reminder = await service.fake.wait_for(
             lambda: [m for m in service.fake.sent_messages(OPERATOR_ID) if "⏰" in m["text"]],
             what="the reminder",
         )
         [reminded] = reminder
-        about = {m["message_id"] for m in service.fake.delivered(OPERATOR_ID)}
-        assert reminded["reply_parameters"]["message_id"] in about
+        # A reply to the thread's latest message about it (§14): the failure's reply, which
+        # came after the client's message.
+        assert failure_id > notice_id
+        assert reminded["reply_parameters"]["message_id"] == failure_id
         shown_reminder = service.fake.message(OPERATOR_ID, _id_of(service, reminded))
         assert "Jane Roe has waited" in shown_reminder["text"]
         assert "rafael could not draft a reply" in shown_reminder["text"]

@@ -5,14 +5,30 @@ delivery and the events with their payloads; and names matched as Python's casef
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import CitizenSession, Draft, Event, Thread, ThreadMessage, WebhookDelivery
-from storage.repo import drafts
+from storage import wakeups
+from storage.hotpath import HotPath
+from storage.models import (
+    CitizenSession,
+    Draft,
+    Event,
+    OutboxMessage,
+    Thread,
+    ThreadMessage,
+    WebhookDelivery,
+)
+from storage.repo import drafts, outbox, reply_intake
+from storage.repo.draft_intake import Card
+from storage.repo.thread_intake import ClientMessage
+from storage.repo.webhook_deliveries import Delivery
 from tests.factories import draft_body
+from tests.statements import sent
 from tests.test_webhooks_signed import UPWORK, Db, hooks, signed, standard, upwork_body, waker
 
 __all__ = ["hooks", "waker"]  # fixtures, used by name
@@ -169,3 +185,78 @@ async def test_the_client_filters_match_as_casefold(hooks: TestClient, api: Test
         assert [t["id"] for t in found["threads"]] == [thread_id], asked
         listed = await (await api.get("/api/drafts", params={"client": asked})).json()
         assert [d["id"] for d in listed["drafts"]] == [draft_id], asked
+
+
+async def test_a_clients_notice_is_queued_by_the_outboxs_one_statement(
+    engine: AsyncEngine, db: Db
+) -> None:
+    """The operator's message about a client's message is queued as every outbox message is
+    (storage/repo/outbox.py `QUEUE`): the same INSERT reaches the database."""
+    hot = HotPath(engine)
+    with sent(engine) as statements:
+        stored = await reply_intake.receive(
+            hot=hot,
+            delivery=Delivery(None, "body-hash-1", False, UPWORK),
+            label=None,
+            citizen="rafael",
+            trigger="upwork-response",
+            prompt="Answer Jane.",
+            reply=ClientMessage(client="Jane Roe", message="Hello?", job_title="Widget"),
+            notice=Card(chat_id=-1001, text="💬 <b>Jane Roe</b> wrote"),
+        )
+    from_webhook = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO OUTBOX")]
+    # `enqueue` runs through SQLAlchemy on both databases: its cursor events see the SQL.
+    from_enqueue: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            from_enqueue.append(sql)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        async with db() as session, session.begin():
+            await outbox.enqueue(session=session, chat_id=-1001, text="Hello", thread_id=None)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", keep)
+
+    assert stored is not None and len(from_webhook) == 1
+    assert from_webhook == from_enqueue
+    async with db() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[arg-type]
+    assert [(r.chat_id, r.text, r.thread_id, r.status, r.silent) for r in rows] == [
+        (-1001, "💬 <b>Jane Roe</b> wrote", stored.thread_id, "pending", False),
+        (-1001, "Hello", None, "pending", False),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_reply_wakes_the_workers_waiting_for_sessions(
+    hooks: TestClient, engine: AsyncEngine
+) -> None:
+    """A webhook's session is announced on the SESSIONS channel when it commits, so a
+    `scopelock worker` process claims it at once instead of at its next poll."""
+    heard: list[str] = []
+    sentinel = asyncio.Event()
+
+    def on_notification(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        heard.append(payload)
+        if payload == "sentinel":
+            sentinel.set()
+
+    async with engine.connect() as listener:
+        driver = (await listener.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.add_listener(wakeups.SESSIONS, on_notification)
+        body = upwork_body(client="Jane Roe", message="Still there?")
+        response = await hooks.post(UPWORK, data=body, headers=signed(body))
+        assert response.status == 202
+        # Notifications arrive in the order their transactions committed: once the sentinel,
+        # sent after the webhook answered, is heard, the webhook's would have been too.
+        async with engine.begin() as other:
+            await other.execute(
+                text("SELECT pg_notify(:channel, 'sentinel')"), {"channel": wakeups.SESSIONS}
+            )
+        await sentinel.wait()
+        await driver.remove_listener(wakeups.SESSIONS, on_notification)
+
+    assert heard == ["", "sentinel"]

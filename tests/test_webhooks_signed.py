@@ -345,25 +345,34 @@ async def test_the_same_body_on_distinct_routes_is_not_a_duplicate(
     assert statuses == [202, 202]
 
 
-async def test_a_signature_without_a_timestamp_is_never_replayed(
+async def test_the_same_signed_bytes_are_a_duplicate_for_24_hours(
     hooks: TestClient, db: Db
 ) -> None:
-    """Within 24 h the same signed bytes are a duplicate (CONTRACT §4); a signature with no
-    timestamp never goes stale, so its replay after the 24 h is no new delivery either. With a
-    timestamp, the next day's copy is signed anew (new bytes), so it is new."""
+    """CONTRACT §4: "seen" is the same signed bytes within 24 h. Within them a copy is a
+    duplicate, timestamped or not; after them the same bytes are a new delivery (the same
+    daily text from a script without a timestamp gets its session). With a timestamp, the
+    next day's copy is signed anew (new bytes), so it is new."""
     body = upwork_body()
     assert (await hooks.post(UPWORK, data=body, headers=signed(body))).status == 202
     stamped = signed(body, timestamp=int(time.time()))
     assert (await hooks.post(UPWORK, data=body, headers=stamped)).status == 202
-    async with db() as session, session.begin():
-        await session.execute(
-            update(WebhookDelivery).values(received_at=utcnow() - timedelta(days=30))
-        )
+
+    async def received(ago: timedelta) -> None:
+        async with db() as session, session.begin():
+            await session.execute(update(WebhookDelivery).values(received_at=utcnow() - ago))
+
+    duplicate = (200, {"accepted": False, "duplicate": True})
+    await received(timedelta(hours=23, minutes=59))
     replay = await hooks.post(UPWORK, data=body, headers=signed(body))
-    assert (replay.status, await replay.json()) == (200, {"accepted": False, "duplicate": True})
+    assert (replay.status, await replay.json()) == duplicate
+    replay = await hooks.post(UPWORK, data=body, headers=stamped)
+    assert (replay.status, await replay.json()) == duplicate
+
+    await received(timedelta(hours=24, seconds=1))
+    assert (await hooks.post(UPWORK, data=body, headers=signed(body))).status == 202
     restamped = signed(body, timestamp=int(time.time()) + 1)
     assert (await hooks.post(UPWORK, data=body, headers=restamped)).status == 202
-    assert (await counts(db))[0] == 3
+    assert (await counts(db))[0] == 4
 
 
 @pytest.mark.parametrize("with_id", [False, True], ids=["same-body", "same-id"])

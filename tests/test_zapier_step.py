@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.settings import Settings
-from storage.models import CitizenSession, Thread, ThreadMessage
+from storage.models import CitizenSession, Thread, ThreadMessage, WebhookDelivery
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import Service, free_port, running_service
 
@@ -77,6 +77,14 @@ async def sessions(service: Service) -> int:
         return await session.scalar(select(func.count()).select_from(CitizenSession)) or 0
 
 
+async def delivery_ids(service: Service) -> list[str | None]:
+    async with service.db() as session:
+        rows = await session.scalars(
+            select(WebhookDelivery.webhook_id).order_by(WebhookDelivery.id)  # type: ignore[arg-type]
+        )
+        return list(rows.all())
+
+
 def test_the_step_needs_nothing_beyond_node_itself() -> None:
     source = STEP.read_text(encoding="utf-8")
     assert set(re.findall(r"require\(\"([^\"]+)\"\)", source)) == {"crypto"}
@@ -105,11 +113,23 @@ async def test_an_upwork_email_is_accepted_and_a_replay_is_a_duplicate(service: 
     assert thread.external_key == EMAIL["thread_id"]
     assert "Could you start on Monday?" in message.text
 
-    # Zapier replays a run: the same Gmail message id is the same delivery.
+    # The delivery's signed id is the Gmail message id, nothing else.
+    assert await delivery_ids(service) == [EMAIL["message_id"]]
+
+    # Zapier replays a run, seconds later (a new timestamp, so new signed bytes): the same
+    # Gmail message id is the same delivery.
+    await asyncio.sleep(1.1)
     code, again, err = await run_step(inputs(service))
     assert code == 0, err
     assert again == {"accepted": False, "duplicate": True}
     assert await sessions(service) == 1
+
+    # The client's next email in that conversation, even with the same text, is new.
+    code, nxt, err = await run_step(inputs(service, message_id="18c2f0a9e4d17b6a-2"))
+    assert code == 0, err
+    assert nxt["accepted"] is True and nxt["thread_id"] == answer["thread_id"]
+    assert await sessions(service) == 2
+    assert await delivery_ids(service) == [EMAIL["message_id"], "18c2f0a9e4d17b6a-2"]
 
 
 async def test_a_wrong_secret_throws_the_services_answer(service: Service) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.models import Draft, Lead, Thread
 from storage.repo import draft_intake, drafts, idempotency, thread_waits, threads
-from storage.repo.draft_intake import Card
 from web.endpoints import Endpoint, HeaderParam, json_response, token_header
 from web.errors import ApiError
 from web.keys import DB, HOT, NOTIFIER
@@ -32,36 +31,25 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     key = token_header(request, IDEMPOTENCY_HEADER, meaning="idempotency key")
     thread = await _check_references(request, body)
     fields = body.model_dump()
-    if SESSION_CALLER in request:
-        draft_fields(fields, body.model_fields_set, request[SESSION_CALLER])
+    caller = request.get(SESSION_CALLER)
+    if caller is not None:
+        draft_fields(fields, body.model_fields_set, caller)
     fields["context"] = fields["context"] or {}
     draft = drafts.new(**fields)
-    answering = await _answering(request)
-    if answering.outdated:
-        # The client wrote again since the session started: this answers an older message.
-        # Superseded now: counted in /api/stats by this moment, like every supersede.
-        draft.status, draft.decided_at = "superseded", draft.created_at
-    card = request.app[NOTIFIER].card(
-        draft, answering.thread or thread, notice_outbox_id=answering.notice_outbox_id
-    )
-    created = DraftCreated(draft_id=draft.id, status=draft.status, telegram_sent=False)
-    if key is None and answering.outdated:
-        async with request.app[DB]() as session, session.begin():
-            outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
-            await draft_intake.superseded_at_once(session=session, draft=draft)
-    elif key is None:
+    if key is None and (caller is None or caller.thread_id is None):
+        # Nothing to decide: the hot path, one statement on PostgreSQL.
+        card = request.app[NOTIFIER].card(draft, thread)
+        created = DraftCreated(draft_id=draft.id, status=draft.status, telegram_sent=False)
         outbox_id = await draft_intake.store(hot=request.app[HOT], draft=draft, card=card)
     else:
-        request_hash = _request_hash(body)
+        request_hash = None if key is None else _request_hash(body)
         try:
-            created, outbox_id = await _store_once(
-                request, draft, card, created, key, request_hash
-            )
+            created, outbox_id = await _store_deciding(request, draft, thread, key, request_hash)
         except IntegrityError:
+            if key is None:
+                raise
             # Another request claimed the same key first; answer as its replay.
-            created, outbox_id = await _store_once(
-                request, draft, card, created, key, request_hash
-            )
+            created, outbox_id = await _store_deciding(request, draft, thread, key, request_hash)
     if outbox_id is not None and await request.app[NOTIFIER].deliver(outbox_id):
         created = created.model_copy(update={"telegram_sent": True})
         if key is not None:
@@ -72,46 +60,56 @@ async def create_draft(request: web.Request, body: DraftCreate) -> web.Response:
     return json_response(created, status=201)
 
 
-async def _store_once(
+async def _store_deciding(
     request: web.Request,
     draft: Draft,
-    card: Card | None,
-    created: DraftCreated,
-    key: str,
-    request_hash: str,
+    thread: Thread | None,
+    key: str | None,
+    request_hash: str | None,
 ) -> tuple[DraftCreated, int | None]:
-    """Store the draft under an idempotency key with its answer `created`, or replay the
-    key's first answer."""
-    async with request.app[DB]() as session, session.begin():
-        seen = await idempotency.get(session=session, key=key)
-        if seen is not None:
-            if seen.request_hash != request_hash:
-                raise ApiError(
-                    422,
-                    "idempotency_key_reused",
-                    f"{IDEMPOTENCY_HEADER} was already used with a different body.",
-                )
-            return DraftCreated.model_validate(seen.response), None
-        outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
-        if draft.status == "superseded":
-            await draft_intake.superseded_at_once(session=session, draft=draft)
-        await idempotency.claim(
-            session=session,
-            key=key,
-            request_hash=request_hash,
-            response=created.model_dump(mode="json"),
-        )
-    return created, outbox_id
+    """Store the draft in one transaction that decides what it answers (and, with an
+    idempotency `key`, holds the key with its answer, or replays the key's first answer).
 
-
-async def _answering(request: web.Request) -> thread_waits.Answering:
-    """For a draft posted by a session on a thread: its thread, the session's notice the card
-    takes over, and whether the client wrote again since the session started."""
+    A draft of a session on a thread is decided holding the thread's row (SQLite: the one
+    writer), which a client's message takes too: the message either committed before, and
+    the draft is stored superseded at once, or comes after and supersedes it (CONTRACT §14).
+    """
     caller = request.get(SESSION_CALLER)
-    if caller is None or caller.thread_id is None:
-        return thread_waits.Answering(None, None, False)
-    async with request.app[DB]() as session:
-        return await thread_waits.answering(session=session, session_id=caller.session_id)
+    async with request.app[DB]() as session, session.begin():
+        if key is not None:
+            seen = await idempotency.get(session=session, key=key)
+            if seen is not None:
+                if seen.request_hash != request_hash:
+                    raise ApiError(
+                        422,
+                        "idempotency_key_reused",
+                        f"{IDEMPOTENCY_HEADER} was already used with a different body.",
+                    )
+                return DraftCreated.model_validate(seen.response), None
+        answering = thread_waits.Answering(None, None, False)
+        if caller is not None and caller.thread_id is not None:
+            answering = await thread_waits.answering(session=session, session_id=caller.session_id)
+        # The client wrote again since the session started: this answers an older message.
+        # Superseded now: counted in /api/stats by this moment, like every supersede.
+        draft.status, draft.decided_at = (
+            ("superseded", draft.created_at) if answering.outdated else ("pending", None)
+        )
+        card = request.app[NOTIFIER].card(
+            draft, answering.thread or thread, notice_outbox_id=answering.notice_outbox_id
+        )
+        created = DraftCreated(draft_id=draft.id, status=draft.status, telegram_sent=False)
+        outbox_id = await draft_intake.store_in(session=session, draft=draft, card=card)
+        if answering.outdated:
+            await draft_intake.superseded_at_once(session=session, draft=draft)
+        if key is not None:
+            assert request_hash is not None
+            await idempotency.claim(
+                session=session,
+                key=key,
+                request_hash=request_hash,
+                response=created.model_dump(mode="json"),
+            )
+    return created, outbox_id
 
 
 async def _check_references(request: web.Request, body: DraftCreate) -> Thread | None:

@@ -86,10 +86,21 @@ async def check_cli(settings: Settings) -> Check:
             stderr=asyncio.subprocess.DEVNULL,
             env=env,
         )
+    except OSError as error:
+        return Check("claude cli", "FAIL", f"{found} --version failed ({type(error).__name__})")
+    try:
         async with asyncio.timeout(CLI_TIMEOUT_S):
             output, _ = await process.communicate()
-    except (OSError, TimeoutError) as error:
-        return Check("claude cli", "FAIL", f"{found} --version failed ({type(error).__name__})")
+    except TimeoutError:
+        # Not left running behind the doctor: killed and reaped.
+        process.kill()
+        await process.wait()
+        return Check(
+            "claude cli",
+            "FAIL",
+            f"{found} --version did not answer within {CLI_TIMEOUT_S:g} s: run it by hand to "
+            "see why (a first-run prompt, a broken install)",
+        )
     match = re.search(r"\d+\.\d+\.\d+", output.decode(errors="replace"))
     version = match.group(0) if match else "an unknown version"
     if version != pinned:

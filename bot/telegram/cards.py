@@ -172,9 +172,12 @@ async def queue_card(
     chat_id: int,
     title: str | None = None,
     edit_outbox_id: int | None = None,
+    topic_id: int | None = None,
 ) -> int:
     """Queue a new message showing the draft (recorded among its copies once sent), or with
-    `edit_outbox_id` turn that message (a session's notice) into one."""
+    `edit_outbox_id` turn that message (a session's notice) into one. In a forum it goes to
+    the draft's thread's topic; `topic_id`: where a draft of no thread goes instead of the
+    general topic (where the command it answers was typed)."""
     facts = await facts_of(session=session, draft=draft)
     return await outbox.enqueue(
         session=session,
@@ -184,6 +187,7 @@ async def queue_card(
         draft_id=draft.id,
         edit_outbox_id=edit_outbox_id,
         thread_id=draft.thread_id,
+        topic_id=topic_id,
     )
 
 

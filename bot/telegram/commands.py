@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import callbacks, cards, render, waiting, whole_text
 from bot.telegram.deps import deps
+from bot.telegram.topics import tapped_topic
 from storage.models import Draft
 from storage.repo import drafts, events, leads, outbox, thread_waits
 from storage.repo.events import EventFilter
@@ -48,13 +49,21 @@ def help_text() -> str:
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start and /help: what the bot does and its commands."""
     assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, help_text())
+    await context.bot.send_message(
+        update.effective_chat.id, help_text(), message_thread_id=_topic(update)
+    )
+
+
+def _topic(update: Update) -> int | None:
+    """The forum topic the command was typed in: its answer goes there (topics.py)."""
+    return tapped_topic(update.effective_message)
 
 
 async def list_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/drafts: the first page of pending drafts, then the clients waiting with no draft."""
-    assert update.effective_chat is not None
-    await _send_drafts_page(context, update.effective_chat.id, None)
+    chat = update.effective_chat
+    assert chat is not None
+    await _send_drafts_page(context, chat.id, None, _topic(update), forum=bool(chat.is_forum))
 
 
 async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -63,16 +72,29 @@ async def more_drafts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert query is not None and chat is not None
     parsed = callbacks.parse(query.data)
     await query.answer()
-    await _send_drafts_page(context, chat.id, parsed.value if parsed else None)
+    await _send_drafts_page(
+        context,
+        chat.id,
+        parsed.value if parsed else None,
+        tapped_topic(query.message),
+        forum=bool(chat.is_forum),
+    )
 
 
 async def _send_drafts_page(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, after_id: str | None
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    after_id: str | None,
+    topic: int | None,
+    *,
+    forum: bool,
 ) -> None:
     """Queue the page's cards, then the "more" button, through the outbox.
 
     Several messages in a row can meet Telegram's flood limits; the outbox sends them in
-    order and waits out a 429 instead of losing the rest of the page.
+    order and waits out a 429 instead of losing the rest of the page. A card copy goes where
+    its draft's card goes (a thread's, to its topic); the rest answers in `topic`, where the
+    command was typed. In a `forum`, that place is told first where the cards went.
     """
     async with deps(context).db() as session, session.begin():
         page, remaining = await drafts.pending_page(
@@ -80,6 +102,14 @@ async def _send_drafts_page(
         )
         # Clients who wait with nothing to decide come after the pending drafts (§14).
         left = [] if after_id is not None else await thread_waits.without_draft(session=session)
+        in_topics = sum(draft.thread_id is not None for draft in page)
+        if forum and in_topics:
+            await outbox.enqueue(
+                session=session,
+                chat_id=chat_id,
+                text=_where_cards_go(len(page), in_topics),
+                topic_id=topic,
+            )
         for draft in page:
             # A copy of the card: recorded once sent, so it follows the draft like the card.
             await cards.queue_card(
@@ -88,6 +118,7 @@ async def _send_drafts_page(
                 draft=draft,
                 chat_id=chat_id,
                 title="Pending draft",
+                topic_id=topic,
             )
         if remaining:
             await outbox.enqueue(
@@ -95,13 +126,30 @@ async def _send_drafts_page(
                 chat_id=chat_id,
                 text=f"{remaining} more pending draft{'s' if remaining > 1 else ''}.",
                 reply_markup=callbacks.more_drafts_markup(page[-1].id).to_dict(),
+                topic_id=topic,
             )
         if left:
             text, markup = waiting.listing(left, utcnow())
-            await outbox.enqueue(session=session, chat_id=chat_id, text=text, reply_markup=markup)
+            await outbox.enqueue(
+                session=session, chat_id=chat_id, text=text, reply_markup=markup, topic_id=topic
+            )
     if not page and not left:
-        await context.bot.send_message(chat_id, "No pending drafts, and no client waits. 🎉")
+        await context.bot.send_message(
+            chat_id, "No pending drafts, and no client waits. 🎉", message_thread_id=topic
+        )
     deps(context).sender.kick()
+
+
+def _where_cards_go(shown: int, in_topics: int) -> str:
+    """In a forum: the cards of threads' drafts go to their topics, not where /drafts was."""
+    if in_topics == shown:
+        return (
+            f"📋 {render.plural(shown, 'pending draft')}: each card follows in its client's topic."
+        )
+    return (
+        f"📋 {render.plural(shown, 'pending draft')}: {in_topics} of the cards follow in their "
+        "clients' topics, the others here."
+    )
 
 
 DRAFT_USAGE = (
@@ -114,22 +162,24 @@ AMBIGUOUS_SHOWN = 5
 async def show_full_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/draft <id or its first 8 characters>: the draft, its text whole in blocks to copy."""
     assert update.effective_chat is not None
-    chat_id = update.effective_chat.id
+    chat_id, topic = update.effective_chat.id, _topic(update)
     args = context.args or []
     given = args[0].strip().lower() if len(args) == 1 else ""
     if not DRAFT_ID.match(given):
-        await context.bot.send_message(chat_id, DRAFT_USAGE)
+        await context.bot.send_message(chat_id, DRAFT_USAGE, message_thread_id=topic)
         return
     async with deps(context).db() as session:
         found = await drafts.starting_with(
             session=session, prefix=given, limit=AMBIGUOUS_SHOWN + 1
         )
     if len(found) != 1:
-        await context.bot.send_message(chat_id, _not_one_draft(given, found))
+        await context.bot.send_message(
+            chat_id, _not_one_draft(given, found), message_thread_id=topic
+        )
         return
     async with deps(context).db() as session, session.begin():
         for text in full_draft(found[0]):
-            await outbox.enqueue(session=session, chat_id=chat_id, text=text)
+            await outbox.enqueue(session=session, chat_id=chat_id, text=text, topic_id=topic)
     deps(context).sender.kick()
 
 
@@ -166,12 +216,16 @@ async def list_leads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     assert update.effective_chat is not None
     decision = " ".join(context.args or []).strip().upper() or None
     if decision not in (None, "GO", "NO-GO"):
-        await context.bot.send_message(update.effective_chat.id, "Usage: /leads [GO|NO-GO]")
+        await context.bot.send_message(
+            update.effective_chat.id, "Usage: /leads [GO|NO-GO]", message_thread_id=_topic(update)
+        )
         return
     async with deps(context).db() as session:
         rows = await leads.list_page(session=session, decision=decision, limit=RECENT)
     if not rows:
-        await context.bot.send_message(update.effective_chat.id, "No leads yet.")
+        await context.bot.send_message(
+            update.effective_chat.id, "No leads yet.", message_thread_id=_topic(update)
+        )
         return
     lines = [f"<b>Recent leads</b>{f' ({decision})' if decision else ''}:"]
     for lead in rows:
@@ -183,7 +237,9 @@ async def list_leads(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         )
         if lead.link:
             lines.append(f"   {render.esc(lead.link)}")
-    await context.bot.send_message(update.effective_chat.id, _fit(lines))
+    await context.bot.send_message(
+        update.effective_chat.id, _fit(lines), message_thread_id=_topic(update)
+    )
 
 
 async def list_events(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -192,7 +248,9 @@ async def list_events(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     prefix = " ".join(context.args or []).strip().lower()
     if prefix and not EVENT_PREFIX.match(prefix):
         await context.bot.send_message(
-            update.effective_chat.id, "Usage: /events [prefix], for example /events draft."
+            update.effective_chat.id,
+            "Usage: /events [prefix], for example /events draft.",
+            message_thread_id=_topic(update),
         )
         return
     name = None
@@ -202,7 +260,9 @@ async def list_events(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     async with deps(context).db() as session:
         rows = await events.list_page(session=session, where=EventFilter(name=name), limit=RECENT)
     if not rows:
-        await context.bot.send_message(update.effective_chat.id, "No events yet.")
+        await context.bot.send_message(
+            update.effective_chat.id, "No events yet.", message_thread_id=_topic(update)
+        )
         return
     lines = [f"<b>Recent events</b>{f' ({render.esc(prefix)})' if prefix else ''}:"]
     for event in rows:
@@ -211,7 +271,9 @@ async def list_events(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             f"<code>#{event.id}</code> {event.timestamp:%Y-%m-%d %H:%M:%S} "
             f"<b>{render.esc(event.event)}</b>\n<code>{render.esc(payload)}</code>"
         )
-    await context.bot.send_message(update.effective_chat.id, _fit(lines))
+    await context.bot.send_message(
+        update.effective_chat.id, _fit(lines), message_thread_id=_topic(update)
+    )
 
 
 def _fit(lines: list[str]) -> str:

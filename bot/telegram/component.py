@@ -36,6 +36,7 @@ from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.pairing import Pairing
 from bot.telegram.sender import OutboxSender
 from bot.telegram.tuning import TelegramTuning
+from bot.telegram.update_order import ChatOrderedUpdates
 from storage.engine import session_factory
 from storage.hotpath import HotPath
 from storage.loops import Components
@@ -130,7 +131,10 @@ class TelegramComponent:
         if not self.application.running:
             return False
         update = Update.de_json(document, self.application.bot)
-        await self.application.process_update(update)
+        # As polled updates are: one chat's in order (bot/telegram/update_order.py).
+        await self.application.update_processor.process_update(
+            update, self.application.process_update(update)
+        )
         return True
 
     async def _connect(self) -> None:
@@ -239,7 +243,7 @@ def build_application(settings: Settings, tuning: TelegramTuning) -> Application
         .request(request(CONCURRENT_UPDATES + 8, tuning.read_timeout_s))
         # getUpdates adds its long-poll duration to this read timeout.
         .get_updates_request(request(256, tuning.connect_timeout_s))
-        .concurrent_updates(CONCURRENT_UPDATES)
+        .concurrent_updates(ChatOrderedUpdates(CONCURRENT_UPDATES))
     )
     if settings.telegram_mode == "webhook":
         builder = builder.updater(None)

@@ -1,22 +1,26 @@
 """The outbox sender: delivers every queued operator message once, whatever Telegram does.
 
 The sender claims due rows with a lease (see storage/repo/outbox.py): a chat's oldest pending
-message and those queued behind it, which it sends one after another, in order, recording
-each with Telegram's message id before the next goes out. So each chat gets its messages in
-the order they were queued, however many processes send, and a burst costs one claim, not
-one per message. A request that queued a message waits for it here, for a short while
+message and those queued behind it, which it sends one after another, in order, each once
+Telegram has answered the one before. So each chat gets its messages in the order they were
+queued, however many processes send, and a burst costs one claim, not one per message.
+Telegram's message ids are recorded in batches while the sends go on (one statement for all
+that were sent while the last batch was written); a message that edits or replies to one
+sent just before finds that one's id in memory, and the next claim waits until everything
+sent is recorded. A request that queued a message waits for it here, for a short while
 (`deliver`). 5xx answers, timeouts and connection errors are retried with exponential
 backoff; a 429 pauses all sending for its `retry_after`. A message Telegram will never take
 (400/403), or one Telegram answered with an error `max_attempts` times while it otherwise
 works (getMe answers), is dead-lettered (status `failed`, logged): the chat's later messages
 then go on, and /health says "degraded" for a day. Failures without an answer (refused
 connections, timeouts) and 429s never count: while Telegram is unreachable nothing is given
-up. Sends are paced
-within Telegram's flood limits (tuning: per private chat, per group, overall) rather than
-only reacting to 429s. A send is never cancelled because a caller stopped waiting: when
-Telegram answers late, the answer is still recorded, so the slow-but-delivered case does not
-lead to a second copy. In a forum chat, a message about a client thread goes to that
-thread's topic (bot/telegram/topics.py).
+up. Sends are paced within Telegram's flood limits (tuning: per private chat, per group,
+overall) rather than only reacting to 429s. A send is never cancelled because a caller
+stopped waiting: when Telegram answers late, the answer is still recorded, so the
+slow-but-delivered case does not lead to a second copy. Delivery is at least once: a
+process that dies after a send and before its record leaves the row claimed, and it is sent
+again when the lease runs out. In a forum chat, a message about a client thread goes to that
+thread's topic, the answer to a command to the topic it was typed in (bot/telegram/topics.py).
 """
 
 from __future__ import annotations
@@ -103,6 +107,11 @@ class OutboxSender:
         self._strikes: dict[int, int] = {}
         """Error answers per outbox id, in this process (a restart grants a few more tries)."""
         self._topics = ForumTopics(bot, db)
+        self._unrecorded: list[tuple[OutboxMessage, int]] = []
+        """Rows Telegram took, with the message id each became, not yet recorded."""
+        self._sent_ids: dict[int, int] = {}
+        """The message id of every row sent and not yet recorded, by outbox id."""
+        self._recording: asyncio.Task[None] | None = None
         self.on_stale_card: Callable[[str], Awaitable[None]] | None = None
         """Called with a draft's id when its card was sent after the draft stopped being
         pending (decided while the card waited): that card must be brought up to date."""
@@ -184,6 +193,8 @@ class OutboxSender:
         sends = [self._spawn(self._send_run(run, claimed.send_by)) for run in claimed.runs]
         # Shielded: stopping the loop must not cut a send off mid-request.
         await asyncio.shield(asyncio.gather(*sends, return_exceptions=True))
+        # A sent row stays its chat's head until it is recorded: claim after that.
+        await self._recorded()
 
     async def _idle_wait(self) -> float:
         """Seconds until the next due message, at most the idle check interval."""
@@ -258,52 +269,85 @@ class OutboxSender:
             waiter.set_result(sent)
 
     async def _send(self, row: OutboxMessage) -> bool:
-        """Send one claimed message and record the outcome; True once it is sent."""
-        sent = False
+        """Send one claimed message and have it recorded; True once Telegram took it."""
         try:
-            sent = await self._attempt(row)
-        finally:
-            self._settle(row, sent=sent)
-        if sent:
-            self._strikes.pop(row.id or 0, None)
-        return sent
+            message_id = await self._attempt(row)
+        except BaseException:
+            self._settle(row, sent=False)
+            raise
+        if message_id is None:
+            self._settle(row, sent=False)
+            return False
+        self._strikes.pop(row.id or 0, None)
+        self.failing = False
+        self._record(row, message_id)
+        return True
 
-    async def _attempt(self, row: OutboxMessage) -> bool:
+    async def _attempt(self, row: OutboxMessage) -> int | None:
+        """Send (or edit) the row's message: the message id it became, or None after a
+        failure (the row is rescheduled or dead-lettered)."""
         assert row.id is not None
         try:
-            message_id = await self._deliver_row(row)
+            return await self._deliver_row(row)
         except RetryAfter as error:
             seconds = retry_after_seconds(error)
             self._paused_until = asyncio.get_running_loop().time() + seconds
             await self._retry(row, f"429: retry after {seconds:g}s", timedelta(seconds=seconds))
-            return False
         except (BadRequest, Forbidden) as error:
             await self._dead_letter(row, f"refused for good: {error}")
-            return False
         except TimedOut as error:
             # The request may have reached Telegram; its answer did not reach us in time.
             await self._retry(row, f"timed out ({error.__cause__!r}); may have been delivered")
-            return False
         except TelegramError as error:
             answered = not isinstance(error, NoAnswer)
             await self._retry(row, f"{type(error).__name__}: {error}", strike=answered)
-            return False
-        # Telegram has it now: insist on recording that, or the lease would run out and the
-        # message be sent again.
-        marked = None
+        return None
+
+    # --- recording what Telegram took ---
+
+    def _record(self, row: OutboxMessage, message_id: int) -> None:
+        """Have `row` recorded as sent, with the next batch; the sends go on meanwhile."""
+        self._unrecorded.append((row, message_id))
+        self._sent_ids[row.id or 0] = message_id
+        if self._recording is None or self._recording.done():
+            self._recording = self._spawn(self._record_batches())
+
+    async def _recorded(self) -> None:
+        """Wait until every row sent so far is recorded (or its recording gave up)."""
+        while self._recording is not None and not self._recording.done():
+            await asyncio.wait({self._recording})
+
+    async def _record_batches(self) -> None:
+        """Record what was sent, a batch at a time, until nothing is left to record."""
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded, []
+            try:
+                marked = await self._mark_sent(batch)
+            except Exception:
+                # Still claimed: sent again once the lease runs out (at least once).
+                for row, _ in batch:
+                    self._sent_ids.pop(row.id or 0, None)
+                    self._settle(row, sent=False)
+                raise
+            for row, _ in batch:
+                self._sent_ids.pop(row.id or 0, None)
+                self._settle(row, sent=True)
+            for stale in marked:
+                if stale.draft_id and stale.draft_status != "pending":
+                    await self._stale_card(stale.draft_id)
+
+    async def _mark_sent(self, batch: list[tuple[OutboxMessage, int]]) -> list[outbox.Marked]:
+        """Telegram has these now: insist on recording that, or their lease would run out
+        and they would be sent again."""
+        sent = [outbox.Sent(row.id or 0, message_id, row.draft_id) for row, message_id in batch]
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(self._tuning.lease.total_seconds() / 2),
             wait=wait_exponential(multiplier=0.1, max=5),
             reraise=True,
         ):
             with attempt:
-                marked = await outbox.mark_sent(
-                    hot=self._hot, outbox_id=row.id, message_id=message_id
-                )
-        self.failing = False
-        if marked is not None and marked.draft_id and marked.draft_status != "pending":
-            await self._stale_card(marked.draft_id)
-        return True
+                return await outbox.mark_sent(hot=self._hot, sent=sent)
+        raise AssertionError("unreachable: tenacity reraises")
 
     async def _stale_card(self, draft_id: str) -> None:
         if self.on_stale_card is None:
@@ -332,15 +376,14 @@ class OutboxSender:
                 if "not modified" not in str(error).lower():
                     raise
             return edit_id
-        topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+        topic = await self._topics.topic_for(row)
         try:
             return await self._send_new(row, markup, reply_id, topic)
         except BadRequest as error:
-            if topic is None or row.thread_id is None or not lost_topic(error):
+            if topic is None or not lost_topic(error):
                 raise
-            # The operator deleted the thread's topic: a new one takes its messages.
-            await self._topics.forget(row.thread_id)
-            topic = await self._topics.topic_of(row.chat_id, row.thread_id)
+            # The topic was deleted: a thread's opens anew, a command's answer goes general.
+            topic = await self._topics.after_lost(row)
             return await self._send_new(row, markup, None, topic)
 
     async def _send_new(
@@ -366,18 +409,18 @@ class OutboxSender:
     async def _referenced(self, row: OutboxMessage) -> tuple[int | None, int | None]:
         """The message ids the row edits and replies to (by id, or by the outbox row)."""
         edit_id, reply_id = row.edit_message_id, row.reply_to_message_id
-        if row.edit_outbox_id is None and row.reply_to_outbox_id is None:
-            return edit_id, reply_id
-        async with self._db() as session:
-            if row.edit_outbox_id is not None:
-                edit_id = await outbox.sent_message_id(
-                    session=session, outbox_id=row.edit_outbox_id
-                )
-            if row.reply_to_outbox_id is not None:
-                reply_id = await outbox.sent_message_id(
-                    session=session, outbox_id=row.reply_to_outbox_id
-                )
+        if row.edit_outbox_id is not None:
+            edit_id = await self._sent_message_id(row.edit_outbox_id)
+        if row.reply_to_outbox_id is not None:
+            reply_id = await self._sent_message_id(row.reply_to_outbox_id)
         return edit_id, reply_id
+
+    async def _sent_message_id(self, outbox_id: int) -> int | None:
+        """The message an outbox row became: sent just now (not recorded yet), or recorded."""
+        if outbox_id in self._sent_ids:
+            return self._sent_ids[outbox_id]
+        async with self._db() as session:
+            return await outbox.sent_message_id(session=session, outbox_id=outbox_id)
 
     async def _retry(
         self,

@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 from bot.charts import KINDS, draw
 from bot.telegram.deps import deps
 from bot.telegram.render import esc, plural
+from bot.telegram.topics import tapped_topic
 from citizens.figures import duration
 from storage.repo import stats
 from storage.repo.stats import Stats
@@ -31,14 +32,15 @@ async def send_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     bot = deps(context)
     async with bot.db() as session:
         numbers = await stats.compute(session=session, days=days, tz=bot.settings.tz, now=utcnow())
-    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
+    topic = tapped_topic(message)  # the album answers in the forum topic asked in
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO, message_thread_id=topic)
     pngs = {kind: await draw(kind, numbers) for kind in KINDS}
     caption = summary(numbers, bot.settings.timezone)
     media = [
         InputMediaPhoto(png, filename=f"{kind}.png", caption=caption if n == 0 else None)
         for n, (kind, png) in enumerate(pngs.items())
     ]
-    await context.bot.send_media_group(chat.id, media)
+    await context.bot.send_media_group(chat.id, media, message_thread_id=topic)
 
 
 def summary(numbers: Stats, timezone: str) -> str:

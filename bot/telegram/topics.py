@@ -1,10 +1,21 @@
 """Forum topics: one per client thread when the operator chat is a forum (CONTRACT §14).
 
-When a chat is a forum supergroup (`getChat` says `is_forum`), every message about a thread
-(an outbox row with `thread_id`) is sent in that thread's topic, created the first time with
-`createForumTopic` and named after the client and the job; messages about no thread go to
-the general topic. The sender sends one chat's messages one after another, whichever process
-holds the chat's claim, so a thread's topic is created once; its id is kept on the thread.
+When a chat is a forum supergroup (`getChat` says `is_forum`), where a message goes follows
+one rule, the same for messages sent at once and for those queued in the outbox:
+
+- a message about a thread (an outbox row with `thread_id`: its client messages, cards and
+  their copies, notices, reminders) goes to that thread's topic, created the first time with
+  `createForumTopic` and named after the client and the job;
+- an answer goes where the question was asked: a command typed in a topic (`/drafts`,
+  `/threads`, `/draft <id>`, `/stats`, `/help`, …) or a button tapped there is answered in
+  that topic (`tapped_topic`; queued answers keep it as the row's `topic_id`). So `/drafts`
+  typed anywhere lists in that place, while each draft's card copy goes to its thread's topic;
+- anything else goes to the general topic.
+
+The sender sends one chat's messages one after another, whichever process holds the chat's
+claim, so a thread's topic is created once; its id is kept on the thread. A deleted thread
+topic is opened again; the answer to a command whose topic was deleted goes to the general
+topic.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from sqlmodel import col
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden
 
-from storage.models import Thread
+from storage.models import OutboxMessage, Thread
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +42,8 @@ def topic_name(thread: Thread) -> str:
 
 
 def tapped_topic(message: object) -> int | None:
-    """The forum topic a tapped message is in (a step's question goes there too)."""
+    """The forum topic a message is in: a tapped card's (a step's question goes there too) or a
+    command's (its answer goes there). None: the general topic, or no forum."""
     if getattr(message, "is_topic_message", False):
         topic = getattr(message, "message_thread_id", None)
         return topic if isinstance(topic, int) else None
@@ -91,6 +103,20 @@ class ForumTopics:
             )
             stored = await session.get(Thread, thread_id, populate_existing=True)
         return stored.topic_id if stored is not None else topic.message_thread_id
+
+    async def topic_for(self, row: OutboxMessage) -> int | None:
+        """Where an outbox row goes: its thread's topic, else the topic it answers in."""
+        if row.thread_id is not None:
+            return await self.topic_of(row.chat_id, row.thread_id)
+        return row.topic_id
+
+    async def after_lost(self, row: OutboxMessage) -> int | None:
+        """Where the row goes once Telegram said its topic is gone: a thread's new topic, or
+        the general topic."""
+        if row.thread_id is None:
+            return None
+        await self.forget(row.thread_id)
+        return await self.topic_of(row.chat_id, row.thread_id)
 
     async def forget(self, thread_id: str) -> None:
         """The thread's topic is gone (deleted in Telegram): the next message opens a new one."""

@@ -15,6 +15,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.telegram.deps import deps
 from bot.telegram.render import esc
+from bot.telegram.topics import tapped_topic
 from citizens import notices, prompts
 from citizens.directory import citizen_dir, citizens_root, known_citizens
 from storage.repo import citizen_queue
@@ -62,7 +63,9 @@ async def trigger_citizen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         )
         ahead = await citizen_queue.count_ahead(session=session, row=row)
         # The answer is the session's notice itself, edited as the session goes.
-        notice = await notices.queue_notice(session=session, row=row, chat_id=chat.id, ahead=ahead)
+        notice = await notices.queue_notice(
+            session=session, row=row, chat_id=chat.id, ahead=ahead, topic_id=tapped_topic(message)
+        )
     runner = context.bot_data.get(RUNNER_KEY)
     if runner is not None:
         runner.wake()

@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
-    and_,
     bindparam,
     case,
-    cast,
+    column,
     exists,
     func,
     insert,
@@ -86,7 +86,85 @@ _TAKE = (
     .returning(OutboxMessage)
     .execution_options(synchronize_session=False)
 )
-_MARK_SENT = (
+
+
+def _card_id(chat_id: Any, message_id: Any) -> Any:
+    """The draft's card id after `message_id` showing it went to `chat_id`: that message,
+    unless the draft's card is a message of another chat (a copy in an allowed user's private
+    chat must not take the place of the operator chat's card: message ids are per chat)."""
+    card_elsewhere = exists().where(
+        SHOWN.c.draft_id == DRAFTS.c.id,
+        SHOWN.c.message_id == DRAFTS.c.telegram_message_id,
+        SHOWN.c.chat_id != chat_id,
+    )
+    return case((card_elsewhere, DRAFTS.c.telegram_message_id), else_=message_id)
+
+
+_SET_CARD = (
+    update(DRAFTS)
+    .where(DRAFTS.c.id == bindparam("draft_id"))
+    .values(
+        telegram_message_id=_card_id(bindparam("chat_id"), bindparam("message_id")),
+        updated_at=_NOW,
+    )
+    .returning(DRAFTS.c.status)
+)
+_GIVEN = (
+    func.unnest(
+        bindparam("outbox_ids", type_=ARRAY(BigInteger)),
+        bindparam("message_ids", type_=ARRAY(BigInteger)),
+    )
+    .table_valued(column("outbox_id", BigInteger), column("message_id", BigInteger))
+    .render_derived(name="given")
+)
+_MARKED_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == _GIVEN.c.outbox_id, OUTBOX.c.status != "sent")
+    .values(
+        status="sent",
+        message_id=_GIVEN.c.message_id,
+        sent_at=_NOW,
+        attempts=OUTBOX.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+        last_error=None,
+    )
+    .returning(OUTBOX.c.id, OUTBOX.c.draft_id, OUTBOX.c.chat_id, OUTBOX.c.message_id)
+    .cte("sent")
+)
+_CARD = (
+    update(DRAFTS)
+    .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
+    .values(
+        telegram_message_id=_card_id(_MARKED_SENT.c.chat_id, _MARKED_SENT.c.message_id),
+        updated_at=_NOW,
+    )
+    .returning(DRAFTS.c.id, DRAFTS.c.status)
+    .cte("card")
+)
+_SHOWN_COLUMNS = ["chat_id", "message_id", "draft_id", "created_at"]
+_SHOWN = (
+    pg_insert(SHOWN)
+    .from_select(
+        _SHOWN_COLUMNS,
+        select(
+            _MARKED_SENT.c.chat_id,
+            _MARKED_SENT.c.message_id,
+            _MARKED_SENT.c.draft_id,
+            _NOW,
+        ).where(_MARKED_SENT.c.draft_id.is_not(None)),
+    )
+    .on_conflict_do_nothing()
+    .cte("shown")
+)
+_MARK_SENT_WITH_CARDS = HotStatement(
+    select(_MARKED_SENT.c.id, _MARKED_SENT.c.draft_id, _CARD.c.status)
+    .select_from(_MARKED_SENT.outerjoin(_CARD, _CARD.c.id == _MARKED_SENT.c.draft_id))
+    .add_cte(_CARD, _SHOWN)
+)
+"""Marking a batch of rows sent, with each draft card's id on its draft and among the
+messages showing it (`draft_messages`), as one PostgreSQL statement (data-modifying CTEs)."""
+_MARK_ONE_SENT = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("outbox_id"), OUTBOX.c.status != "sent")
     .values(
@@ -100,79 +178,64 @@ _MARK_SENT = (
     )
     .returning(OUTBOX.c.id, OUTBOX.c.draft_id, OUTBOX.c.chat_id)
 )
-
-
-def _card_id(chat_id: Any) -> Any:
-    """The draft's card id after a message showing it went to `chat_id`: that message, unless
-    the draft's card is a message of another chat (a copy in an allowed user's private chat
-    must not take the place of the operator chat's card: message ids are per chat)."""
-    card_elsewhere = exists().where(
-        SHOWN.c.draft_id == DRAFTS.c.id,
-        SHOWN.c.message_id == DRAFTS.c.telegram_message_id,
-        SHOWN.c.chat_id != chat_id,
-    )
-    return case((card_elsewhere, DRAFTS.c.telegram_message_id), else_=bindparam("message_id"))
-
-
-_SET_CARD = (
-    update(DRAFTS)
-    .where(DRAFTS.c.id == bindparam("draft_id"))
-    .values(telegram_message_id=_card_id(bindparam("chat_id")), updated_at=_NOW)
-    .returning(DRAFTS.c.status)
-)
-_MARKED_SENT = _MARK_SENT.cte("sent")
-_CARD = (
-    update(DRAFTS)
-    .where(DRAFTS.c.id == _MARKED_SENT.c.draft_id)
-    .values(telegram_message_id=_card_id(_MARKED_SENT.c.chat_id), updated_at=_NOW)
-    .returning(DRAFTS.c.id, DRAFTS.c.status)
-    .cte("card")
-)
-_SHOWN_COLUMNS = ["chat_id", "message_id", "draft_id", "created_at"]
-_SHOWN = (
-    pg_insert(SHOWN)
-    .from_select(
-        _SHOWN_COLUMNS,
-        select(
-            _MARKED_SENT.c.chat_id,
-            cast(bindparam("message_id"), BigInteger),
-            _MARKED_SENT.c.draft_id,
-            _NOW,
-        ).where(_MARKED_SENT.c.draft_id.is_not(None)),
-    )
-    .on_conflict_do_nothing()
-    .cte("shown")
-)
-_MARK_SENT_WITH_CARD = HotStatement(
-    select(_MARKED_SENT.c.id, _MARKED_SENT.c.draft_id, _CARD.c.status)
-    .select_from(_MARKED_SENT.outerjoin(_CARD, and_(_CARD.c.id == _MARKED_SENT.c.draft_id)))
-    .add_cte(_CARD, _SHOWN)
-)
-"""`_MARK_SENT`, `_SET_CARD` and the card's `draft_messages` row as one statement, for
-PostgreSQL."""
+"""The same for one row, on SQLite (no data-modifying CTEs there)."""
 
 
 @dataclass(frozen=True)
 class Marked:
     """A row just marked sent; for a draft's card, the draft and its status at that moment."""
 
+    outbox_id: int
     draft_id: str | None
     draft_status: str | None
 
 
+class MessageOptions(TypedDict, total=False):
+    """What a queued message may ask of Telegram besides its chat and text (`enqueue` says
+    what each means); left out, each is None (`silent`: False)."""
+
+    reply_markup: dict[str, Any] | None
+    draft_id: str | None
+    edit_message_id: int | None
+    reply_to_message_id: int | None
+    silent: bool
+    edit_outbox_id: int | None
+    reply_to_outbox_id: int | None
+    thread_id: str | None
+    topic_id: int | None
+
+
+_NO_OPTIONS: dict[str, Any] = {
+    name: False if name == "silent" else None for name in MessageOptions.__annotations__
+}
+
+
+QUEUE = HotStatement(
+    insert(OUTBOX)
+    .values(
+        {name: bindparam(name) for name in ("chat_id", "text", *MessageOptions.__annotations__)}
+        | {
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": bindparam("now"),
+            "created_at": bindparam("now"),
+        }
+    )
+    .returning(OUTBOX.c.id)
+)
+"""Queueing a message, the one statement: `enqueue` runs it in a session, the webhooks' hot
+path (storage/repo/reply_intake.py) on the driver; `queued` gives both its parameters."""
+
+
+def queued(
+    *, chat_id: int, text: str, now: datetime, **options: Unpack[MessageOptions]
+) -> dict[str, Any]:
+    """`QUEUE`'s parameters for a message."""
+    return _NO_OPTIONS | dict(options) | {"chat_id": chat_id, "text": text, "now": now}
+
+
 async def enqueue(
-    *,
-    session: AsyncSession,
-    chat_id: int,
-    text: str,
-    reply_markup: dict[str, Any] | None = None,
-    draft_id: str | None = None,
-    edit_message_id: int | None = None,
-    reply_to_message_id: int | None = None,
-    silent: bool = False,
-    edit_outbox_id: int | None = None,
-    reply_to_outbox_id: int | None = None,
-    thread_id: str | None = None,
+    *, session: AsyncSession, chat_id: int, text: str, **options: Unpack[MessageOptions]
 ) -> int:
     """Queue a message for `chat_id` and return its outbox id.
 
@@ -186,30 +249,12 @@ async def enqueue(
     `edit_outbox_id` / `reply_to_outbox_id` name the message by the outbox row queued for it
     earlier (to the same chat, so sent before this one); if that row was never sent, this one
     is sent as a new message. `thread_id`: the client thread the message is about (in a forum
-    chat, sent in that thread's topic).
+    chat, sent in that thread's topic); `topic_id`, for a message about no thread: the forum
+    topic to send it in (where the command it answers was typed).
     Call the notifier's `kick()` after the commit so the sender wakes up at once.
     """
-    now = utcnow()
-    result = await session.execute(
-        insert(OutboxMessage)
-        .values(
-            chat_id=chat_id,
-            text=text,
-            reply_markup=reply_markup,
-            draft_id=draft_id,
-            edit_message_id=edit_message_id,
-            reply_to_message_id=reply_to_message_id,
-            silent=silent,
-            edit_outbox_id=edit_outbox_id,
-            reply_to_outbox_id=reply_to_outbox_id,
-            thread_id=thread_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(OUTBOX.c.id)
-    )
+    params = queued(chat_id=chat_id, text=text, now=utcnow(), **options)
+    result = await session.execute(QUEUE.core, params)
     return int(result.scalar_one())
 
 
@@ -270,46 +315,88 @@ async def claim(
     return sorted(claimed.all(), key=lambda message: message.id or 0)
 
 
-async def mark_sent(*, hot: HotPath, outbox_id: int, message_id: int) -> Marked | None:
-    """Record Telegram's message id, as a transaction of its own; a draft card's id is copied
-    onto the draft and recorded among the messages showing it (`draft_messages`). Returns
-    None when the row was already marked sent (nothing changes then).
+class Sent(NamedTuple):
+    """A row Telegram took: the message it became, and the draft whose card it is."""
+
+    outbox_id: int
+    message_id: int
+    draft_id: str | None = None
+
+
+async def mark_sent(*, hot: HotPath, sent: Sequence[Sent]) -> list[Marked]:
+    """Record the message ids of rows Telegram took, as one transaction; a
+    draft card's id is copied onto its draft and recorded among the messages showing it
+    (`draft_messages`). Returns the rows marked now (a row already marked sent is left out:
+    nothing changes for it).
 
     A card whose draft is no longer pending by now (decided while the card waited) must be
     brought up to date by the caller: `Marked.draft_status` says so.
 
-    One operation, chosen by the engine: on PostgreSQL the three writes are one statement
-    (data-modifying CTEs, one round trip, because each card of a chat waits for the one
-    before it to be recorded: `python -m bench` "POST /api/draft/create" and "draft created →
-    notification" measure it); SQLite has no such CTEs, so there the same three writes run
-    in turn in one transaction.
+    One operation, chosen by the engine: on PostgreSQL the writes of the whole batch are one
+    statement (the sender records what it sent in batches while it goes on sending: `python
+    -m bench` "POST /webhook/upwork-response" and "POST /api/draft/create" measure it);
+    SQLite has no data-modifying CTEs, so there the same writes run row by row in one
+    transaction.
     """
-    values = {"outbox_id": outbox_id, "message_id": message_id, "now": utcnow()}
+    if not sent:
+        return []
+    now = utcnow()
     if hot.on_asyncpg:
-        row = await hot.fetchrow(_MARK_SENT_WITH_CARD, values)
-        return None if row is None else Marked(row[1], row[2])
+        marked: list[Marked] = []
+        for part in _one_card_per_draft(sent):
+            rows = await hot.fetch(
+                _MARK_SENT_WITH_CARDS,
+                {
+                    "outbox_ids": [row.outbox_id for row in part],
+                    "message_ids": [row.message_id for row in part],
+                    "now": now,
+                },
+            )
+            marked += [Marked(row[0], row[1], row[2]) for row in rows]
+        return marked
+    marked = []
     async with hot.engine.begin() as connection:
-        sent = (await connection.execute(_MARK_SENT, values)).one_or_none()
-        if sent is None:
-            return None
-        if sent.draft_id is None:
-            return Marked(None, None)
-        status = (
+        for outbox_id, message_id, _ in sent:
+            values = {"outbox_id": outbox_id, "message_id": message_id, "now": now}
+            row = (await connection.execute(_MARK_ONE_SENT, values)).one_or_none()
+            if row is None:
+                continue
+            if row.draft_id is None:
+                marked.append(Marked(outbox_id, None, None))
+                continue
+            status = (
+                await connection.execute(
+                    _SET_CARD, {**values, "draft_id": row.draft_id, "chat_id": row.chat_id}
+                )
+            ).scalar_one_or_none()
             await connection.execute(
-                _SET_CARD, {**values, "draft_id": sent.draft_id, "chat_id": sent.chat_id}
+                sqlite_insert(SHOWN)
+                .values(
+                    chat_id=row.chat_id,
+                    message_id=message_id,
+                    draft_id=row.draft_id,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
             )
-        ).scalar_one_or_none()
-        await connection.execute(
-            sqlite_insert(SHOWN)
-            .values(
-                chat_id=sent.chat_id,
-                message_id=message_id,
-                draft_id=sent.draft_id,
-                created_at=values["now"],
-            )
-            .on_conflict_do_nothing()
-        )
-    return Marked(sent.draft_id, status)
+            marked.append(Marked(outbox_id, row.draft_id, status))
+    return marked
+
+
+def _one_card_per_draft(sent: Sequence[Sent]) -> list[list[Sent]]:
+    """`sent` cut in order before each row whose draft already has a card in the part: in one
+    statement two cards of a draft (copies in two chats) would both see the draft as it was
+    before it, and which one is the draft's card would be left to chance."""
+    parts: list[list[Sent]] = [[]]
+    drafts: set[str] = set()
+    for row in sent:
+        if row.draft_id is not None:
+            if row.draft_id in drafts:
+                parts.append([])
+                drafts.clear()
+            drafts.add(row.draft_id)
+        parts[-1].append(row)
+    return parts
 
 
 async def reschedule(

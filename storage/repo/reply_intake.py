@@ -1,6 +1,8 @@
 """A signed webhook's delivery stored as one transaction: the delivery unless seen before,
 for a client's reply the message in its thread (storage/repo/thread_intake.py), the session
-it queues, and their events.
+it queues, its notice (queued by the outbox's one statement, storage/repo/outbox.py `QUEUE`),
+their events, and the wake-up of the processes waiting for sessions (storage/wakeups.py: it
+is sent when the transaction commits).
 
 The one way both webhooks store what they receive. Its statements are Core compiled once, on
 PostgreSQL run on the asyncpg driver (storage/hotpath.py): each costs the server less than
@@ -14,18 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert
-
-from storage.hotpath import HotPath, HotStatement
+from storage import wakeups
+from storage.hotpath import HotPath
 from storage.locks import hold
-from storage.models import OutboxMessage
-from storage.repo import citizen_queue, events, thread_intake, webhook_deliveries
+from storage.repo import citizen_queue, events, outbox, thread_intake, webhook_deliveries
 from storage.repo.draft_intake import Card
 from storage.repo.thread_intake import ClientMessage
 from storage.repo.webhook_deliveries import Delivery
 from storage.types import utcnow
-
-_O = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -34,23 +32,6 @@ class Stored:
     thread_id: str | None = None
     superseded: Sequence[str] = field(default_factory=tuple)
     """Drafts the reply superseded: their cards must be brought up to date."""
-
-
-_NOTICE = HotStatement(
-    insert(_O)
-    .values(
-        chat_id=bindparam("chat_id"),
-        text=bindparam("text"),
-        thread_id=bindparam("thread_id"),
-        status="pending",
-        attempts=0,
-        silent=False,
-        next_attempt_at=bindparam("now"),
-        created_at=bindparam("now"),
-    )
-    .returning(_O.c.id)
-)
-"""The operator's message about a client's message: the session's notice (CONTRACT §14)."""
 
 
 async def receive(
@@ -85,16 +66,11 @@ async def receive(
         thread_id = None if joined is None else joined.thread_id
         notice_id = None
         if notice is not None and thread_id is not None:
-            rows = await fetch(
-                _NOTICE,
-                {
-                    "chat_id": notice.chat_id,
-                    "text": notice.text,
-                    "thread_id": thread_id,
-                    "now": now,
-                },
+            # The operator's message about the client's message: the session's notice (§14).
+            queued = outbox.queued(
+                chat_id=notice.chat_id, text=notice.text, now=now, thread_id=thread_id
             )
-            notice_id = rows[0][0]
+            notice_id = (await fetch(outbox.QUEUE, queued))[0][0]
         params, payload = citizen_queue.queued(
             citizen=citizen,
             trigger=trigger,
@@ -105,6 +81,8 @@ async def receive(
         )
         session_id = params["session_id"]
         await fetch(citizen_queue.QUEUE, params)
+        # A `scopelock worker` waiting for sessions looks at once, not at its next poll.
+        await wakeups.notify_with(fetch, hot.on_asyncpg, wakeups.SESSIONS)
         await events.append_with(fetch, event=citizen_queue.QUEUED_EVENT, now=now, payload=payload)
         if received is not None:
             await events.append_with(

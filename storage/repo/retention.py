@@ -59,10 +59,7 @@ async def prune(
         webhook_deliveries=await _in_batches(
             db,
             deliveries.id,
-            [
-                deliveries.received_at < now - WEBHOOK_DELIVERIES_KEPT,
-                deliveries.timestamped.is_(True),
-            ],
+            [deliveries.received_at < now - WEBHOOK_DELIVERIES_KEPT],
             batch,
         ),
     )

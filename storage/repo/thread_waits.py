@@ -192,10 +192,12 @@ class Answering:
 
 
 async def answering(*, session: AsyncSession, session_id: str) -> Answering:
+    """What the new draft of session `session_id` answers, holding its thread's row until the
+    caller's transaction ends: a client's message joining the thread waits for it (§14)."""
     row = await session.get(CitizenSession, session_id)
     if row is None or row.thread_id is None:
         return Answering(None, None, False)
-    thread = await session.get(Thread, row.thread_id)
+    thread = await session.get(Thread, row.thread_id, with_for_update=True)
     since = row.started_at or row.created_at
     outdated = await client_wrote_since(session=session, thread_id=row.thread_id, since=since)
     notice = None if await has_draft(session=session, session_id=row.id) else row.notice_outbox_id

@@ -4,11 +4,13 @@
 A delivery is recorded in the same transaction as the session it queues: when that
 transaction fails, the delivery stays unseen and a retry (Zapier's auto-replay) goes through.
 
-"Seen": the same signed id ever, or else the same signed bytes within 24 h. A signature
-without a timestamp never goes stale, so nothing tells its replay on day two from the first
-delivery but its bytes: such a delivery is remembered for good (`timestamped` false, which
-retention keeps), and the same bytes stay a duplicate after the 24 h too. A timestamped
-signature is refused 300 s after its time, so 24 h of memory covers it.
+"Seen": the same signed id ever, or else the same signed bytes within 24 h, as CONTRACT §4
+defines it. A timestamped signature is refused 300 s after its time, so 24 h of memory covers
+its replays. A signature without a timestamp never goes stale: the same bytes a day later are
+a new delivery (a script that sends the same text every day must get its session), so whoever
+captured such a request could replay it after 24 h. Senders that can sign a timestamp
+(`X-Webhook-Timestamp`, or Standard Webhooks as the Zapier step does) are not exposed; the
+README says so. `timestamped` records which kind each delivery was.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, select
 
 from storage.hotpath import Fetch, HotStatement
 from storage.locks import Name
@@ -42,7 +44,7 @@ _SEEN_BODY = HotStatement(
     select(_W.c.id)
     .where(
         _W.c.body_hash == bindparam("body_hash"),
-        or_(_W.c.received_at >= bindparam("since"), _W.c.timestamped.is_(False)),
+        _W.c.received_at >= bindparam("since"),
     )
     .limit(1)
 )

@@ -38,8 +38,9 @@ async def _claim(
 
 
 async def _sent(engine: AsyncEngine, *outbox_ids: int) -> None:
-    for outbox_id in outbox_ids:
-        await outbox.mark_sent(hot=HotPath(engine), outbox_id=outbox_id, message_id=1)
+    await outbox.mark_sent(
+        hot=HotPath(engine), sent=[outbox.Sent(outbox_id, 1) for outbox_id in outbox_ids]
+    )
 
 
 async def test_only_the_oldest_pending_message_of_a_chat_can_be_claimed(
