@@ -15,7 +15,6 @@ the reply names the client.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from citizens import figures, thread_notices
+from citizens.text import esc, tail
 from storage.models import CitizenSession, Thread
 from storage.repo import outbox, thread_waits
 from storage.repo.citizen_queue import duration_s
@@ -227,7 +227,7 @@ def budget_text(spent: float, budget: float, waiting: Sequence[CitizenSession]) 
         f"{len(waiting)} session(s) wait until tomorrow; a button starts one anyway.",
     ]
     for row in waiting[:MAX_BUDGET_BUTTONS]:
-        lines.append(f"• <b>{html.escape(row.citizen)}</b> <code>{html.escape(row.id)}</code>")
+        lines.append(f"• <b>{esc(row.citizen)}</b> <code>{esc(row.id)}</code>")
     return "\n".join(lines)
 
 
@@ -268,12 +268,12 @@ async def queue_notice(
 
 def notice_text(row: CitizenSession, *, ahead: int | None = None) -> str:
     """The notice as the session stands now: queued, running, completed or failed."""
-    name = f"<b>{html.escape(row.citizen)}</b>"
-    ident = f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}"
+    name = f"<b>{esc(row.citizen)}</b>"
+    ident = f"<code>{esc(row.id)}</code> · {esc(row.trigger)}"
     if row.status == "queued":
         where = "" if ahead is None else (" · starting now" if ahead == 0 else f" · {ahead} ahead")
         if row.waiting_reason:
-            where = f" · waiting: {html.escape(row.waiting_reason)}"
+            where = f" · waiting: {esc(row.waiting_reason)}"
         return f"🕐 {name} session queued{where}\n{ident}"
     if row.status == "running":
         return f"▶️ {name} session running\n{ident}"
@@ -285,15 +285,15 @@ def finished_text(row: CitizenSession) -> str:
     exit_text = "no exit code" if row.exit_code is None else f"exit {row.exit_code}"
     cost = "" if row.cost_usd is None else f" · {figures.cost(row.cost_usd)}"
     lines = [
-        f"{'✅' if ok else '❌'} <b>{html.escape(row.citizen)}</b> session {row.status} "
+        f"{'✅' if ok else '❌'} <b>{esc(row.citizen)}</b> session {row.status} "
         f"after {figures.duration(duration_s(row))} ({exit_text}){cost}",
-        f"<code>{html.escape(row.id)}</code> · {html.escape(row.trigger)}",
+        f"<code>{esc(row.id)}</code> · {esc(row.trigger)}",
     ]
     if row.error:
-        lines.append(html.escape(_tail(row.error, SHOWN_ERROR_CHARS)))
+        lines.append(esc(tail(row.error, SHOWN_ERROR_CHARS)))
     output = _shown_output(row)
     if output:
-        lines.append(f"<pre>{html.escape(_tail(output, SHOWN_OUTPUT_CHARS))}</pre>")
+        lines.append(f"<pre>{esc(tail(output, SHOWN_OUTPUT_CHARS))}</pre>")
     return "\n".join(lines)
 
 
@@ -308,9 +308,5 @@ def _shown_output(row: CitizenSession) -> str:
 
 
 def failure_text(row: CitizenSession) -> str:
-    reason = html.escape(_tail(row.error or "no reason recorded", SHOWN_FAILURE_CHARS))
-    return f"❌ The <b>{html.escape(row.citizen)}</b> session failed: {reason}"
-
-
-def _tail(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "…" + text[-limit:]
+    reason = esc(tail(row.error or "no reason recorded", SHOWN_FAILURE_CHARS))
+    return f"❌ The <b>{esc(row.citizen)}</b> session failed: {reason}"

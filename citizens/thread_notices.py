@@ -11,10 +11,10 @@ goes on through draft ready, decided and sent.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from citizens import figures
+from citizens.text import cut, esc
 from storage.models import CitizenSession, Draft, Thread
 from storage.repo.citizen_queue import duration_s
 
@@ -23,19 +23,6 @@ ANSWER = "answer"
 QUOTE_CHARS = 600
 REASON_CHARS = 300
 TITLE_CHARS = 120
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=False)
-
-
-def cut(text: str, limit: int) -> str:
-    """`text` if it fits in `limit` characters, else its start, at a space if one is near, + …"""
-    if len(text) <= limit:
-        return text
-    start = text[: limit - 1]
-    space = start.rfind(" ", max(0, len(start) - 40))
-    return (start[:space] if space > 0 else start).rstrip() + "…"
 
 
 def heading(client: str, job_title: str | None) -> str:

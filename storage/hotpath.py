@@ -80,7 +80,7 @@ class HotWrite:
 
     def __init__(self, *statements: UpdateBase) -> None:
         *earlier, last = statements
-        self.statements = statements
+        self.statements = tuple(HotStatement(statement) for statement in statements)
         self.combined = HotStatement(
             last.add_cte(*(s.cte(f"write_{n}") for n, s in enumerate(earlier)))
         )
@@ -88,10 +88,11 @@ class HotWrite:
     async def run_in(
         self, connection: AsyncConnection | AsyncSession, params: Mapping[str, Any]
     ) -> Sequence[Row]:
-        """Run the writes in turn, in the caller's transaction."""
+        """Run the writes in turn, in the caller's transaction, each given only its own
+        parameters (as on PostgreSQL)."""
         rows: Sequence[Row] = []
         for statement in self.statements:
-            result = await connection.execute(statement, params)
+            result = await connection.execute(statement.core, statement.own(params))
             # A DML statement runs on a cursor, through a session too; its stubs say Result.
             rows = result.all() if cast("CursorResult[Any]", result).returns_rows else []
         return rows

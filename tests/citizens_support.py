@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -23,10 +22,10 @@ from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
 from storage.models import CitizenSession, Conversation, Event, OutboxMessage, Thread
 from storage.repo import citizen_queue
+from tests.polling import wait_until
 
 FAKE_CLAUDE = Path(__file__).with_name("fake_claude.py")
 CITIZENS = ("rafael", "emma", "daniel")
-WAIT_BOUND_S = 30.0
 
 
 @dataclass
@@ -150,18 +149,6 @@ async def start_runner(
         await runner.stop()
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail after a generous bound."""
-    deadline = asyncio.get_running_loop().time() + WAIT_BOUND_S
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def session_row(db: async_sessionmaker[AsyncSession], session_id: str) -> CitizenSession:
     async with db() as session:
         row = await session.get(CitizenSession, session_id)
@@ -176,7 +163,7 @@ async def wait_status(
         row = await session_row(db, session_id)
         return row if row.status in statuses else None
 
-    return await wait_for(check, f"session {session_id} to be {'/'.join(statuses)}")
+    return await wait_until(check, f"session {session_id} to be {'/'.join(statuses)}")
 
 
 async def wait_finished(db: async_sessionmaker[AsyncSession], session_id: str) -> CitizenSession:

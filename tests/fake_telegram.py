@@ -28,6 +28,7 @@ from aiohttp import web
 from tests.bot_api_rules import BadRequest, check_menu_button, error_response, read_params
 from tests.fake_telegram_messages import BOT_USER, MessageStore, chat
 from tests.fake_telegram_photos import PhotoStore
+from tests.polling import wait_until
 
 WEBHOOK_ATTEMPTS = 5
 WEBHOOK_RETRY_DELAY_S = 0.2
@@ -236,18 +237,12 @@ class FakeTelegram:
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = ""
     ) -> Any:
-        """Poll `predicate` (sync or async) until it is truthy; its value is returned."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                seen = ", ".join(f"{c.method}:{c.status}" for c in self.calls[-20:])
-                raise AssertionError(f"timed out waiting for {what or predicate}; last: {seen}")
-            await asyncio.sleep(0.02)
+        """`tests.polling.wait_until`, whose failure also lists the last calls the fake got."""
+        try:
+            return await wait_until(predicate, what or str(predicate), timeout)
+        except AssertionError as error:
+            seen = ", ".join(f"{c.method}:{c.status}" for c in self.calls[-20:])
+            raise AssertionError(f"{error}; last: {seen}") from None
 
     # --- the Bot API ---
 

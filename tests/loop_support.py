@@ -3,7 +3,6 @@ messages that show a draft."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,8 @@ from sqlalchemy import select
 
 from bot.settings import Settings
 from storage.models import DraftMessage
+from tests.signed_posts import post_signed
 from tests.telegram_support import Service, free_port
-from web.signatures import sign
 
 SECRET = "loop-webhook-secret"
 JOB_LINK = "https://www.upwork.com/jobs/~0123"
@@ -27,13 +26,9 @@ def loop_settings(make: Callable[..., Settings], **overrides: Any) -> Settings:
 async def client_writes(service: Service, **fields: Any) -> dict[str, Any]:
     """A client's message through the Upwork webhook; its 202 answer."""
     document = {"client": "Acme Corp", "message": "Can you start Monday?"} | fields
-    body = json.dumps(document).encode()
-    headers = {"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, body)}
-    async with service.http.post(
-        f"{service.url}/webhook/upwork-response", data=body, headers=headers
-    ) as response:
-        assert response.status == 202, await response.text()
-        return dict(await response.json())
+    return await post_signed(
+        service.http, f"{service.url}/webhook/upwork-response", SECRET, document
+    )
 
 
 async def shown(service: Service, draft_id: str) -> list[int]:
@@ -62,17 +57,6 @@ async def copy_by_drafts(service: Service, draft_id: str) -> int:
     ids = await wait_shown(service, draft_id, len(before) + 1)
     [copy] = set(ids) - before
     return copy
-
-
-def buttons(message: dict[str, Any]) -> list[str]:
-    """Every button of a message: its callback data, or `copy`/`url`."""
-    found = []
-    for row in message.get("reply_markup", {}).get("inline_keyboard", []):
-        for button in row:
-            found.append(
-                button.get("callback_data") or ("copy" if "copy_text" in button else "url")
-            )
-    return found
 
 
 async def api(service: Service, path: str) -> dict[str, Any]:

@@ -127,8 +127,22 @@ class Service:
         message_id = await self.fake.wait_for(
             lambda: self._card_id(draft_id), what=f"the card of draft {draft_id}"
         )
+        return self.tap_message(
+            f"{action}:{draft_id}", message_id, user_id=user_id, chat_id=chat_id
+        )
+
+    def tap_message(
+        self,
+        data: str,
+        message_id: int = 1,
+        *,
+        user_id: int = OPERATOR_ID,
+        chat_id: int | None = None,
+    ) -> str:
+        """Tap the button carrying `data` under message `message_id`; returns the callback
+        query id (`answered` waits for its answer)."""
         update = callback_query_update(
-            f"{action}:{draft_id}", user_id=user_id, chat_id=chat_id, message_id=message_id
+            data, user_id=user_id, chat_id=chat_id, message_id=message_id
         )
         self.fake.inject_update(update)
         return str(update["callback_query"]["id"])
@@ -161,6 +175,15 @@ class Service:
         return await self.fake.wait_for(  # type: ignore[no-any-return]
             lambda: self.answer(callback_id), what=f"an answer to {callback_id}"
         )
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    """Every button of a message, row by row: its callback data, or `copy` / `url`."""
+    return [
+        button.get("callback_data") or ("copy" if "copy_text" in button else "url")
+        for row in message.get("reply_markup", {}).get("inline_keyboard", [])
+        for button in row
+    ]
 
 
 @contextlib.asynccontextmanager

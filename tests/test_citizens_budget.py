@@ -24,11 +24,11 @@ from tests.citizens_support import (
     outbox_texts,
     session_row,
     wait_finished,
-    wait_for,
     wait_status,
 )
+from tests.polling import wait_until
 from tests.telegram_support import free_port, running_service
-from tests.telegram_updates import OPERATOR_ID, STRANGER_ID, callback_query_update
+from tests.telegram_updates import OPERATOR_ID, STRANGER_ID
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
 
@@ -62,7 +62,7 @@ async def wait_held(db: Db, session_id: str) -> CitizenSession:
         row = await session_row(db, session_id)
         return row if row.waiting_reason == "daily budget" else None
 
-    row = await wait_for(held, f"session {session_id} to wait for the budget")
+    row = await wait_until(held, f"session {session_id} to wait for the budget")
     assert row.status == "queued" and row.started_at is None
     return row  # type: ignore[no-any-return]
 
@@ -214,14 +214,10 @@ async def test_the_operator_taps_budget_run_and_a_stranger_cannot(
         [[button]] = message["reply_markup"]["inline_keyboard"]
         assert button["callback_data"] == f"budget_run:{held}"
 
-        stranger = callback_query_update(button["callback_data"], user_id=STRANGER_ID)
-        fake_telegram.inject_update(stranger)
-        await service.answered(stranger["callback_query"]["id"])
+        await service.answered(service.tap_message(button["callback_data"], user_id=STRANGER_ID))
         assert (await session_row(service.db, held)).run_anyway is False
 
-        tap = callback_query_update(button["callback_data"])
-        fake_telegram.inject_update(tap)
-        answer = await service.answered(tap["callback_query"]["id"])
+        answer = await service.answered(service.tap_message(button["callback_data"]))
         assert "Starting rafael" in answer["text"]
         assert (await wait_finished(service.db, held)).status == "completed"
         await fake_telegram.wait_for(

@@ -26,9 +26,9 @@ from tests.citizens_support import (
     session_events,
     session_row,
     wait_finished,
-    wait_for,
     wait_status,
 )
+from tests.polling import wait_until
 from web.app import create_app
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
@@ -39,10 +39,6 @@ Db = async_sessionmaker[AsyncSession]
 @pytest.fixture
 def runner_settings(make_settings: Callable[..., Settings], fake_claude: FakeClaude) -> Settings:
     return make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=30)
-
-
-async def _true(value: Any) -> Any:
-    return value
 
 
 async def test_no_more_than_worker_concurrency_sessions_run_at_once(
@@ -64,7 +60,7 @@ async def test_a_drain_lets_a_running_session_finish_and_claims_nothing_new(
     release = tmp_path / "release"
     runner = await start_runner(runner_settings)
     running = await enqueue_session(db, "rafael", f"FAKE:wait-for={release}")
-    await wait_for(lambda: _true(fake_claude.calls()), "the CLI to start")
+    await wait_until(fake_claude.calls, "the CLI to start")
 
     stopping = asyncio.create_task(runner.stop(drain_s=30))
     waiting = await enqueue_session(db, "emma", "queued while draining")
@@ -82,7 +78,7 @@ async def test_a_drain_past_its_deadline_kills_and_fails_the_session(
 ) -> None:
     runner = await start_runner(runner_settings, worker=True)
     stuck = await enqueue_session(db, "daniel", "FAKE:child\nFAKE:sleep=60")
-    await wait_for(lambda: _true(fake_claude.calls()), "the CLI to start")
+    await wait_until(fake_claude.calls, "the CLI to start")
 
     await runner.stop(drain_s=0.3)
 
@@ -99,7 +95,7 @@ async def test_a_session_whose_lease_was_taken_stops_its_cli(
     settings = make_settings(claude_bin=str(fake_claude.bin), citizen_timeout_s=600)
     await start_runner(settings, heartbeat_interval_s=0.1)
     session_id = await enqueue_session(db, "rafael", "FAKE:child\nFAKE:sleep=60")
-    await wait_for(lambda: _true(fake_claude.calls()), "the CLI to start")
+    await wait_until(fake_claude.calls, "the CLI to start")
     # Another process judged it lost and failed it (its lease had lapsed meanwhile).
     async with db() as session, session.begin():
         await citizen_queue.finish(
@@ -107,8 +103,8 @@ async def test_a_session_whose_lease_was_taken_stops_its_cli(
         )
 
     [call] = fake_claude.calls()
-    await wait_for(
-        lambda: _true(not process_alive(call["pid"]) and not process_alive(call["child_pid"])),
+    await wait_until(
+        lambda: not process_alive(call["pid"]) and not process_alive(call["child_pid"]),
         "the CLI to be stopped",
     )
     row = await session_row(db, session_id)
@@ -145,7 +141,7 @@ async def test_health_counts_live_workers_and_queued_sessions(
     assert (body["workers"], body["sessions_queued"]) == (0, 3)
 
     await start_runner(runner_settings)  # a worker: it takes one (one per citizen)
-    await wait_for(
+    await wait_until(
         lambda: _health_is(client, workers=1, sessions_queued=2), "one worker, two queued"
     )
     # A worker not seen for SESSION_LEASE_S is not counted.

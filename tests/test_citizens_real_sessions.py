@@ -24,13 +24,14 @@ from citizens.figures import cost as format_cost
 from storage.models import CitizenSession, Draft, Event, Lead
 from storage.repo import session_budget
 from storage.repo import stats as day_stats
+from tests import signed_posts
 from tests.citizens_support import forget_stored_conversations, wait_finished
 from tests.fake_anthropic import Usage, reply, tool_call, tool_search
 from tests.fake_telegram import FakeTelegram
 from tests.real_cli_support import RealCli
+from tests.signed_posts import signed_json
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
-from web.signatures import sign
 
 pytestmark = pytest.mark.slow
 SECRET = "real-cli-webhook-secret-3c1d"
@@ -46,11 +47,6 @@ def service_settings(
         return telegram_settings(**(values | overrides))
 
     return make
-
-
-def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    raw = json.dumps(body).encode()
-    return raw, {"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, raw)}
 
 
 CLIENT_MESSAGE = {
@@ -87,7 +83,7 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
     service_settings: Callable[..., Settings], fake_telegram: FakeTelegram, real_cli: RealCli
 ) -> None:
     real_cli.model.script(*rafael_drafts())
-    raw, headers = signed(CLIENT_MESSAGE)
+    raw, headers = signed_json(SECRET, CLIENT_MESSAGE)
     async with running_service(service_settings(), fake_telegram) as service:
         async with service.http.post(
             f"{service.url}/webhook/upwork-response", data=raw, headers=headers
@@ -133,11 +129,8 @@ async def test_a_client_message_becomes_a_draft_in_the_operators_chat(
     assert len(real_cli.model.turns()) == 4
 
 
-async def post_signed(service: Service, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    raw, headers = signed(body)
-    async with service.http.post(f"{service.url}{path}", data=raw, headers=headers) as response:
-        assert response.status == 202, await response.text()
-        return await response.json()  # type: ignore[no-any-return]
+async def post_webhook(service: Service, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await signed_posts.post_signed(service.http, f"{service.url}{path}", SECRET, body)
 
 
 def chat_params(fake: FakeTelegram) -> list[dict[str, Any]]:
@@ -189,7 +182,7 @@ async def test_emma_checks_then_tracks_a_lead(
         reply("Tracked one GO lead."),
     )
     async with running_service(service_settings(), fake_telegram) as service:
-        accepted = await post_signed(
+        accepted = await post_webhook(
             service, "/webhook/trigger/emma", {"message": f"New job post: {link}"}
         )
         row = await wait_finished(service.db, accepted["session_id"])
@@ -223,7 +216,7 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
     budget = first_cost + second_cost + first_cost / 2
     settings = service_settings(citizens_daily_budget_usd=budget)
     async with running_service(settings, fake_telegram) as service:
-        first = await post_signed(service, "/webhook/upwork-response", CLIENT_MESSAGE)
+        first = await post_webhook(service, "/webhook/upwork-response", CLIENT_MESSAGE)
         first_row = await wait_finished(service.db, first["session_id"])
         turns_before = len(real_cli.model.turns())
         real_cli.model.script(
@@ -231,10 +224,10 @@ async def test_a_resumed_thread_carries_the_conversation_and_costs_only_its_own_
             reply("Nothing new to draft."),
         )
         again = dict(CLIENT_MESSAGE, message="Also Spanish, please. SECOND-MESSAGE")
-        second = await post_signed(service, "/webhook/upwork-response", again)
+        second = await post_webhook(service, "/webhook/upwork-response", again)
         second_row = await wait_finished(service.db, second["session_id"])
         real_cli.model.script(reply("A third session ran: the budget was not spent."))
-        third = await post_signed(
+        third = await post_webhook(
             service, "/webhook/trigger/rafael", {"message": "Anything waiting?"}
         )
         third_row = await wait_finished(service.db, third["session_id"])
@@ -300,7 +293,7 @@ async def test_a_lost_conversation_starts_anew_and_reads_the_thread(
     told to read the thread."""
     real_cli.model.script(*rafael_drafts())
     async with running_service(service_settings(), fake_telegram) as service:
-        first = await post_signed(service, "/webhook/upwork-response", CLIENT_MESSAGE)
+        first = await post_webhook(service, "/webhook/upwork-response", CLIENT_MESSAGE)
         first_row = await wait_finished(service.db, first["session_id"])
         assert real_cli.transcripts()
         for transcript in real_cli.transcripts():
@@ -309,7 +302,7 @@ async def test_a_lost_conversation_starts_anew_and_reads_the_thread(
         turns_before = len(real_cli.model.turns())
         real_cli.model.script(tool_call(f"{TOOL}get_thread", {}), reply("Read the thread."))
         again = dict(CLIENT_MESSAGE, message="Are you there? THIRD-MESSAGE")
-        second = await post_signed(service, "/webhook/upwork-response", again)
+        second = await post_webhook(service, "/webhook/upwork-response", again)
         second_row = await wait_finished(service.db, second["session_id"])
 
     assert (second_row.status, second_row.error) == ("completed", None), second_row.error
@@ -335,7 +328,7 @@ async def test_the_budget_stop_fails_the_session_with_the_clis_reason(
     async with running_service(
         service_settings(citizen_max_budget_usd=0.01), fake_telegram
     ) as service:
-        accepted = await post_signed(service, "/webhook/upwork-response", CLIENT_MESSAGE)
+        accepted = await post_webhook(service, "/webhook/upwork-response", CLIENT_MESSAGE)
         row = await wait_finished(service.db, accepted["session_id"])
         failure = await wait_chat(
             fake_telegram, "could not draft", "Reached maximum budget", what="the failure reply"
@@ -362,7 +355,7 @@ async def test_a_planted_instruction_reaches_the_model_only_inside_the_fence(
     real_cli.model.script(reply("Nothing to do."))
     async with running_service(service_settings(), fake_telegram) as service:
         body = dict(CLIENT_MESSAGE, message=planted, client=f"Eve {marker}")
-        accepted = await post_signed(service, "/webhook/upwork-response", body)
+        accepted = await post_webhook(service, "/webhook/upwork-response", body)
         row = await wait_finished(service.db, accepted["session_id"])
 
     assert row.status == "completed"

@@ -27,10 +27,10 @@ from tests.citizens_support import (
     session_events,
     session_row,
     wait_finished,
-    wait_for,
     wait_status,
 )
 from tests.conftest import API_TOKEN
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
 
@@ -168,7 +168,7 @@ async def test_one_citizen_runs_one_session_at_a_time_and_in_order(
     # rafael's first and emma's session run side by side; rafael's others wait.
     await wait_status(db, first, "running")
     await wait_status(db, other, "running")
-    await wait_for(lambda: _async(len(fake_claude.calls()) == 2), "both CLIs to start")
+    await wait_until(lambda: len(fake_claude.calls()) == 2, "both CLIs to start")
     assert (await wait_status(db, second, "queued")).started_at is None
     gate.touch()
 
@@ -195,8 +195,8 @@ async def test_a_session_past_the_timeout_is_killed_with_its_process_group(
     assert row.status == "failed"
     assert "timed out after 1 s" in (row.error or "")
     [call] = fake_claude.calls()
-    await wait_for(
-        lambda: _async(not process_alive(call["pid"]) and not process_alive(call["child_pid"])),
+    await wait_until(
+        lambda: not process_alive(call["pid"]) and not process_alive(call["child_pid"]),
         "the session's processes to be gone",
     )
     events = await session_events(db, session_id)
@@ -287,15 +287,15 @@ async def test_shutdown_kills_running_sessions_and_records_them_failed(
 ) -> None:
     runner = await start_runner(runner_settings)
     session_id = await enqueue(db, "daniel", "FAKE:child\nFAKE:sleep=60")
-    await wait_for(lambda: _async(fake_claude.calls()), "the CLI to start")
+    await wait_until(fake_claude.calls, "the CLI to start")
 
     await runner.stop()
 
     row = await session_row(db, session_id)
     assert row.status == "failed" and "shut down" in (row.error or "")
     [call] = fake_claude.calls()
-    await wait_for(
-        lambda: _async(not process_alive(call["pid"]) and not process_alive(call["child_pid"])),
+    await wait_until(
+        lambda: not process_alive(call["pid"]) and not process_alive(call["child_pid"]),
         "the session's processes to be gone",
     )
 
@@ -333,10 +333,6 @@ def _intervals(fake: FakeClaude, citizen: str) -> list[tuple[str, float, float]]
     return sorted(runs, key=lambda run: run[1])
 
 
-async def _async(value: Any) -> Any:
-    return value
-
-
 async def test_notices_go_to_the_triggering_chat_and_nowhere_while_telegram_is_off(
     db: Db, runner_settings: Settings, start_runner: Any
 ) -> None:
@@ -368,8 +364,8 @@ async def test_the_end_of_a_session_is_recorded_once_the_database_takes_writes_a
             await session.execute(text(statement))
     await start_runner(runner_settings)
     session_id = await enqueue(db, "emma", "finish while the database refuses")
-    await wait_for(
-        lambda: _async(any("recording its end failed" in m for m in caplog.messages)),
+    await wait_until(
+        lambda: any("recording its end failed" in m for m in caplog.messages),
         "a refused attempt to record the end",
     )
     assert (await session_row(db, session_id)).status == "running"

@@ -18,9 +18,9 @@ from bot.settings import Settings
 from storage.models import CitizenSession, Draft
 from tests.citizens_support import FakeClaude
 from tests.fake_telegram import FakeTelegram
+from tests.signed_posts import signed_headers
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID, STRANGER_ID
-from web.signatures import sign
 
 SECRET = "e2e-webhook-secret-77a1"
 
@@ -88,10 +88,7 @@ async def test_webhook_to_session_to_draft_to_telegram(
         async with service.http.post(
             f"{service.url}/webhook/upwork-response",
             data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Webhook-Signature": sign(SECRET, body),
-            },
+            headers=signed_headers(SECRET, body),
         ) as response:
             assert response.status == 202
             session_id = (await response.json())["session_id"]

@@ -18,8 +18,8 @@ from storage.models import CitizenSession, Lead
 from tests.citizens_support import FakeClaude
 from tests.factories import lead_body
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import Service, free_port, running_service
-from tests.telegram_updates import OPERATOR_ID, callback_query_update
+from tests.telegram_support import Service, buttons, free_port, running_service
+from tests.telegram_updates import OPERATOR_ID
 
 
 async def post_lead(service: Service, **fields: Any) -> int:
@@ -30,17 +30,6 @@ async def post_lead(service: Service, **fields: Any) -> int:
 
 def lead_cards(fake: FakeTelegram) -> list[dict[str, Any]]:
     return [m for m in fake.messages.values() if "GO lead" in m["text"]]
-
-
-def buttons(message: dict[str, Any]) -> list[str]:
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return [b["callback_data"] for row in rows for b in row]
-
-
-async def tap(service: Service, data: str, message_id: int) -> None:
-    update = callback_query_update(data, message_id=message_id)
-    service.fake.inject_update(update)
-    await service.answered(str(update["callback_query"]["id"]))
 
 
 async def test_go_leads_get_a_card_no_go_leads_do_not(
@@ -80,9 +69,9 @@ async def test_sent_propose_and_skip_do_what_they_say(
         }
         sent, proposed, skipped = ids
 
-        await tap(service, f"lead_sent:{sent}", card_of[sent])
-        await tap(service, f"propose:{proposed}", card_of[proposed])
-        await tap(service, f"lead_skip:{skipped}", card_of[skipped])
+        await service.answered(service.tap_message(f"lead_sent:{sent}", card_of[sent]))
+        await service.answered(service.tap_message(f"propose:{proposed}", card_of[proposed]))
+        await service.answered(service.tap_message(f"lead_skip:{skipped}", card_of[skipped]))
 
         def settled() -> bool:
             shown = [fake_telegram.message(OPERATOR_ID, card_of[i]) for i in ids]
@@ -167,7 +156,7 @@ async def test_the_card_follows_the_proposal_through_failure_and_sending(
         def card_now() -> dict[str, Any]:
             return fake_telegram.message(OPERATOR_ID, card_id)
 
-        await tap(service, f"propose:{lead}", card_id)
+        await service.answered(service.tap_message(f"propose:{lead}", card_id))
         failed = await fake_telegram.wait_for(
             lambda: "proposal failed" in card_now()["text"] and card_now(), timeout=30
         )

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.telegram.tuning import TelegramTuning
 from storage.engine import create_engine, session_factory
 from storage.loops import Components, Loop, doubling
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_STATEMENT = {
@@ -113,13 +114,13 @@ async def test_batches_are_handled_one_after_another_then_it_sleeps_until_a_kick
     loop = Loop("batches", claim=claim, handle=handle, every=60, idle=idle)
     async with loop:
         # Claimed again at once while batches come: no sleep between them.
-        await wait_until(lambda: idled == 1, timeout=1)
+        await wait_until(lambda: idled == 1, "the batches, then an empty claim", timeout=1)
         assert handled == [["a", "b"], ["c"], ["d"]]
         queue.append(["e"])
         await asyncio.sleep(0.2)
         assert handled[-1] == ["d"]  # asleep: idle() asked for an hour
         loop.kick()
-        await wait_until(lambda: idled == 2)
+        await wait_until(lambda: idled == 2, "the kicked claim")
         assert handled[-1] == ["e"]
     assert not loop.running
     assert loop.steps == 6  # claims: three batches, nothing, a batch, nothing
@@ -153,11 +154,11 @@ async def test_a_failing_claim_is_retried_after_the_backoff_and_a_success_resets
         on_error=errors.append,
     )
     async with loop:
-        await wait_until(lambda: len(calls) == 1)
+        await wait_until(lambda: len(calls) == 1, "the first claim")
         loop.kick()  # without it the next claim would come in an hour
-        await wait_until(lambda: len(calls) == 4)  # two failures, then a success
+        await wait_until(lambda: len(calls) == 4, "two failures, then a success")
         loop.kick()
-        await wait_until(lambda: len(calls) == 6)
+        await wait_until(lambda: len(calls) == 6, "a failure, then a success")
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[1] >= 0.1 and gaps[2] >= 0.2  # the second failure in a row waits longer
     assert gaps[4] >= 0.1  # counted from one again after the success
@@ -185,12 +186,6 @@ async def test_components_stop_in_reverse_and_one_that_failed_to_start_is_not_st
         async with Components() as components:
             await components.start("third", component("third", fails=True))
     assert events == ["start first", "start second", "stop second", "stop first"]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def _hand_written_loops(path: Path) -> list[int]:

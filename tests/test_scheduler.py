@@ -19,6 +19,7 @@ from citizens.scheduler import Scheduler
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade_to_head
 from storage.models import CitizenSession, Event, Schedule
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
 
@@ -113,7 +114,7 @@ async def test_a_time_missed_less_than_an_hour_ago_fires_once_at_start(
     scheduler = Scheduler(settings, db, now=clock, poll_s=0.05)
     scheduler.start()
     try:
-        events = await wait_until(lambda: fired(db))
+        events = await wait_until(lambda: fired(db), "the scheduler to fire")
         await asyncio.sleep(0.2)  # several more polls: still once
     finally:
         await scheduler.stop()
@@ -162,15 +163,6 @@ async def test_cron_times_follow_timezone_across_a_dst_change(
     assert len(await fired(db)) == 1
 
 
-async def wait_until(check: Callable[[], object]) -> list[Event]:
-    for _ in range(200):
-        value = await check()  # type: ignore[misc]
-        if value:
-            return value  # type: ignore[no-any-return]
-        await asyncio.sleep(0.02)
-    raise AssertionError("the scheduler never fired")
-
-
 async def test_the_service_starts_the_scheduler_and_a_recent_missed_time_fires(
     telegram_settings: Callable[..., Settings], fake_telegram: Any
 ) -> None:
@@ -194,7 +186,7 @@ async def test_the_service_starts_the_scheduler_and_a_recent_missed_time_fires(
                 )
             )
         async with running_service(settings, fake_telegram):
-            events = await wait_until(lambda: fired(db))
+            events = await wait_until(lambda: fired(db), "the scheduler to fire")
         assert len(events) == 1
         assert [s.trigger for s in await sessions(db)] == ["schedule"]
     finally:

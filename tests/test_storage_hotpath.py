@@ -7,12 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col
 
-from storage.hotpath import HotPath
-from storage.models import Draft, Event, OutboxMessage
+from storage.hotpath import HotPath, HotWrite
+from storage.models import Draft, Event, IdempotencyKey, OutboxMessage
 from storage.repo import draft_intake, drafts, events
 from storage.repo.draft_intake import Card
 from storage.repo.events import EventFilter
@@ -144,3 +145,34 @@ async def test_a_failing_write_leaves_nothing_behind(
     assert await draft_intake.store(hot=hot, draft=draft, card=None) is None
     async with db() as session:
         assert await session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+async def test_each_write_takes_only_its_own_parameters(
+    engine: AsyncEngine, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The writes share one namespace of parameters: the first's `id`, a column of the
+    second's table too, must not be written by the second (on PostgreSQL only a statement's
+    own parameters reach the driver; run in turn through SQLAlchemy, the same must hold)."""
+    events_table = Event.__table__
+    write = HotWrite(
+        delete(IdempotencyKey).where(col(IdempotencyKey.key) == bindparam("id")),
+        insert(events_table)
+        .values(event=bindparam("name"), timestamp=bindparam("now"), payload=bindparam("payload"))
+        .returning(events_table.c.id),
+    )
+    hot = HotPath(engine)
+    logged = await events.log(hot=hot, event="a.logged@1.0", payload={})
+    key = str(logged.id)  # an idempotency key; as the events id it would clash
+    params = {"name": "a.new@1.0", "now": datetime.now(UTC), "payload": {}, "id": key}
+
+    async with engine.begin() as connection:
+        [(first,)] = await write.run_in(connection, params)
+    [(second,)] = await hot.write(write, params)
+
+    assert logged.id < first < second
+    async with db() as session:
+        assert list(await session.scalars(select(Event.event).order_by(Event.id))) == [
+            "a.logged@1.0",
+            "a.new@1.0",
+            "a.new@1.0",
+        ]

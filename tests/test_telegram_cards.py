@@ -15,22 +15,15 @@ from tests.fake_telegram import FakeTelegram
 from tests.loop_support import (
     JOB_LINK,
     api,
-    buttons,
     client_writes,
     copy_by_drafts,
     loop_settings,
     wait_shown,
 )
-from tests.telegram_support import DRAFT, Service, free_port, running_service
-from tests.telegram_updates import OPERATOR_ID, callback_query_update
+from tests.telegram_support import DRAFT, Service, buttons, free_port, running_service
+from tests.telegram_updates import OPERATOR_ID
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
-
-
-def tap_message(service: Service, data: str, message_id: int) -> str:
-    update = callback_query_update(data, message_id=message_id)
-    service.fake.inject_update(update)
-    return str(update["callback_query"]["id"])
 
 
 async def showing(service: Service, message_id: int, words: str) -> dict:
@@ -91,7 +84,7 @@ async def test_a_decision_on_one_copy_updates_the_others_and_mark_sent_closes_th
         [card] = await wait_shown(service, draft_id, 1)
         copy = await copy_by_drafts(service, draft_id)
 
-        answer = await service.answered(tap_message(service, f"approve:{draft_id}", copy))
+        answer = await service.answered(service.tap_message(f"approve:{draft_id}", copy))
         assert answer["text"] == "✅ Approved"
         for message_id in (card, copy):
             approved = await showing(service, message_id, "Approved by Nicolas")
@@ -107,11 +100,11 @@ async def test_a_decision_on_one_copy_updates_the_others_and_mark_sent_closes_th
             for e in edits
         )  # type: ignore[arg-type]
 
-        answer = await service.answered(tap_message(service, f"sent:{draft_id}", card))
+        answer = await service.answered(service.tap_message(f"sent:{draft_id}", card))
         assert answer["text"] == "📤 Marked as sent"
         for message_id in (card, copy):
             assert buttons(await showing(service, message_id, "📤 Sent")) == []
-        again = await service.answered(tap_message(service, f"sent:{draft_id}", copy))
+        again = await service.answered(service.tap_message(f"sent:{draft_id}", copy))
         assert again["text"] == "Already marked as sent."
 
         draft = await service.draft(draft_id)

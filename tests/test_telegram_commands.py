@@ -10,7 +10,6 @@ import pytest
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import Service, free_port, running_service
-from tests.telegram_updates import callback_query_update
 
 
 async def reply_to(service: Service, text: str, *, count: int = 1) -> list[dict[str, Any]]:
@@ -76,15 +75,12 @@ async def test_drafts_lists_pending_drafts_with_their_buttons_a_page_at_a_time(
         # A listed card's buttons decide like the original card's; and deciding a draft of
         # the first page before asking for the next skips nothing (pages are keyset pages).
         listed = page[0]
-        tap = callback_query_update(f"reject:{pending[0]}", message_id=listed["message_id"])
-        fake_telegram.inject_update(tap)
-        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "❌ Rejected"
+        tap = service.tap_message(f"reject:{pending[0]}", listed["message_id"])
+        assert (await service.answered(tap))["text"] == "❌ Rejected"
         assert (await service.draft(pending[0])).status == "rejected"
 
         before = len(fake_telegram.delivered())
-        more_tap = callback_query_update(more["callback_data"], message_id=page[5]["message_id"])
-        fake_telegram.inject_update(more_tap)
-        await service.answered(more_tap["callback_query"]["id"])
+        await service.answered(service.tap_message(more["callback_data"], page[5]["message_id"]))
         rest = await fake_telegram.wait_for(
             lambda: [m for m in fake_telegram.delivered()[before:] if _is_card(m)]
         )

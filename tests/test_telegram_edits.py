@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.settings import Settings
 from storage.models import DraftFeedback, PendingStep
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import DRAFT, Service, free_port, running_service
+from tests.telegram_support import DRAFT, Service, buttons, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 NEW_TEXT = "Nouveau texte <b>&amp; *gras* 🚀"
@@ -51,10 +51,7 @@ async def test_the_next_text_message_replaces_the_draft_and_shows_it_again(
         card = await wait_for_new_card(service, draft_id)
 
         assert NEW_TEXT in card["text"]
-        buttons = [
-            b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row
-        ]
-        assert buttons == [
+        assert buttons(card) == [
             f"approve:{draft_id}",
             f"edit:{draft_id}",
             f"redraft:{draft_id}",

@@ -6,7 +6,6 @@ The real PTB against the fake Bot API; the pairing is read back from the real da
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +17,9 @@ from bot.settings import Settings
 from bot.telegram.access import refusal
 from storage.models import OperatorPairing
 from tests.fake_telegram import FakeTelegram
+from tests.signed_posts import post_signed
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID, STRANGER_ID
-from web.signatures import sign
 
 NEWCOMER = 5550123
 """The user who pairs: nobody configured them anywhere."""
@@ -116,17 +115,9 @@ async def test_the_logged_code_pairs_the_first_private_chat_and_survives_a_resta
         draft_id = (await service.post_draft(client="After Restart"))["draft_id"]
         assert (await card_for(service, NEWCOMER, draft_id)).get("reply_markup")
         # A session's notice goes to the paired chat too.
-        body = json.dumps({"message": "Check the inbox"}).encode()
-        async with service.http.post(
-            f"{service.url}/webhook/trigger/rafael",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Webhook-Signature": sign(SECRET, body),
-            },
-        ) as response:
-            assert response.status == 202, await response.text()
-            session_id = (await response.json())["session_id"]
+        url = f"{service.url}/webhook/trigger/rafael"
+        accepted = await post_signed(service.http, url, SECRET, {"message": "Check the inbox"})
+        session_id = accepted["session_id"]
         await fake_telegram.wait_for(
             lambda: any(session_id in m["text"] for m in fake_telegram.delivered(NEWCOMER)),
             what="the session notice in the paired chat",

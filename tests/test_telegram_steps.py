@@ -13,9 +13,9 @@ from bot.settings import Settings
 from storage.models import CitizenSession, DraftFeedback, PendingStep
 from storage.types import utcnow
 from tests.fake_telegram import FakeTelegram
-from tests.loop_support import api, buttons, client_writes, loop_settings, wait_shown
-from tests.telegram_support import DRAFT, Service, free_port, running_service
-from tests.telegram_updates import OPERATOR_ID, callback_query_update
+from tests.loop_support import api, client_writes, loop_settings, wait_shown
+from tests.telegram_support import DRAFT, Service, buttons, free_port, running_service
+from tests.telegram_updates import OPERATOR_ID
 
 pytestmark = pytest.mark.usefixtures("citizens_home")
 
@@ -55,9 +55,8 @@ async def test_reject_asks_why_and_a_preset_or_typed_reason_is_stored_and_shown(
         assert [b["text"] for b in reasons] == ["Too long", "Wrong tone", "Wrong facts", "Not now"]
         assert all(len(b["callback_data"].encode()) <= 64 for b in reasons)
 
-        tap = callback_query_update(reasons[1]["callback_data"], message_id=asked["message_id"])
-        fake_telegram.inject_update(tap)
-        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "Noted: Wrong tone"
+        tap = service.tap_message(reasons[1]["callback_data"], asked["message_id"])
+        assert (await service.answered(tap))["text"] == "Noted: Wrong tone"
         await fake_telegram.wait_for(
             lambda: "Reason: Wrong tone" in fake_telegram.message(OPERATOR_ID, card)["text"],
             what="the reason on the card",
@@ -206,18 +205,12 @@ async def test_in_a_group_only_whoever_rejected_gives_the_reason(
         asked = await question(service, "Why?", chat_id=GROUP)
         first = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
 
-        tap = callback_query_update(
-            first, user_id=OPERATOR_ID, chat_id=GROUP, message_id=asked["message_id"]
-        )
-        fake_telegram.inject_update(tap)
-        refusal = await service.answered(tap["callback_query"]["id"])
+        tap = service.tap_message(first, asked["message_id"], user_id=OPERATOR_ID, chat_id=GROUP)
+        refusal = await service.answered(tap)
         assert refusal["text"] == "Only whoever rejected this draft can say why."
         service.say("my own reason", user_id=OPERATOR_ID, chat_id=GROUP)
-        tap = callback_query_update(
-            first, user_id=FRIEND_ID, chat_id=GROUP, message_id=asked["message_id"]
-        )
-        fake_telegram.inject_update(tap)
-        assert (await service.answered(tap["callback_query"]["id"]))["text"] == "Noted: Too long"
+        tap = service.tap_message(first, asked["message_id"], user_id=FRIEND_ID, chat_id=GROUP)
+        assert (await service.answered(tap))["text"] == "Noted: Too long"
         assert await feedback(service, draft_id) == [("reject_reason", "Too long")]
 
 

@@ -15,9 +15,9 @@ import pytest
 from bot.settings import Settings
 from tests.citizens_support import FakeClaude
 from tests.fake_telegram import FakeTelegram
+from tests.signed_posts import post_signed
 from tests.telegram_support import Service, free_port, running_service
 from tests.telegram_updates import message_update
-from web.signatures import sign
 
 SECRET = "topics-secret-7a3e"
 CARD_COPY = "📝 Pending draft by"
@@ -69,16 +69,10 @@ async def one(service: Service, needle: str) -> dict[str, Any]:
 
 
 async def client_writes(service: Service, message: str) -> str:
-    body = json.dumps(
-        {"client": "Jane Roe", "job_title": "Chat widget", "message": message, "thread": "t1"}
-    ).encode()
-    async with service.http.post(
-        f"{service.url}/webhook/upwork-response",
-        data=body,
-        headers={"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, body)},
-    ) as response:
-        assert response.status == 202, await response.text()
-        return str((await response.json())["thread_id"])
+    document = {"client": "Jane Roe", "job_title": "Chat widget", "message": message}
+    url = f"{service.url}/webhook/upwork-response"
+    accepted = await post_signed(service.http, url, SECRET, document | {"thread": "t1"})
+    return str(accepted["thread_id"])
 
 
 async def test_commands_typed_in_a_topic_are_answered_in_it(

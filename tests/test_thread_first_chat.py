@@ -42,10 +42,10 @@ from tests.citizens_support import FakeClaude
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.miniapp_support import headers as miniapp_headers
-from tests.telegram_support import FAST, Service, free_port, running_service
+from tests.signed_posts import post_signed
+from tests.telegram_support import FAST, Service, buttons, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID, callback_query_update
 from web.app import create_app
-from web.signatures import sign
 
 SECRET = "thread-first-secret-5c1e"
 TICKING = dataclasses.replace(FAST, day_tick_s=0.1)
@@ -70,26 +70,15 @@ def settings_for(
 
 
 async def client_writes(service: Service, message: str, **fields: Any) -> dict[str, Any]:
-    body = json.dumps(
-        {"client": "Jane Roe", "job_title": "Chat widget", "message": message, **fields}
-    ).encode()
-    async with service.http.post(
-        f"{service.url}/webhook/upwork-response",
-        data=body,
-        headers={"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, body)},
-    ) as response:
-        assert response.status == 202, await response.text()
-        return dict(await response.json())
+    document = {"client": "Jane Roe", "job_title": "Chat widget", "message": message, **fields}
+    return await post_signed(
+        service.http, f"{service.url}/webhook/upwork-response", SECRET, document
+    )
 
 
 def shown(service: Service, message_id: int) -> dict[str, Any]:
     """The message as the operator's Telegram shows it now."""
     return service.fake.message(OPERATOR_ID, message_id)
-
-
-def buttons(message: dict[str, Any]) -> list[str]:
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return [b.get("callback_data") or b.get("url") or "copy" for row in rows for b in row]
 
 
 async def arrived(service: Service, needle: str, timeout: float = 30) -> int:
@@ -132,12 +121,6 @@ def _sent_at(service: Service, message_id: int) -> int:
         for index, call in enumerate(service.fake.calls)
         if call.method == "sendMessage" and call.ok and call.result["message_id"] == message_id
     )
-
-
-def tap(service: Service, data: str, message_id: int) -> str:
-    update = callback_query_update(data, message_id=message_id)
-    service.fake.inject_update(update)
-    return str(update["callback_query"]["id"])
 
 
 async def sessions_of(service: Service, thread_id: str) -> list[CitizenSession]:
@@ -226,7 +209,7 @@ async def test_a_clients_message_shows_at_once_and_a_failure_offers_retry(
 
         # Logged in again, Retry asks rafael once more: the same message drafts again.
         login.touch()
-        tap(service, f"retry:{thread_id}", notice_id)
+        service.tap_message(f"retry:{thread_id}", notice_id)
         await until_shows(service, notice_id, "is drafting")
         card = await service.fake.wait_for(
             lambda: (
@@ -262,7 +245,7 @@ async def test_answer_myself_stores_an_approved_operator_draft_offered_like_any(
         notice_id = await arrived(service, "Jane Roe wrote")
         await until_shows(service, notice_id, "could not draft a reply")
 
-        tap(service, f"answer:{thread_id}", notice_id)
+        service.tap_message(f"answer:{thread_id}", notice_id)
         question = await arrived(service, "Type your reply to Jane Roe")
         assert "Budget?" in shown(service, question)["text"]
         service.say("Our budget is $5k <i>fixed</i>.")
@@ -287,14 +270,14 @@ async def test_answer_myself_stores_an_approved_operator_draft_offered_like_any(
             what="the client's message to show the approved reply",
         )
 
-        tap(service, f"sent:{draft.id}", card_id)
+        service.tap_message(f"sent:{draft.id}", card_id)
         await until_shows(service, card_id, "Sent")
         async with service.db() as session:
             thread = await session.get(Thread, thread_id)
         assert thread is not None and thread.waiting_since is None
 
         # Answered: a second ✍️ Answer says so, and no step waits for a text.
-        alert = await service.answered(tap(service, f"answer:{thread_id}", notice_id))
+        alert = await service.answered(service.tap_message(f"answer:{thread_id}", notice_id))
         async with service.db() as session:
             waiting_steps = (await session.scalars(select(PendingStep))).all()
     assert alert["text"] == "The client was answered already: there is nothing to answer."
@@ -316,7 +299,7 @@ async def test_a_long_answer_of_mine_follows_its_card_whole_in_blocks(
         )
         notice_id = await arrived(service, "Jane Roe wrote")
         await until_shows(service, notice_id, "could not draft a reply")
-        tap(service, f"answer:{accepted['thread_id']}", notice_id)
+        service.tap_message(f"answer:{accepted['thread_id']}", notice_id)
         await arrived(service, "Type your reply to Jane Roe")
         service.say(reply)
         card_id = await arrived(service, "Your reply")
@@ -567,7 +550,7 @@ async def test_after_a_failed_redraft_the_client_is_still_offered_retry_and_answ
         )
         async with service.db() as session:
             [draft] = (await session.scalars(select(Draft))).all()
-        tap(service, f"redraft:{draft.id}", notice_id)
+        service.tap_message(f"redraft:{draft.id}", notice_id)
         await arrived(service, "What should the new version")
         service.say(f"Shorter.\nFAKE:fail-unless={tmp_path / 'never'}")
         await until_shows(service, notice_id, "Redrafting")

@@ -12,13 +12,12 @@ from tests.fake_telegram import FakeTelegram
 from tests.loop_support import (
     JOB_LINK,
     api,
-    buttons,
     client_writes,
     copy_by_drafts,
     loop_settings,
     wait_shown,
 )
-from tests.telegram_support import running_service
+from tests.telegram_support import buttons, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 pytestmark = pytest.mark.usefixtures("citizens_home")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from storage.models import CitizenSession, Event, WebhookDelivery
 from storage.types import utcnow
 from tests.factories import failing_inserts
+from tests.signed_posts import signed_headers
 from web.app import create_app
 from web.keys import RUNNER
 from web.signatures import sign, sign_standard
@@ -59,13 +61,7 @@ def upwork_body(**fields: Any) -> bytes:
     return json.dumps(document).encode()
 
 
-def signed(body: bytes, *, timestamp: int | None = None, **headers: str) -> dict[str, str]:
-    ts = None if timestamp is None else str(timestamp)
-    result = {"Content-Type": "application/json", "X-Webhook-Signature": sign(SECRET, body, ts)}
-    if ts is not None:
-        result["X-Webhook-Timestamp"] = ts
-    result.update(headers)
-    return result
+signed = functools.partial(signed_headers, SECRET)
 
 
 def standard(body: bytes, webhook_id: str, *, skew: int = 0, **headers: str) -> dict[str, str]:

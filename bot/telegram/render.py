@@ -16,6 +16,7 @@ from datetime import datetime
 
 from telegram import User
 
+from citizens.text import cut, esc, utf16_len
 from storage.models import Draft
 from storage.types import utcnow
 
@@ -41,32 +42,9 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=False)
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def visible_length(markup: str) -> int:
     """What Telegram counts: the text left once our (well-formed) HTML is parsed."""
     return utf16_len(html.unescape(_TAG.sub("", markup)))
-
-
-def cut(text: str, limit: int) -> str:
-    """`text` if it fits in `limit` UTF-16 units, else its start (at a space if one is near) + …"""
-    if utf16_len(text) <= limit:
-        return text
-    kept, used = [], 0
-    for char in text:
-        used += utf16_len(char)
-        if used > limit - 1:
-            break
-        kept.append(char)
-    start = "".join(kept)
-    space = start.rfind(" ", max(0, len(start) - 100))
-    return (start[:space] if space > 0 else start).rstrip() + "…"
 
 
 def job_link(draft: Draft) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import API_TOKEN
+from tests.signed_posts import signed_headers
 from web.signatures import sign, sign_standard
 
 WEBHOOK_SECRET = "whsec-catalogue-3c9e1a"
@@ -77,7 +78,7 @@ def nested(depth: int) -> Any:
 
 
 def signed(secret: str = WEBHOOK_SECRET, **extra: str) -> Callable[[bytes], dict[str, str]]:
-    return lambda body: {**JSON, "X-Webhook-Signature": sign(secret, body), **extra}
+    return lambda body: signed_headers(secret, body, **extra)
 
 
 def standard(webhook_id: str) -> Callable[[bytes], dict[str, str]]:

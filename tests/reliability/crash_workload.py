@@ -23,9 +23,9 @@ import aiohttp
 
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.service_runs import post
+from tests.signed_posts import signed_headers
 from tests.telegram_support import DRAFT
 from tests.telegram_updates import callback_query_update, message_update
-from web.signatures import sign
 
 WEBHOOK_SECRET = "whsec-crash-drill-91d4c7"
 CITIZENS = ("rafael", "emma", "daniel")
@@ -182,11 +182,7 @@ class Workload:
 
     async def _webhook(self, n: int, path: str, body: dict[str, Any]) -> None:
         raw = json.dumps(body).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Webhook-Signature": sign(WEBHOOK_SECRET, raw),
-            "X-Webhook-Id": f"crash-{n}",
-        }
+        headers = signed_headers(WEBHOOK_SECRET, raw, **{"X-Webhook-Id": f"crash-{n}"})
         status, answer = await post(self.http, self.url + path, None, headers=headers, data=raw)
         assert status == 202 and answer["accepted"], answer
         self.ledger.sessions.append(answer["session_id"])

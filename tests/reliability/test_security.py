@@ -34,6 +34,7 @@ from tests.citizens_support import FakeClaude, wait_finished
 from tests.conftest import API_TOKEN
 from tests.factories import count_rows, draft_body, event_names, lead_body, stored_counts
 from tests.fake_telegram import FakeTelegram
+from tests.signed_posts import signed_headers
 from tests.telegram_support import DRAFT, Service, free_port, running_service
 from tests.telegram_updates import (
     OPERATOR_ID,
@@ -399,10 +400,7 @@ async def test_webhook_bodies_cannot_add_cli_flags(
     ]
     for path, document in requests:
         raw = json.dumps(document).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Webhook-Signature": sign(WEBHOOK_SECRET, raw),
-        }
+        headers = signed_headers(WEBHOOK_SECRET, raw)
         response = await client.post(path, data=raw, headers=headers)
         assert response.status == 202, await response.text()
         await wait_finished(db, (await response.json())["session_id"])

@@ -30,8 +30,8 @@ from tests.reliability.crash_workload import CITIZENS
 from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env, post
 from tests.reliability.telegram_faults import cards_in_order
 from tests.service_process import free_port
+from tests.signed_posts import signed_headers
 from tests.telegram_updates import callback_query_update
-from web.signatures import sign
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -161,11 +161,7 @@ async def queue_sessions(http: aiohttp.ClientSession, services: list[ServiceRun]
 
     async def trigger(n: int) -> str:
         raw = json.dumps({"message": f"Shared task {n}\nFAKE:sleep=0.2"}).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Webhook-Signature": sign(WEBHOOK_SECRET, raw),
-            "X-Webhook-Id": f"two-instances-{n}",
-        }
+        headers = signed_headers(WEBHOOK_SECRET, raw, **{"X-Webhook-Id": f"two-instances-{n}"})
         url = f"{services[n % 2].url}/webhook/trigger/{CITIZENS[n % len(CITIZENS)]}"
         status, answer = await post(http, url, None, headers=headers, data=raw)
         assert status == 202, answer

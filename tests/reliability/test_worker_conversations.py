@@ -21,9 +21,10 @@ from storage.models import Conversation
 from storage.repo import citizen_queue
 from tests.citizens_support import make_thread
 from tests.fake_anthropic import API_KEY, FakeAnthropic, reply
+from tests.polling import wait_until
 from tests.real_cli_support import copy_citizens, real_claude
 from tests.reliability.service_runs import service_env
-from tests.reliability.worker_runs import WorkerRun, status_is, wait_until
+from tests.reliability.worker_runs import SETTLE_S, WorkerRun, status_is
 from tests.service_process import free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -74,7 +75,7 @@ async def test_a_threads_second_session_resumes_on_another_worker_from_the_datab
         thread = await make_thread(workers_db, "Ada")
         first_id = await enqueue(workers_db, thread, FIRST)
         first = await wait_until(
-            lambda: status_is(workers_db, first_id, "completed"), "the first session"
+            lambda: status_is(workers_db, first_id, "completed"), "the first session", SETTLE_S
         )
     finally:
         first_worker.proc.send_signal(signal.SIGTERM)
@@ -95,7 +96,7 @@ async def test_a_threads_second_session_resumes_on_another_worker_from_the_datab
         assert not list((homes["b"] / ".claude").rglob("*.jsonl"))
         second_id = await enqueue(workers_db, thread, SECOND)
         second = await wait_until(
-            lambda: status_is(workers_db, second_id, "completed"), "the second session"
+            lambda: status_is(workers_db, second_id, "completed"), "the second session", SETTLE_S
         )
     finally:
         second_worker.proc.send_signal(signal.SIGTERM)

@@ -21,17 +21,12 @@ from sqlalchemy import select
 from storage.models import CitizenSession, Event, OutboxMessage
 from tests.citizens_support import FakeClaude, process_alive
 from tests.fake_telegram import FakeTelegram
+from tests.polling import wait_until
 from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env, post
 from tests.reliability.test_two_instances import assert_one_session_per_citizen_at_a_time
-from tests.reliability.worker_runs import (
-    Db,
-    WorkerRun,
-    rows,
-    status_is,
-    wait_until,
-)
+from tests.reliability.worker_runs import SETTLE_S, Db, WorkerRun, rows, status_is
 from tests.service_process import free_port
-from web.signatures import sign
+from tests.signed_posts import signed_headers
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
 
@@ -79,11 +74,9 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerRun]]:
 
 async def trigger(web: ServiceRun, citizen: str, message: str, n: int) -> str:
     raw = json.dumps({"message": message}).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Webhook-Signature": sign(WEBHOOK_SECRET, raw),
-        "X-Webhook-Id": f"workers-{n}-{time.monotonic_ns()}",
-    }
+    headers = signed_headers(
+        WEBHOOK_SECRET, raw, **{"X-Webhook-Id": f"workers-{n}-{time.monotonic_ns()}"}
+    )
     async with aiohttp.ClientSession() as http:
         status, answer = await post(
             http, f"{web.url}/webhook/trigger/{citizen}", None, headers=headers, data=raw
@@ -119,7 +112,7 @@ async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
         now = await rows(workers_db)
         return now if all(r.status in ("completed", "failed") for r in now.values()) else None
 
-    ran = await wait_until(settled, "every session to end")
+    ran = await wait_until(settled, "every session to end", SETTLE_S)
     assert set(ran) == set(sessions)
     assert all(row.status == "completed" for row in ran.values()), [
         row.error for row in ran.values()
@@ -140,7 +133,7 @@ async def test_two_workers_run_thirty_sessions_of_three_citizens_each_once(
             ).all()
         return not pending
 
-    await wait_until(all_sent, "every notice to be sent")
+    await wait_until(all_sent, "every notice to be sent", SETTLE_S)
     texts = [message["text"] for message in fake_telegram.messages.values()]
     assert sum("completed" in text for text in texts) == 30, texts
     assert (await health(web))["sessions_queued"] == 0
@@ -163,7 +156,7 @@ async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_el
     workers.append(doomed)
     await doomed.wait_logged("running up to")
     lost = await trigger(web, "rafael", f"Long task\nFAKE:wait-for={release}", 1)
-    await wait_until(lambda: _async(len(fake_claude.calls()) == 1), "the CLI to start")
+    await wait_until(lambda: len(fake_claude.calls()) == 1, "the CLI to start", SETTLE_S)
     assert doomed.runs((await rows(workers_db))[lost])
 
     doomed.proc.send_signal(signal.SIGKILL)
@@ -174,13 +167,15 @@ async def test_a_killed_worker_s_session_is_lost_once_and_the_citizen_goes_on_el
     row = await wait_until(
         lambda: status_is(workers_db, lost, "failed"),
         "the lost session to be failed",
-        timeout_s=30,
+        timeout=30,
     )
     assert row.error == "worker lost"
     [orphan] = fake_claude.calls()
-    await wait_until(lambda: _async(not process_alive(orphan["pid"])), "the orphan CLI to end")
+    await wait_until(lambda: not process_alive(orphan["pid"]), "the orphan CLI to end", SETTLE_S)
     after = await trigger(web, "rafael", "Next task", 2)
-    done = await wait_until(lambda: status_is(workers_db, after, "completed"), "the next session")
+    done = await wait_until(
+        lambda: status_is(workers_db, after, "completed"), "the next session", SETTLE_S
+    )
     assert survivor.runs(done)
     async with workers_db() as session:
         ends = (
@@ -205,7 +200,7 @@ async def test_sigterm_lets_a_running_session_finish_and_claims_nothing_more(
     workers.append(worker)
     await worker.wait_logged("running up to")
     running = await trigger(web, "rafael", f"Finish me\nFAKE:wait-for={release}", 1)
-    await wait_until(lambda: _async(len(fake_claude.calls()) == 1), "the CLI to start")
+    await wait_until(lambda: len(fake_claude.calls()) == 1, "the CLI to start", SETTLE_S)
 
     worker.proc.send_signal(signal.SIGTERM)
     await worker.wait_logged("stopping: no new sessions")
@@ -231,7 +226,7 @@ async def test_sigterm_fails_what_is_still_running_at_the_drain_deadline(
     workers.append(worker)
     await worker.wait_logged("running up to")
     stuck = await trigger(web, "daniel", "FAKE:child\nFAKE:sleep=120", 1)
-    await wait_until(lambda: _async(len(fake_claude.calls()) == 1), "the CLI to start")
+    await wait_until(lambda: len(fake_claude.calls()) == 1, "the CLI to start", SETTLE_S)
 
     worker.proc.send_signal(signal.SIGTERM)
 
@@ -240,7 +235,3 @@ async def test_sigterm_fails_what_is_still_running_at_the_drain_deadline(
     assert row.status == "failed" and row.error == "worker stopped"
     [call] = fake_claude.calls()
     assert not process_alive(call["pid"]) and not process_alive(call["child_pid"])
-
-
-async def _async(value: Any) -> Any:
-    return value

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -60,14 +59,6 @@ class WorkerRun:
 async def rows(db: Db) -> dict[str, CitizenSession]:
     async with db() as session:
         return {row.id: row for row in (await session.scalars(select(CitizenSession))).all()}
-
-
-async def wait_until(check: Any, what: str, timeout_s: float = SETTLE_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := await check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def status_is(db: Db, session_id: str, status: str) -> CitizenSession | None:
