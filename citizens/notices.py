@@ -144,7 +144,7 @@ class SessionNotices:
         if not thread_notices.needs_operator(row, drafted=drafted):
             return
         if not drafted:
-            await self._show(session, row)
+            await self._show(session, row, drafted=False)
         await outbox.enqueue(
             session=session,
             chat_id=chat_id,
@@ -154,27 +154,32 @@ class SessionNotices:
         )
 
     async def _thread_text(
-        self, session: AsyncSession, row: CitizenSession
+        self, session: AsyncSession, row: CitizenSession, *, drafted: bool
     ) -> tuple[str, dict[str, Any] | None] | None:
         thread = await session.get(Thread, row.thread_id)
         if thread is None:
             return None
         message = await thread_waits.message_answered_by(session=session, row=row)
-        drafted = row.status != "queued" and await thread_waits.has_draft(
-            session=session, session_id=row.id
-        )
         text = thread_notices.session_text(
             row, thread, message.text if message else "", drafted=drafted
         )
         stopped = thread_notices.needs_operator(row, drafted=drafted)
         return text, thread_notices.markup(thread.id) if stopped else None
 
-    async def _show(self, session: AsyncSession, row: CitizenSession) -> None:
+    async def _show(
+        self, session: AsyncSession, row: CitizenSession, *, drafted: bool | None = None
+    ) -> None:
+        """Send or edit the session's notice; `drafted`: whether it posted a draft, when the
+        caller has already asked."""
         chat_id = self.chat_of(row)
         if chat_id is None:
             return
         if row.thread_id is not None:
-            shown = await self._thread_text(session, row)
+            if drafted is None:
+                drafted = row.status != "queued" and await thread_waits.has_draft(
+                    session=session, session_id=row.id
+                )
+            shown = await self._thread_text(session, row, drafted=drafted)
             if shown is None:
                 return
             text, markup = shown
@@ -189,7 +194,7 @@ class SessionNotices:
                 )
                 session.add(row)
                 await session.flush()
-            elif not await self._card_took_over(session, row):
+            elif not drafted:  # its draft's card is the message now, not to be overwritten
                 await outbox.enqueue(
                     session=session,
                     chat_id=chat_id,
@@ -207,13 +212,6 @@ class SessionNotices:
                 text=notice_text(row),
                 edit_outbox_id=row.notice_outbox_id,
             )
-
-    @staticmethod
-    async def _card_took_over(session: AsyncSession, row: CitizenSession) -> bool:
-        """The session posted a draft: its card is the message now, not to be overwritten."""
-        return row.status != "queued" and await thread_waits.has_draft(
-            session=session, session_id=row.id
-        )
 
 
 BUDGET_RUN = "budget_run"

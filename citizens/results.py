@@ -75,9 +75,12 @@ def conversation_lost(process: ProcessResult, parsed: Parsed) -> bool:
     return LOST_CONVERSATION in said.lower()
 
 
-def outcome(process: ProcessResult, parsed: Parsed, timeout_s: float) -> tuple[str, str | None]:
+def outcome(
+    process: ProcessResult, parsed: Parsed, timeout_s: float, *, stopped: str
+) -> tuple[str, str | None]:
     """`completed` only for exit 0 with a JSON result that is not an error; else `failed`
-    and why: the result's text, the time limit, the shutdown, or the end of the output."""
+    and why: the result's text, the time limit, the shutdown (`stopped`: the runner says
+    which), or the end of the output."""
     if process.launch_error is not None:
         return "failed", process.launch_error
     if process.timed_out:
@@ -86,7 +89,7 @@ def outcome(process: ProcessResult, parsed: Parsed, timeout_s: float) -> tuple[s
             process,
         )
     if process.stopped:
-        return "failed", "the service shut down while it ran; its processes were killed"
+        return "failed", stopped
     if parsed.is_error is None:
         tail = (process.stdout.strip() or meaningful_stderr(process.stderr))[-ERROR_TAIL_CHARS:]
         reason = f"the CLI gave no JSON result (exit {process.exit_code})"

@@ -433,9 +433,9 @@ class SessionRunner:
     ) -> None:
         """Write how the session ended; a database blip is waited out rather than losing the
         exit code (if it lasts, the reaper records the session failed without it)."""
-        status, error = results.outcome(process, parsed, self._settings.citizen_timeout_s)
-        if process.stopped:
-            error = self._stopped_reason
+        status, error = results.outcome(
+            process, parsed, self._settings.citizen_timeout_s, stopped=self._stopped_reason
+        )
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(DBAPIError),
             stop=stop_after_delay(RECORD_RETRY_S),

@@ -10,6 +10,7 @@ import pytest
 
 from citizens.process import ProcessResult
 from citizens.results import outcome, parse, this_run
+from citizens.runner import SERVICE_STOPPED as STOPPED
 
 EVERY_RUN = (
     "Ignoring 3 permissions.allow entries from .claude/settings.json: this workspace has not "
@@ -29,7 +30,9 @@ BUDGET_STOP = {
 
 def ended(document: dict[str, object], *, code: int, stderr: str) -> tuple[str, str | None]:
     stdout = json.dumps(document)
-    return outcome(ProcessResult(code, stdout, stderr), parse(stdout), timeout_s=900)
+    return outcome(
+        ProcessResult(code, stdout, stderr), parse(stdout), timeout_s=900, stopped=STOPPED
+    )
 
 
 def test_the_budget_stop_reads_as_the_clis_errors_without_its_every_run_line() -> None:
@@ -51,11 +54,20 @@ def test_a_run_without_a_result_shows_its_output_not_the_every_run_line() -> Non
         ProcessResult(1, "", f"{EVERY_RUN}\nNo conversation found with session ID: x"),
         parse(""),
         timeout_s=900,
+        stopped=STOPPED,
     )
 
     assert status == "failed"
     assert (
         error == "the CLI gave no JSON result (exit 1)\nNo conversation found with session ID: x"
+    )
+
+
+def test_a_session_killed_by_the_shutdown_fails_with_the_runners_reason() -> None:
+    stopped = ProcessResult(None, "", "", stopped=True)
+    assert outcome(stopped, parse(""), timeout_s=900, stopped="worker stopped") == (
+        "failed",
+        "worker stopped",
     )
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from bot.telegram import callbacks, render
+from bot.telegram import callbacks, cards, render
 from storage.models import Draft
 from tests.bot_api_rules import MAX_CALLBACK_DATA_BYTES, check_message_text, parse_html
+from tests.conftest import settings_for
 
+SETTINGS = settings_for("sqlite+aiosqlite:///:memory:", Path("citizens"))
 NASTY = "<b>&_*[`]( 🎉 &amp; </i> <script>alert(1)</script> \\ ' \""
 
 
@@ -27,8 +30,13 @@ def draft(**fields: object) -> Draft:
     return Draft(**(values | fields))
 
 
+def card(subject: Draft) -> str:
+    """The card the service sends for `subject` in its state."""
+    return cards.text(subject, cards.Facts(), SETTINGS)
+
+
 def test_outside_text_is_shown_exactly_as_written() -> None:
-    shown = check_message_text(render.draft_card(draft()), "HTML")
+    shown = check_message_text(card(draft()), "HTML")
     assert shown.count(NASTY) == 4
     assert "https://example.com/job?a=1&b=<2>" in shown
     assert "42%" in shown
@@ -47,22 +55,23 @@ def test_outside_text_is_shown_exactly_as_written() -> None:
 )
 def test_a_card_always_fits_even_with_its_decision_footer(fields: dict[str, str]) -> None:
     subject = draft(**fields)
-    footer = render.decision_footer(
-        "approved", render.who(None, 123456789), datetime(2026, 11, 25, 14, 23, tzinfo=UTC)
+    decided = draft(
+        **fields,
+        status="approved",
+        decided_by=123456789,
+        decided_at=datetime(2026, 11, 25, 14, 23, tzinfo=UTC),
     )
-    for card in (render.draft_card(subject), render.draft_card(subject, footer=footer)):
-        shown = check_message_text(card, "HTML")  # raises what Telegram would refuse
+    for shown_card in (card(subject), card(decided)):
+        shown = check_message_text(shown_card, "HTML")  # raises what Telegram would refuse
         assert f"/draft {subject.id[:8]}" in shown
         assert subject.draft_text[:500] in shown
-    assert "✅ Approved by user 123456789 · 2026-11-25 14:23 UTC" in parse_html(
-        render.draft_card(subject, footer=footer)
-    )
+    assert "✅ Approved by user 123456789 · 2026-11-25 14:23 UTC" in parse_html(card(decided))
 
 
 def test_a_card_that_fits_is_not_shortened() -> None:
-    card = parse_html(render.draft_card(draft(draft_text="short and sweet")))
-    assert "short and sweet" in card
-    assert "Shortened" not in card
+    shown = parse_html(card(draft(draft_text="short and sweet")))
+    assert "short and sweet" in shown
+    assert "Shortened" not in shown
 
 
 def test_cut_never_splits_a_character_and_prefers_a_space() -> None:

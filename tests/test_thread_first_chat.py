@@ -8,19 +8,20 @@ draft that answers an older message is superseded at once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.day.loop import OperatorDay
@@ -605,3 +606,68 @@ async def test_a_thread_session_failed_as_worker_lost_offers_retry_and_answer(
     assert edit.reply_markup == thread_notices.markup(thread_id)
     assert reply.reply_to_outbox_id == notice and not reply.silent
     assert "<b>Ada</b> (Engine) is waiting" in reply.text and reply.thread_id == thread_id
+
+
+@contextlib.contextmanager
+def orm_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements SQLAlchemy sends while the block runs, on either database
+    (tests/statements.py sees only the driver's own queries on PostgreSQL)."""
+    seen: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        seen.append(sql)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", keep)
+
+
+async def test_a_thread_sessions_notice_asks_once_whether_it_drafted(
+    engine: AsyncEngine, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Starting and ending, the notice of a thread session asks the database whether the
+    session posted a draft once each (it asked two and three times)."""
+    thread_id = str(uuid.uuid4())
+    async with db() as session, session.begin():
+        session.add(Thread(id=thread_id, platform="upwork", client="Ada", job_title="Engine"))
+        await session.flush()
+        session.add(ThreadMessage(thread_id=thread_id, direction="in", text="Any news?"))
+        row = await citizen_queue.enqueue(
+            session=session, citizen="rafael", trigger="upwork-response", prompt="p",
+            thread_id=thread_id,
+        )  # fmt: skip
+        row.notice_outbox_id = await outbox.enqueue(
+            session=session, chat_id=OPERATOR_ID, text="💬 Ada wrote", thread_id=thread_id
+        )
+        row.status = "running"
+    notices = SessionNotices(enabled=True, operator_chat=lambda: OPERATOR_ID)
+    asked = []
+    for status in ("running", "failed"):
+        with orm_statements(engine) as statements:
+            async with db() as session, session.begin():
+                if status == "running":
+                    now = await session.get(CitizenSession, row.id)
+                    assert now is not None
+                    await notices.started(session=session, row=now)
+                else:
+                    ended = await citizen_queue.finish(
+                        session=session, session_id=row.id, status="failed", error="boom"
+                    )
+                    assert ended is not None
+                    await notices.finished(session=session, row=ended)
+        asked.append(sum("drafts.session_id" in sql for sql in statements))
+    assert asked == [1, 1]
+    async with db() as session:
+        edits = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.edit_outbox_id == row.notice_outbox_id  # type: ignore[arg-type]
+                )
+            )
+        ).all()
+    assert [("drafting a reply…" in e.text, "could not draft" in e.text) for e in edits] == [
+        (True, False),
+        (False, True),
+    ]

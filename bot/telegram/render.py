@@ -76,33 +76,19 @@ def short_id(draft_id: str) -> str:
     return draft_id[:SHORT_ID]
 
 
-def draft_card(
-    draft: Draft,
-    *,
-    title: str = "New draft",
-    footer: str = "",
-    text: str | None = None,
-    top: Sequence[str] = (),
-    pre: bool = False,
-) -> str:
-    """The card of `draft` (or of its older `text`); `top` lines go under the heading (they
-    are HTML, kept short by the caller), `footer` is a state line; `pre` shows the text in a
-    block that one tap copies, only when the whole text fits (see `card_layout`)."""
-    return card_layout(draft, title=title, footer=footer, text=text, top=top, pre=pre)[0]
-
-
 def card_layout(
     draft: Draft,
     *,
     title: str = "New draft",
     footer: str = "",
-    text: str | None = None,
     top: Sequence[str] = (),
     pre: bool = False,
 ) -> tuple[str, bool]:
-    """The card and whether it holds the whole text. A text that does not fit is shortened,
-    shown as plain text (never in a copy block), and the card says where the rest is."""
-    text = draft.draft_text if text is None else text
+    """The card of `draft` and whether it holds the whole text; `top` lines go under the
+    heading (HTML, kept short by the caller), `footer` is a state line; `pre` shows the text
+    in a block that one tap copies. A text that does not fit is shortened, shown as plain
+    text (never in a copy block), and the card says where the rest is."""
+    text = draft.draft_text
     parts = _Parts(title, top, footer, pre)
     message = cut(draft.message, CLIENT_MESSAGE_MAX)
     card = _card(draft, parts, message, text, "")
@@ -174,8 +160,3 @@ def who(user: User | None, user_id: int | None = None) -> str:
 
 def when(moment: datetime | None = None) -> str:
     return (moment or utcnow()).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def decision_footer(status: str, actor: str, moment: datetime | None) -> str:
-    mark = "✅ <b>Approved</b>" if status == "approved" else "❌ <b>Rejected</b>"
-    return f"{mark} by {actor} · {when(moment)}"
