@@ -1,12 +1,20 @@
-"""The one long-running process: database, web server and bot share one event loop."""
+"""The one long-running process: database, web server and bot share one event loop.
+
+Its parts (the engine, deliveries, retention, the bot with its sender and day, the web server,
+the citizens, the NOTIFY listener, the scheduler) are started one way, by `Components`
+(storage/loops.py), in an order each can rely on, and stopped in reverse. A background loop
+does not end on an error (it backs off and tries again), so none can leave the process
+running without it; `serve()` returns only when asked to stop, or when a part fails to start
+(those started before it are stopped in order).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,7 +31,7 @@ from citizens.notices import SessionNotices
 from citizens.runner import SessionRunner
 from citizens.scheduler import Scheduler
 from storage.engine import create_engine, session_factory
-from storage.loops import Loop
+from storage.loops import Components, Loop
 from storage.migrate import upgrade_to_head
 from storage.repo import operator_pairing
 from storage.wakeups import SESSIONS, listening
@@ -48,21 +56,22 @@ async def serve(
 ) -> None:
     """Run until `stop` is set, or SIGTERM / SIGINT arrives; then shut down in order.
 
-    `telegram_tuning` and `delivery_tuning` shorten timeouts and retry delays (tests do).
+    Every component is started by `Components` (storage/loops.py), in the order below, and
+    stopped in reverse. `telegram_tuning` and `delivery_tuning` shorten timeouts and retry
+    delays (tests do).
     """
     stop = stop or asyncio.Event()
-    async with AsyncExitStack() as stack:
-        engine, settings = await opened(stack, settings, stop)
+    async with Components() as components:
+        engine, settings = await opened(components, settings, stop)
         delivery = None
         if settings.delivery_webhook_url is not None:
             # Started before the bot takes taps: an approval must find deliveries on.
-            delivery = DeliveryWorker(settings, engine, delivery_tuning)
-            delivery.start()
-            stack.push_async_callback(delivery.stop)
-        await stack.enter_async_context(
-            retention_loop(
-                session_factory(engine), interval_s=settings.retention_interval_s
-            ).running_until_exit()
+            delivery = await components.start(
+                "deliveries", DeliveryWorker(settings, engine, delivery_tuning)
+            )
+        await components.start(
+            "retention",
+            retention_loop(session_factory(engine), interval_s=settings.retention_interval_s),
         )
 
         telegram = None
@@ -75,9 +84,8 @@ async def serve(
                 telegram_tuning,
                 deliver=delivery.kick if delivery is not None else None,
             )
-            await telegram.start()
             # Stopped after the web server, whose requests may still be handing it drafts.
-            stack.push_async_callback(telegram.stop)
+            await components.start("Telegram", telegram.running())
             if delivery is not None:
                 delivery.card_queued = telegram.notifier.kick
         else:
@@ -92,25 +100,19 @@ async def serve(
             extra_endpoints=[*webhooks.ENDPOINTS, *(telegram.endpoints() if telegram else [])],
         )
         app[RUNNER] = citizens
-
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_S, access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        log.info("ScopeLock listening on http://%s:%s", settings.host, settings.port)
-        # Started once the API is up (citizens call it); stopped first: its sessions are killed
-        # and recorded as failed while the database and the outbox are still there.
-        await citizens.start()
-        stack.push_async_callback(citizens.stop)
+        await components.start("the web server", web_server(app, settings))
+        # Started once the API is up (citizens call it); stopped before it: its sessions are
+        # killed and recorded as failed while the database and the outbox are still there.
+        await components.start("citizens", citizens.running())
         # Workers' changes (a session queued elsewhere, a notice written by a worker) are seen
         # at once on PostgreSQL rather than at the next poll.
-        await stack.enter_async_context(
-            listening(engine, SESSIONS, _on_sessions_changed(citizens, telegram))
+        await components.start(
+            "session wake-ups",
+            listening(engine, SESSIONS, _on_sessions_changed(citizens, telegram)),
         )
         scheduler = Scheduler(settings, session_factory(engine), wake=citizens.wake)
         # Its first tick fires what was missed less than an hour ago.
-        await stack.enter_async_context(scheduler.loop.running_until_exit())
+        await components.start("the scheduler", scheduler.loop)
 
         await stop.wait()
         log.info("shutting down")
@@ -118,21 +120,52 @@ async def serve(
 
 
 async def opened(
-    stack: AsyncExitStack, settings: Settings, stop: asyncio.Event
+    components: Components, settings: Settings, stop: asyncio.Event
 ) -> tuple[AsyncEngine, Settings]:
-    """What every ScopeLock process (the service, a worker) starts with, undone by `stack`:
+    """What every ScopeLock process (the service, a worker) starts with, in `components`:
     SIGTERM / SIGINT set `stop`, the one engine, the schema migrated, and the process's own
     settings with the operator chat (set, or paired)."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-        # Given back last, so a signal during shutdown still only asks to stop.
-        stack.callback(loop.remove_signal_handler, signum)
-    engine = create_engine(settings.database_url)
-    stack.push_async_callback(engine.dispose)
+    # Given back last, so a signal during shutdown still only asks to stop.
+    await components.start("signal handlers", _signals_set(stop))
+    engine = await components.start("the database engine", _engine(settings.database_url))
     await upgrade_to_head(engine)
     log.info("database schema is up to date (%s)", engine.url.get_backend_name())
     return engine, await with_operator_chat(settings, session_factory(engine))
+
+
+@contextlib.asynccontextmanager
+async def _signals_set(stop: asyncio.Event) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.asynccontextmanager
+async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def web_server(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    """The API on `settings.host:port`; on exit, requests in flight get SHUTDOWN_GRACE_S."""
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_S, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("ScopeLock listening on http://%s:%s", settings.host, settings.port)
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Settings:
@@ -149,20 +182,21 @@ async def with_operator_chat(settings: Settings, db: async_sessionmaker[AsyncSes
 
 def pairing_follower(
     settings: Settings, db: async_sessionmaker[AsyncSession], *, every_s: float = 5.0
-) -> Loop:
+) -> Loop[int]:
     """While no operator chat is known, look for the pairing another process makes (a
     worker's notices then reach the chat the service paired, without a restart)."""
 
-    async def look() -> None:
+    async def look() -> int | None:
         if not settings.telegram_enabled or settings.telegram_chat_id is not None:
-            return
+            return None
         async with db() as session:
-            chat_id = await operator_pairing.paired_chat_id(session=session)
-        if chat_id is not None:
-            settings.telegram_chat_id = chat_id
-            log.info("operator chat: %s (paired)", chat_id)
+            return await operator_pairing.paired_chat_id(session=session)
 
-    return Loop("follow-pairing", look, every=every_s)
+    async def follow(chat_id: int) -> None:
+        settings.telegram_chat_id = chat_id
+        log.info("operator chat: %s (paired)", chat_id)
+
+    return Loop("follow-pairing", claim=look, handle=follow, every=every_s)
 
 
 def session_notices(

@@ -4,18 +4,19 @@ No Telegram polling, no HTTP API: it claims queued sessions (at most WORKER_CONC
 once), runs them, and writes their results, events and notices; the notices wait in the
 outbox for the web process's sender. SIGTERM stops claiming at once and lets running
 sessions finish within WORKER_DRAIN_S; those left are killed and failed (`worker stopped`).
+Its components start and stop as the service's do (`Components`, storage/loops.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
 
 from bot.service import opened, pairing_follower, session_notices
 from bot.settings import Settings
 from citizens.runner import SessionRunner
 from storage.engine import session_factory
+from storage.loops import Components
 from storage.wakeups import SESSIONS, listening
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,12 @@ async def work(
 ) -> None:
     """Run sessions until `stop` is set, or SIGTERM / SIGINT arrives; then drain."""
     stop = stop or asyncio.Event()
-    async with AsyncExitStack() as stack:
-        engine, settings = await opened(stack, settings, stop)
+    async with Components() as components:
+        engine, settings = await opened(components, settings, stop)
         # Notices are addressed here and sent by the web process; a pairing the web process
         # makes later is followed.
-        await stack.enter_async_context(
-            pairing_follower(settings, session_factory(engine)).running_until_exit()
+        await components.start(
+            "the pairing follower", pairing_follower(settings, session_factory(engine))
         )
         # Notices are queued here and sent by the web process's outbox sender.
         notices = session_notices(settings, enabled=settings.telegram_enabled)
@@ -45,8 +46,8 @@ async def work(
             poll_interval_s=poll_interval_s,
             worker=True,
         )
-        await stack.enter_async_context(listening(engine, SESSIONS, runner.wake))
-        await runner.start()
+        await components.start("session wake-ups", listening(engine, SESSIONS, runner.wake))
+        await components.start("citizens", runner.running(drain_s=settings.worker_drain_s))
         log.info(
             "worker %s running up to %d session(s) at once (%s)",
             runner.token,
@@ -55,5 +56,4 @@ async def work(
         )
         await stop.wait()
         log.info("stopping: no new sessions; waiting up to %g s", settings.worker_drain_s)
-        await runner.stop(drain_s=settings.worker_drain_s)
     log.info("stopped")

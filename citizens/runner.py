@@ -21,8 +21,10 @@ import os
 import socket
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,6 +66,13 @@ FORGET_WORKERS_AFTER = timedelta(days=1)
 _LIVE_TOKENS: set[str] = set()
 
 
+class Claimed(NamedTuple):
+    """A session this process claimed, and the token it will run with."""
+
+    row: CitizenSession
+    token: str
+
+
 class SessionRunner:
     def __init__(
         self,
@@ -99,8 +108,15 @@ class SessionRunner:
         self.token = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Two loops on the shared helper: claiming (stopped first on shutdown) and leases
         # (kept until every session has ended, so a drain never loses its leases).
-        self._claiming = Loop("citizen-runner", self._round, every=poll_interval_s)
-        self._leasing = Loop("citizen-leases", self._lease_round, every=self._heartbeat_interval_s)
+        self._claiming: Loop[Claimed] = Loop(
+            "citizen-runner", claim=self._claim_next, handle=self._launch, every=poll_interval_s
+        )
+        self._leasing: Loop[list[CitizenSession]] = Loop(
+            "citizen-leases",
+            claim=self._lease_round,
+            handle=self._reaped,
+            every=self._heartbeat_interval_s,
+        )
         self._running: dict[str, asyncio.Task[None]] = {}  # citizen -> its session task
         self._kills: dict[str, asyncio.Event] = {}  # session id -> set to kill its CLI
 
@@ -119,6 +135,15 @@ class SessionRunner:
             await self._beat()  # counted as a worker from the start
         self._claiming.start()
         self._leasing.start()
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, drain_s: float = 0.0) -> AsyncIterator[SessionRunner]:
+        """Started on entry; stopped on exit, its running sessions given `drain_s`."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop(drain_s)
 
     def wake(self) -> None:
         """A session was queued: look at the queue now instead of at the next poll."""
@@ -145,6 +170,13 @@ class SessionRunner:
 
     async def reap(self, reason: str) -> list[CitizenSession]:
         """Fail running sessions whose runner is gone; returns them."""
+        failed = await self._fail_abandoned(reason)
+        if failed:
+            await self._reaped(failed)
+        return failed
+
+    async def _fail_abandoned(self, reason: str) -> list[CitizenSession]:
+        """The claim of the lease loop: fail the abandoned sessions, each with its notice."""
         older_than = utcnow() - self._lease
         async with self._db() as session, session.begin():
             failed = await citizen_queue.fail_abandoned(
@@ -154,13 +186,15 @@ class SessionRunner:
             )
             for row in failed:
                 await self._notices.finished(session=session, row=row)
+        return list(failed)
+
+    async def _reaped(self, failed: list[CitizenSession]) -> None:
+        """End what is left of failed sessions on this host; wake the sender for notices."""
         for row in failed:
-            log.warning("session %s of %s marked failed: %s", row.id, row.citizen, reason)
+            log.warning("session %s of %s marked failed: %s", row.id, row.citizen, row.error)
             if self._on_this_host(row):
                 await orphans.end_orphan(row.pgid, row.id)
-        if failed:
-            self._kick()
-        return failed
+        self._kick()
 
     def _kick(self) -> None:
         """Wake the outbox sender: the notice was stored with the change it reports."""
@@ -182,17 +216,26 @@ class SessionRunner:
                 return True
         return citizen_queue.is_stale(row, older_than=older_than)
 
-    async def _round(self) -> None:
-        """Announce queued sessions and claim what this process has room for. A failure (the
-        database down for a while) is retried by the loop; the queue waits in the database."""
+    async def _claim_next(self) -> Claimed | None:
+        """Announce queued sessions and claim the next one this process has room for. A
+        failure (the database down for a while) is retried by the loop; the queue waits in
+        the database."""
         await self._announce_queued()
-        if self._claims:
-            await self._claim_all()
+        if not self._claims or len(self._running) >= self._concurrency:
+            return None
+        async with self._db() as session:
+            waiting = await citizen_queue.citizens_waiting(session=session)
+        for citizen in waiting:
+            if self._claiming.stopping:
+                return None
+            if citizen not in self._running and (claimed := await self._claim(citizen)):
+                return claimed
+        return None
 
-    async def _lease_round(self) -> None:
+    async def _lease_round(self) -> list[CitizenSession]:
         """Renew this process's leases, then fail the sessions whose lease lapsed."""
         await self._beat()
-        await self.reap(WORKER_LOST)
+        return await self._fail_abandoned(WORKER_LOST)
 
     async def _announce_queued(self) -> None:
         async with self._db() as session, session.begin():
@@ -221,19 +264,9 @@ class SessionRunner:
                 log.warning("session %s: its lease was lost; stopping its CLI", session_id)
                 kill.set()
 
-    async def _claim_all(self) -> None:
-        if len(self._running) >= self._concurrency:
-            return
-        async with self._db() as session:
-            waiting = await citizen_queue.citizens_waiting(session=session)
-        for citizen in waiting:
-            if self._claiming.stopping or len(self._running) >= self._concurrency:
-                return
-            if citizen not in self._running:
-                await self._claim(citizen)
-
-    async def _claim(self, citizen: str) -> None:
+    async def _claim(self, citizen: str) -> Claimed | None:
         token = session_tokens.new_token()
+        row = None
         try:
             async with self._db() as session, session.begin():
                 over_budget = await self._budget_spent(session)
@@ -245,18 +278,29 @@ class SessionRunner:
                     only_run_anyway=over_budget,
                 )
                 if row is not None:
+                    # Running here from the commit on: the lease loop, seeing the row between
+                    # the commit and the launch, must not fail it as abandoned.
+                    self._kills[row.id] = asyncio.Event()
                     await self._notices.started(session=session, row=row)
-        except IntegrityError:
-            return  # another process started a session of this citizen first
+        except BaseException as error:
+            if row is not None:
+                self._kills.pop(row.id, None)
+            if isinstance(error, IntegrityError):
+                return None  # another process started a session of this citizen first
+            raise
         if over_budget:
             self._kick()
         if row is None:
-            return
+            return None
         self._kick()
-        log.info("session %s of %s started", row.id, citizen)
-        self._kills[row.id] = asyncio.Event()  # claims have stopped before any kill is set
-        self._running[citizen] = asyncio.create_task(
-            self._run(row, token), name=f"session-{row.id}"
+        return Claimed(row, token)
+
+    async def _launch(self, claimed: Claimed) -> None:
+        """Run the claimed session in the background."""
+        row = claimed.row
+        log.info("session %s of %s started", row.id, row.citizen)
+        self._running[row.citizen] = asyncio.create_task(
+            self._run(row, claimed.token), name=f"session-{row.id}"
         )
 
     async def _budget_spent(self, session: AsyncSession) -> bool:

@@ -44,8 +44,16 @@ class Scheduler:
         """Called once sessions were queued: the session runner starts them."""
         self.now = now
         self.poll_s = poll_s
-        # A failed step (the database may be down) is tried again a poll later.
-        self.loop = Loop("scheduler", self._step, every=poll_s)
+        # The claim fires what is due (each schedule claimed with its session, in one
+        # transaction), the handler wakes the runner. A failed claim (the database may be
+        # down) is tried again a poll later.
+        self.loop: Loop[list[str]] = Loop(
+            "scheduler",
+            claim=self._fire_due,
+            handle=self._queued,
+            every=poll_s,
+            idle=self._until_next,
+        )
 
     def start(self) -> None:
         self.loop.start()
@@ -57,25 +65,31 @@ class Scheduler:
         """Schedules changed: look again now rather than after the poll interval."""
         self.loop.kick()
 
-    async def _step(self) -> float:
-        """Fire what is due; the seconds until the next time (at most a poll)."""
-        await self.tick()
-        async with self.db() as session:
-            soonest = await schedules.earliest(session=session)
-        # A time still due after the tick could not be fired: wait a whole poll.
-        if soonest is not None and soonest > self.now():
-            return min(self.poll_s, (soonest - self.now()).total_seconds())
-        return self.poll_s
-
     async def tick(self) -> list[str]:
-        """Fire every due schedule this process wins; the ids of the sessions it queued."""
+        """One round by hand: fire every due schedule this process wins and wake the runner;
+        the ids of the sessions it queued."""
+        queued = await self._fire_due()
+        if queued:
+            await self._queued(queued)
+        return queued
+
+    async def _fire_due(self) -> list[str]:
         now = self.now()
         async with self.db() as session:
             due = list(await schedules.due(session=session, now=now))
-        queued = [sid for row in due if (sid := await self._fire(row, now)) is not None]
-        if queued:
-            self.wake_runner()
-        return queued
+        return [sid for row in due if (sid := await self._fire(row, now)) is not None]
+
+    async def _queued(self, _session_ids: list[str]) -> None:
+        self.wake_runner()
+
+    async def _until_next(self) -> float:
+        """The seconds until the next time (at most a poll)."""
+        async with self.db() as session:
+            soonest = await schedules.earliest(session=session)
+        # A time still due could not be fired: wait a whole poll.
+        if soonest is not None and soonest > self.now():
+            return min(self.poll_s, (soonest - self.now()).total_seconds())
+        return self.poll_s
 
     async def _fire(self, row: Schedule, now: datetime) -> str | None:
         assert row.id is not None

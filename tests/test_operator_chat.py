@@ -35,7 +35,7 @@ async def test_a_pairing_made_elsewhere_reaches_a_running_process(
     settings = await with_operator_chat(given, db)
     assert settings.telegram_chat_id is None and settings is not given
 
-    async with pairing_follower(settings, db, every_s=0.02).running_until_exit():
+    async with pairing_follower(settings, db, every_s=0.02):
         await pair(db, PAIRED)
         await until_paired(settings)
 
@@ -51,7 +51,7 @@ async def test_a_set_chat_id_wins_and_nothing_is_followed(
     settings = await with_operator_chat(
         make_settings(telegram_bot_token=TELEGRAM_TOKEN, telegram_chat_id=-100900), db
     )
-    async with pairing_follower(settings, db, every_s=0.02).running_until_exit():
+    async with pairing_follower(settings, db, every_s=0.02):
         await asyncio.sleep(0.2)  # ten looks: none may replace the chat that is set
 
     assert settings.telegram_chat_id == -100900

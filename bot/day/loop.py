@@ -42,21 +42,27 @@ class OperatorDay:
         self._db = db
         self._kick = kick
         self._clock = clock
-        # A failed tick (the database may be down for a while) is tried again at the next.
-        self.loop = Loop("operator-day", self.tick, every=tick_s)
-
-    def start(self) -> None:
-        self.loop.start()
-
-    async def stop(self) -> None:
-        await self.loop.stop()
+        # The claim queues what is due (claimed in the database with its message), the
+        # handler wakes the sender. A failed tick (the database may be down for a while) is
+        # tried again at the next.
+        self.loop: Loop[bool] = Loop(
+            "operator-day", claim=self._queue_due, handle=self._queued, every=tick_s
+        )
 
     async def tick(self) -> None:
+        """One round by hand: queue what is due and wake the sender."""
+        if await self._queue_due():
+            await self._queued(True)
+
+    async def _queue_due(self) -> bool:
+        """Queue the reminders and the digest due now; True if any was queued."""
         now = self._clock()
         queued = await self.remind(now)
         queued |= await self.send_digest(now)
-        if queued:
-            self._kick()
+        return queued
+
+    async def _queued(self, _queued: bool) -> None:
+        self._kick()
 
     async def remind(self, now: datetime) -> bool:
         """One reminder, a reply to its card, per pending draft whose client waits too long;

@@ -79,10 +79,12 @@ class DeliveryWorker:
         self.card_queued = card_queued
         """Called after a commit that queued a card edit (the Telegram notifier's `kick`)."""
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.loop = Loop(
+        self.loop: Loop[list[Delivery]] = Loop(
             "delivery-worker",
-            self._step,
+            claim=self._claim,
+            handle=self._deliver_all,
             every=self._tuning.idle_check_s,
+            idle=self._idle_wait,
             grace_s=self._tuning.shutdown_grace_s,
             backoff=doubling(0.2, self._tuning.idle_check_s),
         )
@@ -101,6 +103,13 @@ class DeliveryWorker:
     def kick(self) -> None:
         self.loop.kick()
 
+    async def __aenter__(self) -> DeliveryWorker:
+        self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop; attempts in flight get a short grace; unfinished claims are handed back."""
         await self.loop.stop()
@@ -112,28 +121,23 @@ class DeliveryWorker:
         except Exception as error:  # their leases run out on their own
             log.warning("could not hand back delivery claims: %s", type(error).__name__)
 
-    async def _step(self) -> float:
-        await self._sweep()
-        return await self._idle_wait()
-
-    async def _sweep(self) -> None:
-        while not self.loop.stopping:
-            async with self._db() as session, session.begin():
-                rows = await deliveries.claim(
+    async def _claim(self) -> list[Delivery]:
+        async with self._db() as session, session.begin():
+            return list(
+                await deliveries.claim(
                     session=session,
                     worker=self.worker,
                     lease=self._tuning.lease,
                     limit=self._tuning.batch,
                 )
-            if not rows:
-                return
-            # Shielded: a stop must not cut an attempt off between the POST and its record.
-            attempts = asyncio.gather(
-                *(self._deliver(row) for row in rows), return_exceptions=True
             )
-            for result in await asyncio.shield(attempts):
-                if isinstance(result, Exception):
-                    raise result  # its claim runs out, and the sweep backs off meanwhile
+
+    async def _deliver_all(self, rows: list[Delivery]) -> None:
+        # Shielded: a stop must not cut an attempt off between the POST and its record.
+        attempts = asyncio.gather(*(self._deliver(row) for row in rows), return_exceptions=True)
+        for result in await asyncio.shield(attempts):
+            if isinstance(result, Exception):
+                raise result  # its claim runs out, and the loop backs off meanwhile
 
     async def _idle_wait(self) -> float:
         async with self._db() as session:

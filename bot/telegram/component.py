@@ -1,15 +1,18 @@
 """The Telegram component of the process: the PTB Application, driven by hand in our loop.
 
-`start()` returns at once: reaching Telegram (getMe, setMyCommands, then polling or
-setWebhook) is retried in the background with backoff, so the API serves and drafts are stored
-(and queued) while Telegram is unreachable. PTB's post_init/post_shutdown do not run when the
-Application is driven by hand; what they would do happens in `_connect` and `stop`.
+Entering `running()` returns at once: reaching Telegram (getMe, setMyCommands, then polling
+or setWebhook) is retried in the background with backoff, so the API serves and drafts are
+stored (and queued) while Telegram is unreachable. PTB's post_init/post_shutdown do not run
+when the Application is driven by hand; what they would do happens in `_connect` and when
+`running()` is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +39,7 @@ from bot.telegram.tuning import TelegramTuning
 from bot.telegram.update_order import ChatOrderedUpdates
 from storage.engine import session_factory
 from storage.hotpath import HotPath
+from storage.loops import Components
 from storage.repo.deliveries import Wake
 from storage.types import utcnow
 from web.endpoints import Endpoint
@@ -93,7 +97,6 @@ class TelegramComponent:
         )
         self.ready = False
         """Telegram was reached and updates flow (polling started, or webhook set)."""
-        self._connecting: asyncio.Task[None] | None = None
 
     def endpoints(self) -> list[Endpoint]:
         """The Telegram webhook routes, in webhook mode."""
@@ -104,7 +107,11 @@ class TelegramComponent:
             self.settings.telegram_webhook_secret.get_secret_value(), self.feed_update
         )
 
-    async def start(self) -> None:
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[TelegramComponent]:
+        """The bot, its outbox sender and the operator's day, started in this order and
+        stopped in reverse: updates stop first, the sender finishes what is in flight, and
+        the client closes last. Returns at once: Telegram is reached in the background."""
         if self.pairing is not None:
             log.warning(
                 "Pairing code: %s (no operator chat yet: send /start %s to the bot from your "
@@ -112,9 +119,12 @@ class TelegramComponent:
                 self.pairing.code,
                 self.pairing.code,
             )
-        self.sender.start()
-        self.day.start()
-        self._connecting = asyncio.create_task(self._connect(), name="telegram-connect")
+        async with Components() as parts:
+            await parts.start("the Telegram client", self._client())
+            await parts.start("the outbox sender", self.sender)
+            await parts.start("the operator's day", self.day.loop)
+            await parts.start("Telegram updates", self._updates())
+            yield self
 
     async def feed_update(self, document: dict[str, Any]) -> bool:
         """Process one webhook update through the handlers; False while not started yet."""
@@ -179,21 +189,30 @@ class TelegramComponent:
                 error_callback=_log_polling_error,
             )
 
-    async def stop(self) -> None:
-        """Stop taking updates, let the sender finish what is in flight, close the client."""
-        if self._connecting is not None:
-            self._connecting.cancel()
-            await asyncio.gather(self._connecting, return_exceptions=True)
-        self.ready = False
-        await self.day.stop()
-        application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
-        await self.sender.stop()
-        await application.shutdown()
-        await application.bot.shutdown()
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[None]:
+        """The bot's HTTP client, closed once nothing sends any more."""
+        try:
+            yield
+        finally:
+            await self.application.shutdown()
+            await self.application.bot.shutdown()
+
+    @contextlib.asynccontextmanager
+    async def _updates(self) -> AsyncIterator[None]:
+        """Reaching Telegram (retried in the background), then taking updates until exit."""
+        connecting = asyncio.create_task(self._connect(), name="telegram-connect")
+        try:
+            yield
+        finally:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            self.ready = False
+            application = self.application
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
 
 
 def build_application(settings: Settings, tuning: TelegramTuning) -> Application:

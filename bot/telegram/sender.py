@@ -32,6 +32,7 @@ import socket
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +59,14 @@ RUN_PER_CHAT = 32
 """At most this many of one chat's messages per claim: a burst goes out on a few claims."""
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim took: each chat's run of messages, and the loop time to send them by."""
+
+    send_by: float
+    runs: list[list[OutboxMessage]]
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -81,10 +90,12 @@ class OutboxSender:
         self._waiters: dict[int, asyncio.Future[bool]] = {}
         """Requests waiting for their message: resolved True once it is sent and recorded."""
         self._sends: set[asyncio.Task[None]] = set()
-        self.loop = Loop(
+        self.loop: Loop[Claimed] = Loop(
             "outbox-sender",
-            self._step,
+            claim=self._claim,
+            handle=self._send_runs,
             every=tuning.idle_check_s,
+            idle=self._idle_wait,
             grace_s=tuning.shutdown_grace_s,
             backoff=tuning.backoff_s,
             on_error=self._sweep_failed,
@@ -105,8 +116,12 @@ class OutboxSender:
         """Called with a draft's id when its card was sent after the draft stopped being
         pending (decided while the card waited): that card must be brought up to date."""
 
-    def start(self) -> None:
+    async def __aenter__(self) -> OutboxSender:
         self.loop.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
 
     def kick(self) -> None:
         """Something was queued: look at the outbox now rather than at the next check."""
@@ -132,7 +147,7 @@ class OutboxSender:
                 del self._waiters[outbox_id]
 
     async def stop(self) -> None:
-        """Stop sweeping (storage/loops.py's rule); let sends in flight finish briefly; hand
+        """Stop claiming (storage/loops.py's rule); let sends in flight finish briefly; hand
         back unfinished claims."""
         await self.loop.stop()
         if self._sends:
@@ -148,38 +163,38 @@ class OutboxSender:
 
     # --- the sweep ---
 
-    async def _step(self) -> float:
-        await self._sweep()
-        return await self._idle_wait()
-
     def _sweep_failed(self, _error: Exception) -> None:
         self.failing = True
 
-    async def _sweep(self) -> None:
-        """Claim due messages and send them, each chat's in order, until none is due."""
-        loop = asyncio.get_running_loop()
-        while not self._paused() and not self.loop.stopping:
-            # Rows may be sent only while their lease outlasts the longest send: the lease
-            # starts within the claim, so the window is counted from before it.
-            send_by = loop.time() + self._tuning.claim_window_s
-            async with self._db() as session, session.begin():
-                rows = await outbox.claim(
-                    session=session,
-                    worker=self.worker,
-                    lease=self._tuning.lease,
-                    limit=CHATS_PER_CLAIM,
-                    run=RUN_PER_CHAT,
-                )
-            if not rows:
-                return
-            runs: dict[int, list[OutboxMessage]] = {}
-            for row in rows:
-                runs.setdefault(row.chat_id, []).append(row)
-            sends = [self._spawn(self._send_run(run, send_by)) for run in runs.values()]
-            # Shielded: stopping the sweep must not cut a send off mid-request.
-            await asyncio.shield(asyncio.gather(*sends, return_exceptions=True))
-            # A sent row stays its chat's head until it is recorded: claim after that.
-            await self._recorded()
+    async def _claim(self) -> Claimed | None:
+        """Claim due messages: each chat's run, in order, and the loop time to send them by."""
+        if self._paused():
+            return None
+        # Rows may be sent only while their lease outlasts the longest send: the lease
+        # starts within the claim, so the window is counted from before it.
+        send_by = asyncio.get_running_loop().time() + self._tuning.claim_window_s
+        async with self._db() as session, session.begin():
+            rows = await outbox.claim(
+                session=session,
+                worker=self.worker,
+                lease=self._tuning.lease,
+                limit=CHATS_PER_CLAIM,
+                run=RUN_PER_CHAT,
+            )
+        if not rows:
+            return None
+        runs: dict[int, list[OutboxMessage]] = {}
+        for row in rows:
+            runs.setdefault(row.chat_id, []).append(row)
+        return Claimed(send_by, list(runs.values()))
+
+    async def _send_runs(self, claimed: Claimed) -> None:
+        """Send the claimed runs side by side, each chat's in order."""
+        sends = [self._spawn(self._send_run(run, claimed.send_by)) for run in claimed.runs]
+        # Shielded: stopping the loop must not cut a send off mid-request.
+        await asyncio.shield(asyncio.gather(*sends, return_exceptions=True))
+        # A sent row stays its chat's head until it is recorded: claim after that.
+        await self._recorded()
 
     async def _idle_wait(self) -> float:
         """Seconds until the next due message, at most the idle check interval."""
