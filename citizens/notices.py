@@ -271,7 +271,7 @@ def notice_text(row: CitizenSession, *, ahead: int | None = None) -> str:
     if row.status == "queued":
         where = "" if ahead is None else (" · starting now" if ahead == 0 else f" · {ahead} ahead")
         if row.waiting_reason:
-            where = f" · waiting: {esc(row.waiting_reason)}"
+            where = f", held back by the {esc(row.waiting_reason)}"
         return f"🕐 {name} session queued{where}\n{ident}"
     if row.status == "running":
         return f"▶️ {name} session running\n{ident}"

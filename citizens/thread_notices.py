@@ -23,6 +23,7 @@ ANSWER = "answer"
 QUOTE_CHARS = 600
 REASON_CHARS = 300
 TITLE_CHARS = 120
+OFFER = "Retry or Answer in the chat"
 
 
 def heading(client: str, job_title: str | None) -> str:
@@ -50,7 +51,7 @@ def session_text(row: CitizenSession, thread: Thread, message: str, *, drafted: 
     lines = [heading(thread.client, thread.job_title), quoted(message)]
     who = f"<b>{esc(row.citizen)}</b>"
     if row.status == "queued":
-        wait = f", waiting: {esc(row.waiting_reason)}" if row.waiting_reason else ""
+        wait = f", held back by the {esc(row.waiting_reason)}" if row.waiting_reason else ""
         lines.append(f"✍️ {who} is drafting a reply (queued{wait}).")
     elif row.status == "running":
         lines.append(f"✍️ {who} is drafting a reply…")
@@ -112,7 +113,7 @@ def stopped_reply(row: CitizenSession, thread: Thread, *, drafted: bool = False)
 
 def waiting_state(session: CitizenSession | None, draft: Draft | None) -> str:
     """Plain text: what is happening for a client who waits with no pending draft, from the
-    thread's latest session and draft."""
+    thread's latest session and draft. No colon: lines that show it have their own."""
     if session is not None and session.status in ("queued", "running"):
         return f"✍️ {session.citizen} is drafting a reply"
     session_is_newer = session is not None and (
@@ -120,15 +121,15 @@ def waiting_state(session: CitizenSession | None, draft: Draft | None) -> str:
     )
     if session is not None and session_is_newer:
         if session.status == "failed":
-            return f"❌ {session.citizen} could not draft a reply: Retry or Answer in the chat"
-        return f"⚠️ {session.citizen} finished without a draft: Retry or Answer in the chat"
+            return f"❌ {session.citizen} could not draft a reply. {OFFER}"
+        return f"⚠️ {session.citizen} finished without a draft. {OFFER}"
     if draft is not None and draft.status == "approved":
-        return "📤 approved: to send to the client"
+        return "📤 reply approved, not sent yet"
     if draft is not None and draft.status == "rejected":
-        return "❌ its draft was rejected: nothing is being written: Retry or Answer in the chat"
+        return f"❌ draft rejected, no new one is being written. {OFFER}"
     if draft is not None and draft.status == "superseded":
-        return "⏭ its draft was set aside: nothing is being written: Retry or Answer in the chat"
-    return "nothing is being drafted: Retry or Answer in the chat"
+        return f"⏭ draft set aside, no new one is being written. {OFFER}"
+    return f"nothing is being drafted. {OFFER}"
 
 
 def can_retry(session: CitizenSession | None, draft: Draft | None) -> bool:

@@ -108,7 +108,7 @@ async def test_edit_a_long_draft_then_save_and_approve_it(
                         (By.CSS_SELECTOR, f'[data-thread="{thread_id}"]')
                     )
                 )
-                assert "approved: to send to the client" in waiting.text
+                assert "reply approved, not sent yet" in waiting.text
                 assert driver.find_elements(By.CSS_SELECTOR, "[data-draft]") == []
                 assert not driver.execute_script("return __tg.webApp.BackButton.isVisible")
                 assert console_errors(driver) == []

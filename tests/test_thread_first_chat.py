@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
+import itertools
 import json
 import re
 import uuid
@@ -26,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.day.loop import OperatorDay
 from bot.settings import Settings
+from bot.telegram import waiting
 from citizens import thread_notices
-from citizens.notices import SessionNotices
+from citizens.notices import SessionNotices, notice_text
 from storage.models import (
     CitizenSession,
     Draft,
@@ -38,6 +40,7 @@ from storage.models import (
     ThreadMessage,
 )
 from storage.repo import citizen_queue, outbox
+from storage.repo.thread_waits import ThreadWaiting
 from storage.types import utcnow
 from tests.citizens_support import FakeClaude
 from tests.conftest import TELEGRAM_TOKEN
@@ -671,3 +674,45 @@ async def test_a_thread_sessions_notice_asks_once_whether_it_drafted(
         (True, False),
         (False, True),
     ]
+
+
+def test_what_a_waiting_client_waits_for_reads_with_one_colon_at_most() -> None:
+    """Read on a phone, "No draft: ❌ its draft was rejected: nothing is being written:
+    Retry or Answer in the chat" was a riddle; each line says one thing."""
+    now = utcnow()
+    thread = Thread(
+        id="t-ada", platform="upwork", client="Ada", job_title="Engine", waiting_since=now
+    )
+
+    def session(status: str, **fields: Any) -> CitizenSession:
+        return CitizenSession(
+            id="s-1", citizen="rafael", trigger="webhook", prompt="p", status=status,
+            created_at=now - timedelta(minutes=1), **fields,
+        )  # fmt: skip
+
+    def draft(status: str) -> Draft:
+        return Draft(
+            id="d-1", client="Ada", job_title="Engine", message="Any news?", draft_text="Hi",
+            confidence=80, citizen="rafael", status=status,
+            created_at=now - timedelta(minutes=2),
+        )  # fmt: skip
+
+    items = [
+        ThreadWaiting(thread, None if s is None else session(s), None if d is None else draft(d))
+        for s, d in itertools.product(
+            (None, "queued", "running", "completed", "failed"),
+            (None, "approved", "rejected", "superseded"),
+        )
+    ]
+    held = session("queued", waiting_reason="daily budget")
+    shown = [
+        *(waiting.reminder(item, now)[0] for item in items),
+        waiting.listing(items, now)[0],
+        thread_notices.session_text(held, thread, "Any news?", drafted=False),
+        notice_text(held),
+    ]
+    for state in (thread_notices.waiting_state(i.session, i.draft) for i in items):
+        assert ":" not in state, state  # the reminder's line has its own ("No draft: …")
+    for line in "\n".join(shown).splitlines():
+        assert line.count(":") <= 1, line
+    assert all("held back by the daily budget" in text for text in shown[-2:])
