@@ -38,7 +38,14 @@ def wait(driver: Browser, timeout: float = 15) -> WebDriverWait:  # type: ignore
     return WebDriverWait(driver, timeout)
 
 
-async def thread_with_message(service: Service, text: str, hours_ago: float) -> str:
+async def thread_with_message(
+    service: Service,
+    text: str,
+    hours_ago: float,
+    *,
+    client: str = "Jane Cooper",
+    job_title: str = "Telegram bot with payments",
+) -> str:
     thread_id = str(uuid.uuid4())
     at = utcnow() - timedelta(hours=hours_ago)
     async with service.db() as session, session.begin():
@@ -46,8 +53,8 @@ async def thread_with_message(service: Service, text: str, hours_ago: float) -> 
             Thread(
                 id=thread_id,
                 platform="upwork",
-                client="Jane Cooper",
-                job_title="Telegram bot with payments",
+                client=client,
+                job_title=job_title,
                 job_link="https://www.upwork.com/jobs/~01",
                 waiting_since=at,  # as the intake sets it: the client's unanswered message
             )
@@ -172,6 +179,14 @@ async def test_screenshots_at_phone_size_in_both_themes(
     settings = telegram_settings(port=free_port())
     async with running_service(settings, fake_telegram) as service:
         thread_id = await thread_with_message(service, "Can you start Monday?", hours_ago=26)
+        # A client waiting with no draft (a session failed): the inbox's second section.
+        await thread_with_message(
+            service,
+            "Any news on the quote?",
+            hours_ago=3,
+            client="Sam Lee",
+            job_title="Django admin for a clinic",
+        )
         draft_id = (
             await service.post_draft(
                 client="Jane Cooper",

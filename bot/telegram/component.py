@@ -12,16 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, Defaults
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from bot.day.clock import in_quiet_hours
 from bot.day.loop import OperatorDay
@@ -140,7 +147,7 @@ class TelegramComponent:
     async def _connect(self) -> None:
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type((NetworkError, RetryAfter)),
+                retry=retry_if_exception(_unreachable),
                 wait=wait_exponential(
                     multiplier=self.tuning.retry_base_s, max=self.tuning.start_retry_max_s
                 ),
@@ -150,6 +157,14 @@ class TelegramComponent:
                     await self._connect_once()
         except InvalidToken:
             log.critical("Telegram refused TELEGRAM_BOT_TOKEN: the bot stays off")
+            return
+        except TelegramError as error:
+            # Telegram answered, and said no (a webhook URL it will not call, a bot removed):
+            # trying again would get the same answer.
+            log.critical("Telegram refused to start the bot (%s): the bot stays off", error)
+            return
+        except Exception:
+            log.critical("the bot could not start: it stays off", exc_info=True)
             return
         self.ready = True
         log.info("Telegram bot connected (%s mode)", self.settings.telegram_mode)
@@ -171,8 +186,10 @@ class TelegramComponent:
     async def _connect_once(self) -> None:
         application = self.application
         await application.initialize()
-        await application.bot.set_my_commands(COMMANDS)
-        await set_menu_button(application.bot, self.settings)
+        await _optional("the command list", application.bot.set_my_commands(COMMANDS))
+        await _optional(
+            "the Mini App's menu button", set_menu_button(application.bot, self.settings)
+        )
         if not application.running:
             await application.start()
         if self.settings.telegram_mode == "webhook":
@@ -250,6 +267,20 @@ def build_application(settings: Settings, tuning: TelegramTuning) -> Application
     application = builder.build()
     register_handlers(application)
     return application
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Worth trying again: no answer, a 5xx or a 429; not a request Telegram refused."""
+    return isinstance(error, (NetworkError, RetryAfter)) and not isinstance(error, BadRequest)
+
+
+async def _optional(what: str, step: Awaitable[object]) -> None:
+    """A start-up step the bot works without: refused by Telegram, it is logged and skipped
+    (not retried, and the bot still starts); unreachable, it is retried with the rest."""
+    try:
+        await step
+    except (BadRequest, Forbidden) as error:
+        log.warning("Telegram refused %s (%s): the bot starts without it", what, error)
 
 
 def _log_unreachable(state: RetryCallState) -> None:

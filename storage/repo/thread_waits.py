@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import CitizenSession, Draft, Thread, ThreadMessage
 from storage.repo import citizen_queue, draft_intake, drafts
+
+_PerThread = TypeVar("_PerThread", CitizenSession, Draft)
 
 MAX_LISTED = 50
 OPERATOR = "operator"
@@ -65,25 +68,32 @@ async def latest_sessions(
     *, session: AsyncSession, thread_ids: Sequence[str]
 ) -> dict[str, CitizenSession]:
     """Each thread's newest session."""
-    if not thread_ids:
-        return {}
-    rows = await session.scalars(
-        select(CitizenSession)
-        .where(col(CitizenSession.thread_id).in_(thread_ids))
-        .order_by(col(CitizenSession.created_at), col(CitizenSession.id))
-    )
-    return {row.thread_id: row for row in rows if row.thread_id is not None}
+    return await _newest_per_thread(session, CitizenSession, thread_ids)
 
 
 async def latest_drafts(*, session: AsyncSession, thread_ids: Sequence[str]) -> dict[str, Draft]:
     """Each thread's newest draft."""
+    return await _newest_per_thread(session, Draft, thread_ids)
+
+
+async def _newest_per_thread(
+    session: AsyncSession, model: type[_PerThread], thread_ids: Sequence[str]
+) -> dict[str, _PerThread]:
+    """The newest row of `model` (by `created_at`, then id) of each thread: one row a thread
+    read, whatever the thread's history."""
     if not thread_ids:
         return {}
-    rows = await session.scalars(
-        select(Draft)
-        .where(col(Draft.thread_id).in_(thread_ids))
-        .order_by(col(Draft.created_at), col(Draft.id))
+    table = model.__table__
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=table.c.thread_id, order_by=(table.c.created_at.desc(), table.c.id.desc())
+        )
+        .label("rank")
     )
+    ranked = select(table.c.id, rank).where(table.c.thread_id.in_(thread_ids)).subquery()
+    newest = select(ranked.c.id).where(ranked.c.rank == 1)
+    rows = await session.scalars(select(model).where(table.c.id.in_(newest)))
     return {row.thread_id: row for row in rows if row.thread_id is not None}
 
 
