@@ -32,6 +32,8 @@ CITIZENS = ("rafael", "emma", "daniel")
 ANSWER_WAIT_S = 15.0
 """Longest wait for the bot's answer while the service is up (it may wait on a lease)."""
 # (operation, weight)
+EDITED_CARD = "📝 <b>Edited draft</b>"
+"""How the card of a draft edited in the chat begins (bot/telegram/steps.py)."""
 MIX = [
     ("draft", 8),
     ("event", 5),
@@ -80,9 +82,10 @@ class Workload:
         self.failures = 0
         """Operations that got no answer (the service was killed under them)."""
         self._numbers = itertools.count(seed * 10_000)
-        # The operator edits one draft at a time: an edit pending in the chat is replaced by
-        # the next edit tap, so concurrent edits would swap texts.
-        self._editing = asyncio.Lock()
+        # One person taps in the chat: a tap that starts a step (Edit; Reject asks why)
+        # replaces the step pending before it, and the chat's updates are handled in order, so
+        # an edit's tap and its text must not have another lane's tap between them.
+        self._one_step = asyncio.Lock()
 
     async def run(self, url: str, operations: int, lanes: int = 3) -> None:
         self.url = url
@@ -255,7 +258,10 @@ class Workload:
 
     async def _decide_one(self, n: int, draft_id: str, action: str) -> None:
         card = self._card(draft_id) or 0
-        text = await self._answer(callback_query_update(f"{action}:{draft_id}", message_id=card))
+        async with self._one_step:  # not between another lane's Edit tap and its text
+            text = await self._answer(
+                callback_query_update(f"{action}:{draft_id}", message_id=card)
+            )
         if text in DECIDED:
             self.ledger.decisions[draft_id] = DECIDED[text]
             self._ack()
@@ -267,7 +273,7 @@ class Workload:
         await self._edit_one(n, chosen[0], "edit")
 
     async def _edit_one(self, n: int, draft_id: str, _action: str) -> None:
-        async with self._editing:
+        async with self._one_step:
             new_text = f"Edited in the crash drill ({n})"
             self.ledger.edits[draft_id] = new_text
             card = self._card(draft_id) or 0
@@ -278,8 +284,8 @@ class Workload:
 
     async def _edited_card(self, text: str) -> None:
         def card() -> str | None:
-            sent = self.fake.sent_messages()
-            return text if any(text in params.get("text", "") for params in sent) else None
+            sent = [params.get("text", "") for params in self.fake.sent_messages()]
+            return text if any(t.startswith(EDITED_CARD) and text in t for t in sent) else None
 
         await self._until(card, "edited card")
         self._ack()

@@ -23,7 +23,7 @@ from storage.engine import create_engine, session_factory
 from tests.citizens_support import FakeClaude
 from tests.fake_telegram import FakeTelegram
 from tests.reliability.crash_checks import losses, read_back, sessions_in, settled
-from tests.reliability.crash_workload import WEBHOOK_SECRET, Ledger, Workload
+from tests.reliability.crash_workload import EDITED_CARD, WEBHOOK_SECRET, Ledger, Workload
 from tests.reliability.service_runs import AUTH, ServiceRun, bot_service_env
 from tests.reliability.telegram_faults import cards_in_order
 from tests.service_process import free_port
@@ -99,7 +99,11 @@ async def test_kill_9_at_random_points_loses_nothing_acknowledged(
     assert not failures, failures[:3]
     cards = Counter(cards_in_order(fake_telegram))
     texts = {params.get("text", "") for params in fake_telegram.sent_messages()}
-    edits_seen = {text for text in ledger.edits.values() if any(text in t for t in texts)}
+    # Acknowledged: the draft's edited card shows the text (not any message quoting it).
+    cards_shown = [t for t in texts if t.startswith(EDITED_CARD)]
+    edits_seen = {
+        text for text in ledger.edits.values() if any(text in card for card in cards_shown)
+    }
     lost = losses(ledger, stored, edits_seen)
     figures["crash safety: kill -9 survived"] += KILLS
     figures["crash safety: acknowledged writes checked"] += lost.checked
