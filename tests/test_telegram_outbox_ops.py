@@ -4,6 +4,7 @@ text and buttons), reply to one, and arrive without a notification."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from storage.engine import session_factory
 from storage.models import Draft
 from storage.repo import draft_intake, drafts, outbox
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import Service, free_port, running_service
+from tests.telegram_support import FAST, Service, free_port, running_service
 from tests.telegram_updates import OPERATOR_ID
 
 BUTTON = {"inline_keyboard": [[{"text": "OK", "callback_data": "approve:x"}]]}
@@ -91,7 +92,18 @@ async def test_a_chats_messages_go_on_while_the_ones_before_are_recorded(
         texts = ("card", "a reply")
         return [m for m in fake_telegram.sent_messages(OPERATOR_ID) if m["text"] in texts]
 
-    async with running_service(telegram_settings(port=free_port()), fake_telegram) as service:
+    # A lease long enough that nothing is sent twice while the record waits, however slow
+    # the machine (a run lasts well within it).
+    patient = replace(FAST, claim_window_s=60.0)
+    settings = telegram_settings(port=free_port())
+    async with running_service(settings, fake_telegram, tuning=patient) as service:
+
+        async def first_card_recorded() -> bool:
+            return (await service.draft(draft.id)).telegram_message_id is not None
+
+        # The service sends the stored draft its card at start: recorded before the lock, or
+        # that record would hold up the chat instead.
+        await fake_telegram.wait_for(first_card_recorded, what="the draft's first card")
         async with db() as locker, locker.begin():
             await locker.execute(
                 select(Draft).where(col(Draft.id) == draft.id).with_for_update(key_share=True)
@@ -110,7 +122,7 @@ async def test_a_chats_messages_go_on_while_the_ones_before_are_recorded(
             def all_sent() -> bool:
                 return len(ours()) == 2 and bool(fake_telegram.calls_to("editMessageText"))
 
-            await fake_telegram.wait_for(all_sent, what="the messages behind the card")
+            await fake_telegram.wait_for(all_sent, timeout=30, what="the messages behind the card")
             rows = {row.id: row.status for row in await service.outbox()}
             assert rows[card] == "pending"  # its record waits for the lock
 
