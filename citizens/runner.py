@@ -94,7 +94,6 @@ class SessionRunner:
         self._settings = settings
         self._db = db
         self._notices = notices
-        self._poll_interval_s = poll_interval_s
         lease_s = settings.session_lease_s if stale_after_s is None else stale_after_s
         self._lease = timedelta(seconds=lease_s)
         # Renewed several times per lease, so one slow round does not lose it.

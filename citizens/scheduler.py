@@ -61,10 +61,6 @@ class Scheduler:
     async def stop(self) -> None:
         await self.loop.stop()
 
-    def nudge(self) -> None:
-        """Schedules changed: look again now rather than after the poll interval."""
-        self.loop.kick()
-
     async def tick(self) -> list[str]:
         """One round by hand: fire every due schedule this process wins and wake the runner;
         the ids of the sessions it queued."""
