@@ -3,6 +3,7 @@ transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from storage.hotpath import HotPath, HotWrite
+from storage.hotpath import HotPath, HotStatement, HotWrite
 from storage.models import Draft, Event, IdempotencyKey, OutboxMessage
 from storage.repo import draft_intake, drafts, events
 from storage.repo.draft_intake import Card
@@ -176,3 +177,25 @@ async def test_each_write_takes_only_its_own_parameters(
             "a.new@1.0",
             "a.new@1.0",
         ]
+
+
+async def test_every_connection_goes_back_to_the_pool_even_from_a_cancelled_request(
+    engine: AsyncEngine,
+) -> None:
+    hot = HotPath(engine)
+    sleep = HotStatement(select(func.pg_sleep(5)) if hot.on_asyncpg else select(text("1")))
+    slow = [asyncio.create_task(hot.fetch(sleep, {})) for _ in range(3)]
+    await asyncio.sleep(0.3)  # each holds a connection, waiting for the server
+    for task in slow:
+        task.cancel()
+    await asyncio.gather(*slow, return_exceptions=True)
+    async with hot.transaction() as fetch:
+        await fetch(HotStatement(select(text("1"))), {})
+    with pytest.raises(IntegrityError):
+        async with hot.transaction() as fetch:
+            await fetch(HotStatement(insert(Event).values(id=1, event="a@1", payload={})), {})
+            await fetch(HotStatement(insert(Event).values(id=1, event="a@1", payload={})), {})
+
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with hot.snapshot() as fetch:  # and they still work
+        assert [tuple(r) for r in await fetch(HotStatement(select(text("2"))), {})] == [(2,)]
