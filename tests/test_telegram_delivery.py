@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from bot.settings import Settings
+from bot.telegram.sender import MAX_RUN_PER_CHAT, run_per_chat
 from bot.telegram.tuning import TelegramTuning
 from storage.repo import outbox
 from tests.fake_telegram import FakeTelegram
@@ -298,3 +299,26 @@ async def _queue(service: Service, texts: list[str]) -> None:
 
 async def _none_pending(service: Service) -> bool:
     return all(row.status != "pending" for row in await service.outbox())
+
+
+async def test_a_paced_chat_has_claimed_only_what_may_go_out_within_the_claim_window(
+    telegram_settings: Callable[..., Settings], fake_telegram: FakeTelegram
+) -> None:
+    tuning = dataclasses.replace(
+        FAST, chat_interval_s=0.2, group_interval_s=0.2, global_interval_s=0.0, claim_window_s=0.5
+    )
+    assert run_per_chat(tuning) == 3
+    assert run_per_chat(tuning.unpaced()) == MAX_RUN_PER_CHAT
+    texts = [f"paced {n}" for n in range(8)]
+    most_claimed = 0
+    async with running_service(
+        telegram_settings(port=free_port()), fake_telegram, tuning=tuning
+    ) as service:
+        await _queue(service, texts)
+        while not await _all_sent(service):
+            rows = await service.outbox()
+            held = [r for r in rows if r.status == "pending" and r.claimed_by is not None]
+            most_claimed = max(most_claimed, len(held))
+            await asyncio.sleep(0.02)
+    assert 1 <= most_claimed <= 3
+    assert [c.params["text"] for c in fake_telegram.calls_to("sendMessage")] == texts
