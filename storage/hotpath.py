@@ -100,6 +100,33 @@ class HotWrite:
         return rows
 
 
+_NO_ANSWER = (
+    OSError,
+    TimeoutError,
+    asyncio.CancelledError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # shutdowns, and a statement cancelled
+)
+
+
+def _in_doubt(error: BaseException) -> bool:
+    """A statement ended without the server's answer (the server went away, a timeout, a
+    cancellation): its connection may still be mid-statement, and handed to the next request
+    it failed with "another operation is in progress" (seen under load while PostgreSQL
+    restarted). The server's own errors (a constraint, bad data) and the caller's leave it
+    ready for the next statement."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _NO_ANSWER):
+            return True
+        current = current.__cause__
+    return False
+
+
 class HotPath:
     """Runs `HotStatement`s on the process's engine."""
 
@@ -121,6 +148,10 @@ class HotPath:
             driver = pooled.driver_connection
             assert driver is not None
             yield driver
+        except BaseException as error:
+            if _in_doubt(error):
+                pooled.invalidate(error if isinstance(error, Exception) else None)
+            raise
         finally:
             # Shielded as `AsyncConnection.close` is: a cancelled request returns it too.
             await asyncio.shield(greenlet_spawn(pooled.close))

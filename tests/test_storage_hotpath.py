@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from storage.engine import create_engine
 from storage.hotpath import HotPath, HotStatement, HotWrite
 from storage.models import Draft, Event, IdempotencyKey, OutboxMessage
 from storage.repo import draft_intake, drafts, events
@@ -191,11 +192,44 @@ async def test_every_connection_goes_back_to_the_pool_even_from_a_cancelled_requ
     await asyncio.gather(*slow, return_exceptions=True)
     async with hot.transaction() as fetch:
         await fetch(HotStatement(select(text("1"))), {})
+    duplicate = HotStatement(
+        insert(Event).values(id=1, event="a@1", timestamp=datetime.now(UTC), payload={})
+    )
     with pytest.raises(IntegrityError):
         async with hot.transaction() as fetch:
-            await fetch(HotStatement(insert(Event).values(id=1, event="a@1", payload={})), {})
-            await fetch(HotStatement(insert(Event).values(id=1, event="a@1", payload={})), {})
+            await fetch(duplicate, {})
+            await fetch(duplicate, {})
 
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with hot.snapshot() as fetch:  # and they still work
         assert [tuple(r) for r in await fetch(HotStatement(select(text("2"))), {})] == [(2,)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's run through SQLAlchemy's handling
+async def test_a_connection_left_mid_statement_is_replaced_and_one_the_server_answered_is_kept(
+    engine: AsyncEngine,
+) -> None:
+    one_connection = HotPath(create_engine(_url(engine), pool_size=1))
+    backend = HotStatement(select(func.pg_backend_pid()))
+    first = await one_connection.fetchval(backend, {})
+
+    duplicate = HotStatement(
+        insert(Event).values(id=7, event="a@1", timestamp=datetime.now(UTC), payload={})
+    )
+    await one_connection.fetch(duplicate, {})
+    with pytest.raises(IntegrityError):  # the server answered: the connection is fine
+        await one_connection.fetch(duplicate, {})
+    assert await one_connection.fetchval(backend, {}) == first
+
+    sleeping = asyncio.create_task(
+        one_connection.fetch(HotStatement(select(func.pg_sleep(5))), {})
+    )
+    await asyncio.sleep(0.3)
+    sleeping.cancel()  # no answer: the statement may still be running on that connection
+    await asyncio.gather(sleeping, return_exceptions=True)
+    assert await one_connection.fetchval(backend, {}) != first
+    await one_connection.engine.dispose()
+
+
+def _url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)

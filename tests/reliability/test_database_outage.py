@@ -198,7 +198,7 @@ async def test_requests_during_database_outages_are_answered_and_acknowledged_wr
     assert max(a.elapsed for a in [*answers, *load.health]) < REQUEST_TIMEOUT_S
 
     statuses = Counter(a.status for a in answers)
-    assert set(statuses) <= {201, 503}, statuses
+    assert set(statuses) <= {201, 503}, (statuses, _unhandled(log))
     for answer in answers:
         if answer.status == 503:
             assert answer.body["error"]["code"] == "database_unavailable", answer.body
@@ -229,3 +229,9 @@ async def test_requests_during_database_outages_are_answered_and_acknowledged_wr
         f"\ndatabase outage: {len(answers)} requests, {len(during)} during {len(windows)} faults,"
         f" {statuses[201]} acknowledged, {statuses[503]} answered 503, {lost} lost"
     )
+
+
+def _unhandled(log: str) -> str:
+    """The service's first unhandled error, traceback and all (why a request got a 500)."""
+    start = log.find("unhandled error")
+    return log[start : start + 4000] if start >= 0 else "(no unhandled error in the log)"
