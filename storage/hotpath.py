@@ -28,6 +28,8 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.util import greenlet_spawn
 
+from storage.engine import error_chain
+
 _ASYNCPG = asyncpg_dialect()
 
 Row = Sequence[Any]
@@ -117,14 +119,7 @@ def _in_doubt(error: BaseException) -> bool:
     it failed with "another operation is in progress" (seen under load while PostgreSQL
     restarted). The server's own errors (a constraint, bad data) and the caller's leave it
     ready for the next statement."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _NO_ANSWER):
-            return True
-        current = current.__cause__
-    return False
+    return any(isinstance(wrapped, _NO_ANSWER) for wrapped in error_chain(error))
 
 
 class HotPath:

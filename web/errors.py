@@ -11,6 +11,8 @@ import asyncpg
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from storage.engine import error_chain
+
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
@@ -78,16 +80,11 @@ def is_database_down(error: BaseException) -> bool:
     SQLAlchemy translates some driver errors into a plain DBAPIError (asyncpg's "the database
     system is starting up" among them), so the original cause is looked at too.
     """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(current, DATABASE_DOWN):
-            return True
-        current = current.__cause__ or getattr(current, "orig", None)
-    return False
+    return any(
+        isinstance(wrapped, DATABASE_DOWN)
+        or (isinstance(wrapped, sa_exc.DBAPIError) and wrapped.connection_invalidated)
+        for wrapped in error_chain(error)
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
